@@ -1,0 +1,3 @@
+"""stockade: a self-hostable Python package index."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,158 @@
+"""Settings: read once at start-up from ``<data>/stockade.toml``, overridden by ``STOCKADE_*``.
+
+Every key of :class:`Settings` can be set in the TOML file (same name) or in the environment as
+``STOCKADE_<KEY>`` in upper case (``STOCKADE_DATABASE_URL``, ``STOCKADE_STORAGE_URL`` …).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ConfigError", "Settings", "load_settings"]
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+
+
+class ConfigError(ValueError):
+    """A setting has a value stockade cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated, immutable configuration of one stockade instance."""
+
+    data_dir: Path
+    database_url: str
+    storage_url: str
+    base_url: str = ""
+    secret_key: str = ""
+    max_file_size: int = 100 * MiB
+    max_project_size: int = 10 * GiB
+    # How often each worker looks for pages changed by other workers (seconds).
+    cache_poll_interval: float = 0.5
+    # Upper bound on rendered pages kept in one worker's memory.
+    page_cache_bytes: int = 64 * MiB
+    # Worker count for `stockade serve`.
+    workers: int = 1
+    log_level: str = "info"
+    # Log one line per request (uvicorn's access log).
+    access_log: bool = False
+
+    @property
+    def tmp_dir(self) -> Path:
+        """Where uploads are spooled while they are hashed and checked."""
+        return self.data_dir / "tmp"
+
+
+_INT_KEYS = {"max_file_size", "max_project_size", "page_cache_bytes", "workers"}
+_FLOAT_KEYS = {"cache_poll_interval"}
+_BOOL_KEYS = {"access_log"}
+
+
+def _coerce(key: str, value: Any) -> Any:
+    try:
+        if key in _INT_KEYS:
+            return int(value)
+        if key in _FLOAT_KEYS:
+            return float(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"setting {key!r} must be a number, got {value!r}") from exc
+    if key in _BOOL_KEYS:
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in ("1", "true", "yes", "on"):
+            return True
+        if str(value).lower() in ("0", "false", "no", "off", ""):
+            return False
+        raise ConfigError(f"setting {key!r} must be true or false, got {value!r}")
+    if key == "data_dir":
+        return Path(value)
+    return str(value)
+
+
+def load_settings(
+    data_dir: Path | str | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build settings from defaults, ``stockade.toml``, the environment and explicit overrides.
+
+    Later sources win. The data folder is created if needed; a secret key is generated and
+    stored in ``<data>/secret_key`` on first use so that every worker shares it.
+    """
+    env = os.environ if environ is None else environ
+    names = {f.name for f in fields(Settings)}
+    data = Path(data_dir or env.get("STOCKADE_DATA_DIR") or "stockade-data").resolve()
+    data.mkdir(parents=True, exist_ok=True)
+
+    values: dict[str, Any] = {}
+    toml_path = data / "stockade.toml"
+    if toml_path.exists():
+        try:
+            parsed = tomllib.loads(toml_path.read_text("utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{toml_path}: {exc}") from exc
+        unknown = set(parsed) - names
+        if unknown:
+            raise ConfigError(f"{toml_path}: unknown setting(s) {', '.join(sorted(unknown))}")
+        values.update(parsed)
+    for name in names:
+        env_value = env.get(f"STOCKADE_{name.upper()}")
+        if env_value is not None and env_value != "":
+            values[name] = env_value
+    values.update(overrides or {})
+    values = {k: _coerce(k, v) for k, v in values.items()}
+    values["data_dir"] = data
+
+    values.setdefault("database_url", f"sqlite:///{data / 'stockade.sqlite3'}")
+    values.setdefault("storage_url", (data / "files").as_uri())
+    if not values.get("secret_key"):
+        values["secret_key"] = _stored_secret(data / "secret_key")
+    base_url = str(values.get("base_url", "")).rstrip("/")
+    values["base_url"] = base_url
+    settings = Settings(**values)
+    _validate(settings)
+    return settings
+
+
+def _stored_secret(path: Path) -> str:
+    if path.exists():
+        return path.read_text("ascii").strip()
+    secret = secrets.token_urlsafe(48)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secret)
+    try:
+        # Link fails if another process won the race; then its secret is the one to use.
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path.read_text("ascii").strip()
+
+
+def _validate(settings: Settings) -> None:
+    if settings.max_file_size <= 0 or settings.max_project_size <= 0:
+        raise ConfigError("size limits must be positive")
+    if settings.workers < 1:
+        raise ConfigError("workers must be at least 1")
+    if not settings.database_url.split(":", 1)[0].startswith(("sqlite", "postgresql")):
+        raise ConfigError(f"unsupported database URL {settings.database_url!r}")
+    if settings.base_url and not settings.base_url.startswith(("http://", "https://")):
+        raise ConfigError(f"base_url must start with http:// or https://: {settings.base_url!r}")
+
+
+def replace(settings: Settings, **changes: Any) -> Settings:
+    """A copy of ``settings`` with some values changed (tests, CLI flags)."""
+    return dataclasses.replace(settings, **changes)
