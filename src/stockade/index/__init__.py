@@ -1,0 +1,1 @@
+"""The index: projects, releases, files, upload, and the simple and JSON read APIs."""

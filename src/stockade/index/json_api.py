@@ -1,0 +1,149 @@
+"""The legacy JSON API: ``/pypi/<project>/json`` and ``/pypi/<project>/<version>/json``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from packaging.utils import canonicalize_version
+from packaging.version import InvalidVersion, Version
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from stockade.index.models import File, Project, Release
+from stockade.index.paths import file_path
+from stockade.index.state import version_key
+
+__all__ = ["project_json", "release_json"]
+
+
+def _file_dict(f: File, release: Release, base_url: str) -> dict[str, Any]:
+    upload = f.upload_time.astimezone(dt.UTC)
+    return {
+        "comment_text": f.comment_text,
+        "digests": {
+            "blake2b_256": f.blake2_256_digest,
+            "md5": f.md5_digest,
+            "sha256": f.sha256_digest,
+        },
+        "downloads": -1,
+        "filename": f.filename,
+        "has_sig": False,
+        "md5_digest": f.md5_digest,
+        "packagetype": f.packagetype,
+        "python_version": f.python_version,
+        "requires_python": f.requires_python,
+        "size": f.size,
+        "upload_time": upload.strftime("%Y-%m-%dT%H:%M:%S"),
+        "upload_time_iso_8601": upload.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "url": base_url + file_path(f.sha256_digest, f.filename),
+        "yanked": release.yanked,
+        "yanked_reason": release.yanked_reason if release.yanked else None,
+    }
+
+
+def _latest(releases: list[Release]) -> Release:
+    """PyPI's choice for ``info``: newest non-yanked final release, else newest of any."""
+
+    def key(r: Release) -> Any:
+        return version_key(r.version)
+
+    def is_pre(r: Release) -> bool:
+        try:
+            return Version(r.version).is_prerelease
+        except InvalidVersion:
+            return False
+
+    live = [r for r in releases if not r.yanked]
+    finals = [r for r in live if not is_pre(r)]
+    return max(finals or live or releases, key=key)
+
+
+def _info(project: Project, release: Release, base_url: str) -> dict[str, Any]:
+    meta = release.metadata_json or {}
+    project_url = f"{base_url}/project/{project.normalized_name}/"
+    return {
+        "author": meta.get("author"),
+        "author_email": meta.get("author_email"),
+        "bugtrack_url": None,
+        "classifiers": meta.get("classifiers") or [],
+        "description": meta.get("description") or "",
+        "description_content_type": meta.get("description_content_type"),
+        "docs_url": None,
+        "download_url": meta.get("download_url"),
+        "downloads": {"last_day": -1, "last_month": -1, "last_week": -1},
+        "dynamic": meta.get("dynamic"),
+        "home_page": meta.get("home_page"),
+        "keywords": meta.get("keywords"),
+        "license": meta.get("license"),
+        "license_expression": meta.get("license_expression"),
+        "license_files": meta.get("license_files"),
+        "maintainer": meta.get("maintainer"),
+        "maintainer_email": meta.get("maintainer_email"),
+        "name": project.name,
+        "package_url": project_url,
+        "platform": meta.get("platform"),
+        "project_url": project_url,
+        "project_urls": meta.get("project_urls"),
+        "provides_extra": meta.get("provides_extra"),
+        "release_url": f"{project_url}{release.version}/",
+        "requires_dist": meta.get("requires_dist"),
+        "requires_python": release.requires_python,
+        "summary": release.summary,
+        "version": release.version,
+        "yanked": release.yanked,
+        "yanked_reason": release.yanked_reason if release.yanked else None,
+    }
+
+
+def _load(session: Session, project: Project) -> tuple[list[Release], dict[int, list[File]]]:
+    releases = list(session.scalars(select(Release).where(Release.project_id == project.id)))
+    files: dict[int, list[File]] = {r.id: [] for r in releases}
+    for f in session.scalars(
+        select(File).where(File.project_id == project.id).order_by(File.filename)
+    ):
+        files[f.release_id].append(f)
+    return releases, files
+
+
+def project_json(session: Session, project: Project, base_url: str) -> dict[str, Any] | None:
+    """The whole-project document, or None when the project has no releases."""
+    releases, files = _load(session, project)
+    if not releases or project.status == "quarantined":
+        return None
+    latest = _latest(releases)
+    by_version = sorted(releases, key=lambda r: version_key(r.version))
+    return {
+        "info": _info(project, latest, base_url),
+        "last_serial": project.last_serial,
+        "releases": {
+            r.version: [_file_dict(f, r, base_url) for f in files[r.id]] for r in by_version
+        },
+        "urls": [_file_dict(f, latest, base_url) for f in files[latest.id]],
+        "vulnerabilities": [],
+    }
+
+
+def release_json(
+    session: Session, project: Project, version: str, base_url: str
+) -> dict[str, Any] | None:
+    """One release's document, or None when there is no such release."""
+    if project.status == "quarantined":
+        return None
+    canonical = canonicalize_version(version)
+    release = session.scalar(
+        select(Release).where(
+            Release.project_id == project.id, Release.canonical_version == canonical
+        )
+    )
+    if release is None:
+        return None
+    files = session.scalars(
+        select(File).where(File.release_id == release.id).order_by(File.filename)
+    ).all()
+    return {
+        "info": _info(project, release, base_url),
+        "last_serial": project.last_serial,
+        "urls": [_file_dict(f, release, base_url) for f in files],
+        "vulnerabilities": [],
+    }

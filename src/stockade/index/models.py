@@ -1,0 +1,165 @@
+"""Index models: projects, roles, releases, files, the filename registry and the journal."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from stockade.db.base import Base, UTCDateTime, utcnow
+
+__all__ = [
+    "File",
+    "FilenameRegistry",
+    "JournalEntry",
+    "Project",
+    "Release",
+    "Role",
+    "SimplePage",
+]
+
+ROLE_OWNER = "Owner"
+ROLE_MAINTAINER = "Maintainer"
+
+
+class Project(Base):
+    """A project: a normalized name and everything published under it."""
+
+    __tablename__ = "projects"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    normalized_name: Mapped[str] = mapped_column(String(255), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Id of the newest journal entry about this project (X-PyPI-Last-Serial).
+    last_serial: Mapped[int] = mapped_column(BigInteger, default=0)
+    # PEP 792 status marker: active, archived, quarantined, deprecated.
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    total_size: Mapped[int] = mapped_column(BigInteger, default=0)
+
+    releases: Mapped[list[Release]] = relationship(back_populates="project")
+
+
+class Role(Base):
+    """A user's role on a project."""
+
+    __tablename__ = "roles"
+    __table_args__ = (
+        UniqueConstraint("user_id", "project_id"),
+        CheckConstraint("role_name IN ('Owner', 'Maintainer')", name="role_name"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    role_name: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Release(Base):
+    """One version of a project."""
+
+    __tablename__ = "releases"
+    __table_args__ = (UniqueConstraint("project_id", "canonical_version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    version: Mapped[str] = mapped_column(String(255))
+    canonical_version: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    yanked: Mapped[bool] = mapped_column(Boolean, default=False)
+    yanked_reason: Mapped[str | None] = mapped_column(Text)
+    requires_python: Mapped[str | None] = mapped_column(Text)
+    summary: Mapped[str | None] = mapped_column(Text)
+    # Core metadata of the newest file uploaded to this release (legacy JSON API "info").
+    metadata_json: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    project: Mapped[Project] = relationship(back_populates="releases")
+    files: Mapped[list[File]] = relationship(back_populates="release")
+
+
+class File(Base):
+    """One distribution file. Its bytes live in blob storage under their sha256."""
+
+    __tablename__ = "files"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    release_id: Mapped[int] = mapped_column(
+        ForeignKey("releases.id", ondelete="CASCADE"), index=True
+    )
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    filename: Mapped[str] = mapped_column(String(512), unique=True)
+    packagetype: Mapped[str] = mapped_column(String(20))
+    python_version: Mapped[str] = mapped_column(String(100))
+    requires_python: Mapped[str | None] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(BigInteger)
+    # The same bytes are never two files (PyPI refuses them as "File already exists").
+    sha256_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    blake2_256_digest: Mapped[str] = mapped_column(String(64))
+    md5_digest: Mapped[str] = mapped_column(String(32))
+    # sha256 of the PEP 658 metadata sidecar; None when the file has none (sdists).
+    metadata_sha256: Mapped[str | None] = mapped_column(String(64))
+    metadata_version: Mapped[str | None] = mapped_column(String(10))
+    upload_time: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    comment_text: Mapped[str | None] = mapped_column(Text)
+
+    release: Mapped[Release] = relationship(back_populates="files")
+
+
+class FilenameRegistry(Base):
+    """Every filename ever accepted. Append-only: a filename can never be used twice."""
+
+    __tablename__ = "filename_registry"
+
+    filename: Mapped[str] = mapped_column(String(512), primary_key=True)
+    sha256_digest: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class JournalEntry(Base):
+    """The change feed: one row per change to a project. Its id is the serial."""
+
+    __tablename__ = "journal"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), index=True)
+    version: Mapped[str | None] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(Text)
+    submitted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    submitted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class SimplePage(Base):
+    """A project's simple-API pages, rendered when the project changes and served as bytes."""
+
+    __tablename__ = "simple_pages"
+
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    normalized_name: Mapped[str] = mapped_column(String(255), unique=True)
+    serial: Mapped[int] = mapped_column(BigInteger)
+    html: Mapped[bytes] = mapped_column(LargeBinary)
+    json: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

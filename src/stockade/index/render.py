@@ -1,0 +1,157 @@
+"""Rendering simple-API pages (PEP 503 HTML and PEP 691 JSON) from a project's state.
+
+Pure functions of (state, view): no I/O. The same code renders the public pages and, later,
+policy views and staged-release previews. URLs are relative to the page (``../../packages/…``)
+so pages work behind any host name or path prefix.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from stockade.index.paths import file_path
+
+__all__ = [
+    "API_VERSION",
+    "FileEntry",
+    "ProjectState",
+    "render_project_html",
+    "render_project_json",
+    "render_root_html",
+    "render_root_json",
+]
+
+API_VERSION = "1.4"
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One file as the simple API shows it."""
+
+    filename: str
+    version: str
+    sha256: str
+    size: int
+    upload_time: dt.datetime
+    requires_python: str | None
+    # False when not yanked; otherwise the reason ("" when none was given).
+    yanked: bool | str
+    metadata_sha256: str | None
+    provenance_url: str | None = None
+
+
+@dataclass(frozen=True)
+class ProjectState:
+    """Everything the simple pages of one project are rendered from."""
+
+    name: str
+    normalized_name: str
+    serial: int
+    status: str
+    status_reason: str | None
+    versions: tuple[str, ...]
+    files: tuple[FileEntry, ...]
+
+
+def _relative_url(entry: FileEntry) -> str:
+    # Pages live at /simple/<name>/, two levels below the root.
+    return "../.." + file_path(entry.sha256, entry.filename)
+
+
+def _iso(ts: dt.datetime) -> str:
+    return ts.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _visible_files(state: ProjectState) -> tuple[FileEntry, ...]:
+    # PEP 792: a quarantined project lists no files.
+    return () if state.status == "quarantined" else state.files
+
+
+def render_project_html(state: ProjectState) -> bytes:
+    """The PEP 503 page (with PEP 592, 658/714, 740 and 792 attributes)."""
+    esc = html.escape
+    out = [
+        "<!DOCTYPE html>\n<html>\n  <head>\n",
+        f'    <meta name="pypi:repository-version" content="{API_VERSION}">\n',
+    ]
+    if state.status != "active":
+        out.append(f'    <meta name="pypi:project-status" content="{esc(state.status)}">\n')
+        if state.status_reason:
+            out.append(
+                f'    <meta name="pypi:project-status-reason" '
+                f'content="{esc(state.status_reason)}">\n'
+            )
+    out.append(f"    <title>Links for {esc(state.normalized_name)}</title>\n  </head>\n  <body>\n")
+    out.append(f"    <h1>Links for {esc(state.normalized_name)}</h1>\n")
+    for f in _visible_files(state):
+        attrs = [f'href="{esc(_relative_url(f))}#sha256={f.sha256}"']
+        if f.requires_python:
+            attrs.append(f'data-requires-python="{esc(f.requires_python)}"')
+        if f.metadata_sha256:
+            meta = f"sha256={f.metadata_sha256}"
+            attrs.append(f'data-dist-info-metadata="{meta}"')
+            attrs.append(f'data-core-metadata="{meta}"')
+        if f.yanked is not False:
+            attrs.append(f'data-yanked="{esc(str(f.yanked))}"')
+        if f.provenance_url:
+            attrs.append(f'data-provenance="{esc(f.provenance_url)}"')
+        out.append(f"    <a {' '.join(attrs)}>{esc(f.filename)}</a><br />\n")
+    out.append("  </body>\n</html>\n")
+    return "".join(out).encode("utf-8")
+
+
+def render_project_json(state: ProjectState) -> bytes:
+    """The PEP 691 page, api-version 1.4 (PEP 700 versions/size/upload-time, PEP 792 status)."""
+    files = []
+    for f in _visible_files(state):
+        meta: dict[str, str] | bool = {"sha256": f.metadata_sha256} if f.metadata_sha256 else False
+        files.append(
+            {
+                "filename": f.filename,
+                "url": _relative_url(f),
+                "hashes": {"sha256": f.sha256},
+                "requires-python": f.requires_python,
+                "core-metadata": meta,
+                "data-dist-info-metadata": meta,
+                "yanked": f.yanked,
+                "size": f.size,
+                "upload-time": _iso(f.upload_time),
+                "provenance": f.provenance_url,
+            }
+        )
+    status: dict[str, str] = {"status": state.status}
+    if state.status_reason and state.status != "active":
+        status["reason"] = state.status_reason
+    doc = {
+        "meta": {"api-version": API_VERSION, "_last-serial": state.serial},
+        "name": state.normalized_name,
+        "project-status": status,
+        "versions": list(state.versions),
+        "files": files,
+    }
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def render_root_html(names: list[tuple[str, str]]) -> bytes:
+    """The PEP 503 root: one link per project. ``names`` holds (name, normalized_name)."""
+    out = [
+        "<!DOCTYPE html>\n<html>\n  <head>\n",
+        f'    <meta name="pypi:repository-version" content="{API_VERSION}">\n',
+        "    <title>Simple index</title>\n  </head>\n  <body>\n",
+    ]
+    out.extend(f'    <a href="{quote(norm)}/">{html.escape(name)}</a>\n' for name, norm in names)
+    out.append("  </body>\n</html>\n")
+    return "".join(out).encode("utf-8")
+
+
+def render_root_json(names: list[tuple[str, str]], serial: int) -> bytes:
+    """The PEP 691 root."""
+    doc = {
+        "meta": {"api-version": API_VERSION, "_last-serial": serial},
+        "projects": [{"name": name} for name, _ in names],
+    }
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

@@ -1,0 +1,131 @@
+"""The simple API (``/simple/`` and ``/simple/<project>/``) as a bare ASGI application.
+
+This is the hot read path, so it skips the web framework: the page comes from the worker's
+:class:`~stockade.index.cache.PageCache` and is sent as stored bytes. Only a cache miss
+touches the database, in a worker thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import parse_qs, quote
+
+import anyio
+from packaging.utils import canonicalize_name
+
+from stockade.index.cache import CachedPage, PageCache
+from stockade.index.negotiate import negotiate
+
+__all__ = ["SimpleApp"]
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+class SimpleApp:
+    """Serves PEP 503/691 pages with ETags, 304s, ``Vary: Accept`` and serial headers."""
+
+    def __init__(self, cache: PageCache, *, max_age: int) -> None:
+        self.cache = cache
+        self.cache_control = f"max-age={max_age}, public".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method = scope["method"]
+        if method not in ("GET", "HEAD"):
+            await _plain(send, 405, b"Method Not Allowed", [(b"allow", b"GET, HEAD")])
+            return
+        path: str = scope["path"]
+        rest = path[len("/simple/") :]
+        root_path = scope.get("root_path", "")
+        if rest == "":
+            root = self.cache.cached_root()
+            if root is None:
+                root = await anyio.to_thread.run_sync(self.cache.root)
+            await self._send_page(scope, send, root, method == "HEAD")
+            return
+        name, slash, extra = rest.partition("/")
+        normalized = canonicalize_name(name)
+        if extra or not name:
+            await _plain(send, 404, b"Not Found")
+            return
+        if name != normalized or not slash:
+            location = f"{root_path}/simple/{quote(normalized)}/"
+            if scope.get("query_string"):
+                location += "?" + scope["query_string"].decode("latin-1")
+            await _plain(send, 301, b"", [(b"location", location.encode("latin-1"))])
+            return
+        cached = self.cache.peek(normalized)
+        if cached is False:
+            cached = await anyio.to_thread.run_sync(self.cache.load, normalized)
+        if not isinstance(cached, CachedPage):
+            await _plain(send, 404, b"Not Found")
+            return
+        await self._send_page(scope, send, cached, method == "HEAD")
+
+    async def _send_page(self, scope: Scope, send: Send, page: CachedPage, head_only: bool) -> None:
+        accept = None
+        if_none_match = None
+        for key, value in scope["headers"]:
+            if key == b"accept":
+                accept = value.decode("latin-1")
+            elif key == b"if-none-match":
+                if_none_match = value
+        fmt = None
+        if scope.get("query_string"):
+            fmt = parse_qs(scope["query_string"].decode("latin-1")).get("format", [None])[0]
+            # An unescaped '+' in a media type arrives as a space; media types have none.
+            fmt = fmt.replace(" ", "+") if fmt else None
+        form, content_type = negotiate(accept, fmt)
+        if form == "json":
+            body, tag = page.json, page.json_etag
+        else:
+            body, tag = page.html, page.html_etag
+        # The Content-Type is part of the representation, so it is part of the tag.
+        etag = f'"{tag}-{_TYPE_SUFFIX.get(content_type, "x")}"'.encode()
+        headers = [
+            (b"etag", etag),
+            (b"vary", b"Accept"),
+            (b"cache-control", self.cache_control),
+            (b"x-pypi-last-serial", str(page.serial).encode()),
+        ]
+        if if_none_match is not None and _etag_matches(if_none_match, etag):
+            await send({"type": "http.response.start", "status": 304, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        headers.append((b"content-type", content_type.encode()))
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if head_only else body})
+
+
+_TYPE_SUFFIX = {
+    "application/vnd.pypi.simple.v1+json": "j",
+    "application/vnd.pypi.simple.v1+html": "v",
+    "text/html; charset=utf-8": "h",
+}
+
+
+def _etag_matches(header: bytes, etag: bytes) -> bool:
+    if header.strip() == b"*":
+        return True
+    for candidate in header.split(b","):
+        candidate = candidate.strip()
+        if candidate.startswith(b"W/"):
+            candidate = candidate[2:]
+        if candidate == etag:
+            return True
+    return False
+
+
+async def _plain(
+    send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", str(len(body)).encode()),
+        *(extra or []),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,1 @@
+"""API tokens used by upload clients (`__token__` + token)."""

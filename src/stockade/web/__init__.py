@@ -1,0 +1,1 @@
+"""The web layer: the ASGI application, templates and the pages people see."""

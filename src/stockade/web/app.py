@@ -1,0 +1,98 @@
+"""The ASGI application: the bare simple-API app in front, FastAPI for everything else."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import anyio
+from fastapi import FastAPI, Request
+from sqlalchemy import select, text
+from starlette.responses import PlainTextResponse, Response
+
+from stockade.config import Settings, load_settings
+from stockade.db import Database
+from stockade.index.cache import PageCache
+from stockade.index.models import Project
+from stockade.index.routes import router as index_router
+from stockade.index.simple_app import Receive, Scope, Send, SimpleApp
+from stockade.storage import open_storage
+from stockade.web.context import AppContext, get_context
+from stockade.web.templating import templates
+
+__all__ = ["StockadeApp", "create_app", "create_app_from_env"]
+
+log = logging.getLogger(__name__)
+
+
+class StockadeApp:
+    """Routes ``/simple/…`` to the bare simple app and every other request to FastAPI."""
+
+    def __init__(self, context: AppContext, api: FastAPI, simple: SimpleApp) -> None:
+        self.context = context
+        self.api = api
+        self.simple = simple
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/simple/"):
+            await self.simple(scope, receive, send)
+            return
+        await self.api(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None) -> StockadeApp:
+    """Build the app for ``settings`` (the schema must already be migrated)."""
+    settings = settings or load_settings()
+    settings.tmp_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.database_url)
+    storage = open_storage(settings.storage_url)
+    pages = PageCache(
+        db, poll_interval=settings.cache_poll_interval, max_bytes=settings.page_cache_bytes
+    )
+    context = AppContext(settings=settings, db=db, storage=storage, pages=pages)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await anyio.to_thread.run_sync(pages.start_serial)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(pages.run_poller)
+            try:
+                yield
+            finally:
+                tg.cancel_scope.cancel()
+        storage.close()
+        db.dispose()
+
+    api = FastAPI(
+        title="stockade", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
+    api.state.ctx = context
+    api.include_router(index_router)
+
+    @api.get("/_health/", include_in_schema=False)
+    def health() -> Response:
+        with db.read() as session:
+            session.execute(text("SELECT 1"))
+        return PlainTextResponse("OK\n")
+
+    @api.get("/", include_in_schema=False)
+    def home(request: Request) -> Response:
+        ctx = get_context(request)
+        with db.read() as session:
+            projects = session.execute(
+                select(Project.name, Project.normalized_name)
+                .where(Project.status != "quarantined")
+                .order_by(Project.last_serial.desc())
+                .limit(50)
+            ).all()
+        return templates.TemplateResponse(
+            request, "home.html", {"projects": projects, "base_url": ctx.base_url(request)}
+        )
+
+    return StockadeApp(context, api, SimpleApp(pages, max_age=10))
+
+
+def create_app_from_env() -> StockadeApp:
+    """Factory for uvicorn workers: settings come from ``STOCKADE_*`` variables."""
+    return create_app(load_settings())

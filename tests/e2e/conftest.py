@@ -1,0 +1,156 @@
+"""A live `stockade serve` (two workers) and clean environments for real pip, uv and twine."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from support.backend import backend_overrides
+from support.index import free_port
+from support.servers import PostgresServer, SeaweedServer
+
+BIN = Path(sys.executable).parent
+
+
+def client_env(**extra: str) -> dict[str, str]:
+    """The environment for an installer: nothing from this machine's pip/uv configuration."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_"))}
+    env.update(
+        PIP_CONFIG_FILE="/dev/null",
+        PIP_DISABLE_PIP_VERSION_CHECK="1",
+        UV_NO_CONFIG="1",
+        PIP_NO_INPUT="1",
+        PYTHONDONTWRITEBYTECODE="1",
+    )
+    env.update(extra)
+    return env
+
+
+def run(
+    args: list[str], *, timeout: float = 300, check: bool = True, **kwargs: object
+) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        args,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=kwargs.pop("env", client_env()),
+        **kwargs,
+    )  # type: ignore[call-overload]
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"{args[:3]} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+        )
+    return proc
+
+
+@dataclass
+class LiveServer:
+    url: str
+    data: Path
+    log: Path
+    env: dict[str, str]
+    token: str
+
+    def stockade(self, *args: str, stdin: str | None = None) -> str:
+        return run(
+            [str(BIN / "stockade"), *args, "--data", str(self.data)], env=self.env, input=stdin
+        ).stdout
+
+    def twine_upload(
+        self, files: list[Path], *extra: str, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """``twine upload`` of ``files`` to this server with its token."""
+        args = [
+            str(BIN / "twine"),
+            "upload",
+            "--non-interactive",
+            "--disable-progress-bar",
+            "--repository-url",
+            f"{self.url}/legacy/",
+            "-u",
+            "__token__",
+            "-p",
+            self.token,
+        ]
+        return run([*args, *extra, *map(str, files)], timeout=600, check=check)
+
+    def requested_paths(self) -> list[str]:
+        """Every path the server was asked for (from its access log)."""
+        paths = []
+        for line in self.log.read_text(errors="replace").splitlines():
+            if '"GET ' in line:
+                paths.append(line.split('"GET ', 1)[1].split(" ", 1)[0])
+        return paths
+
+
+@pytest.fixture(scope="module")
+def live(
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres: PostgresServer | None,
+    seaweed: SeaweedServer | None,
+) -> Iterator[LiveServer]:
+    """`stockade serve --workers 2` in a subprocess, with a user and a token."""
+    data = tmp_path_factory.mktemp("live")
+    overrides, name = backend_overrides(postgres, seaweed)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STOCKADE_")}
+    env.update({f"STOCKADE_{k.upper()}": v for k, v in overrides.items()})
+    env["STOCKADE_ACCESS_LOG"] = "1"
+    port = free_port()
+    log = data / "server.log"
+    with log.open("w") as fh:
+        proc = subprocess.Popen(
+            [
+                str(BIN / "stockade"),
+                "serve",
+                "--data",
+                str(data),
+                "--port",
+                str(port),
+                "--workers",
+                "2",
+            ],
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/_health/", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"stockade serve did not start:\n{log.read_text()}")
+            time.sleep(0.1)
+        server = LiveServer(url, data, log, env, "")
+        server.stockade(
+            "user",
+            "create",
+            "alice",
+            "--email",
+            "alice@example.test",
+            "--password-stdin",
+            stdin="correct horse battery\n",
+        )
+        server.token = server.stockade("token", "create", "alice").strip()
+        yield server
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        if postgres is not None:
+            postgres.drop_database(name)

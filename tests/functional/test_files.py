@@ -1,0 +1,84 @@
+"""Serving files: types, ranges (how pip and uv read wheel metadata), caching headers."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from support.builders import sdist_bytes, sdist_name, wheel_bytes, wheel_name
+from support.index import Index
+
+JSON = "application/vnd.pypi.simple.v1+json"
+
+
+@pytest.fixture
+def files(index: Index) -> dict[str, tuple[str, bytes]]:
+    whl = wheel_bytes("demo", "1.0", files={"demo/data.bin": bytes(range(256)) * 64})
+    sd = sdist_bytes("demo", "1.0")
+    assert index.upload(whl, wheel_name("demo", "1.0")).status_code == 200
+    assert index.upload(sd, sdist_name("demo", "1.0")).status_code == 200
+    doc = index.client.get("/simple/demo/", headers={"Accept": JSON}).json()
+    urls = {f["filename"]: f["url"].replace("../..", "") for f in doc["files"]}
+    return {
+        "whl": (urls[wheel_name("demo", "1.0")], whl),
+        "sdist": (urls[sdist_name("demo", "1.0")], sd),
+    }
+
+
+def test_full_download_headers(index: Index, files: dict[str, tuple[str, bytes]]) -> None:
+    url, data = files["whl"]
+    r = index.client.get(url)
+    assert r.status_code == 200
+    assert r.content == data
+    assert r.headers["content-type"] == "application/zip"
+    assert "immutable" in r.headers["cache-control"]
+    assert r.headers["etag"] == f'"{hashlib.sha256(data).hexdigest()}"'
+    assert r.headers["accept-ranges"] == "bytes"
+    url, data = files["sdist"]
+    r = index.client.get(url)
+    assert r.content == data
+    assert r.headers["content-type"] == "application/gzip"
+    assert "content-encoding" not in r.headers
+
+
+@pytest.mark.parametrize(
+    ("range_header", "span"),
+    [
+        ("bytes=0-99", (0, 100)),
+        ("bytes=100-", (100, None)),
+        ("bytes=-300", (-300, None)),
+        ("bytes=10-10", (10, 11)),
+    ],
+)
+def test_range_reads(
+    index: Index,
+    files: dict[str, tuple[str, bytes]],
+    range_header: str,
+    span: tuple[int, int | None],
+) -> None:
+    url, data = files["whl"]
+    r = index.client.get(url, headers={"Range": range_header})
+    assert r.status_code == 206
+    start, end = span
+    assert r.content == data[start:end]
+    assert r.headers["content-range"].startswith("bytes ")
+    assert r.headers["content-range"].endswith(f"/{len(data)}")
+
+
+def test_unsatisfiable_range(index: Index, files: dict[str, tuple[str, bytes]]) -> None:
+    url, data = files["whl"]
+    r = index.client.get(url, headers={"Range": f"bytes={len(data) + 10}-"})
+    assert r.status_code == 416
+
+
+def test_wrong_hash_or_name_is_404(index: Index, files: dict[str, tuple[str, bytes]]) -> None:
+    url, _ = files["whl"]
+    parts = url.split("/")
+    assert (
+        index.client.get("/".join([*parts[:-1], "other-1.0-py3-none-any.whl"])).status_code == 404
+    )
+    bad = url.replace(parts[4], "0" * len(parts[4]))
+    assert index.client.get(bad).status_code == 404
+    assert index.client.get(files["sdist"][0] + ".metadata").status_code == 404
+    assert index.client.get("/packages/zz/zz/nothex/x.whl").status_code == 404

@@ -1,0 +1,148 @@
+"""A whole stockade index for one test: migrated database, app, client, users, tokens."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from starlette.testclient import TestClient
+
+from stockade.accounts.models import User
+from stockade.accounts.services import create_user
+from stockade.config import Settings
+from stockade.db import Database
+from stockade.events.services import CLI
+from stockade.tokens.services import create_token
+from stockade.web.app import StockadeApp, create_app
+
+
+@dataclass
+class Index:
+    settings: Settings
+    app: StockadeApp
+    client: TestClient
+    _users: dict[str, User] = field(default_factory=dict)
+
+    @classmethod
+    @contextlib.contextmanager
+    def open(cls, settings: Settings) -> Iterator[Index]:
+        Database(settings.database_url).migrate()
+        app = create_app(settings)
+        with TestClient(app, base_url="http://testserver") as client:
+            yield cls(settings, app, client)
+        app.context.db.dispose()
+
+    @property
+    def db(self) -> Database:
+        return self.app.context.db
+
+    def user(self, name: str = "alice", *, admin: bool = False) -> User:
+        if name not in self._users:
+            with self.db.write() as session:
+                self._users[name] = create_user(
+                    session,
+                    name,
+                    email=f"{name}@example.test",
+                    password="correct horse 1",
+                    is_admin=admin,
+                    origin=CLI,
+                )
+        return self._users[name]
+
+    def token(
+        self, name: str = "alice", *, project: str | None = None, expires_days: int | None = None
+    ) -> str:
+        user = self.user(name)
+        with self.db.write() as session:
+            return create_token(
+                session,
+                user,
+                name="test",
+                project_name=project,
+                expires_days=expires_days,
+                origin=CLI,
+            )
+
+    def upload(
+        self,
+        content: bytes | Path,
+        filename: str | None = None,
+        *,
+        token: str | None = None,
+        fields: dict[str, Any] | None = None,
+        omit: tuple[str, ...] = (),
+    ) -> httpx.Response:
+        """POST /legacy/ as twine does; ``fields`` overrides or adds form fields."""
+        if isinstance(content, Path):
+            filename = filename or content.name
+            content = content.read_bytes()
+        assert filename is not None
+        token = token if token is not None else self.token()
+        return self.client.post(
+            "/legacy/",
+            data=upload_fields(content, filename, fields, omit),
+            files={"content": (filename, content, "application/octet-stream")},
+            auth=("__token__", token),
+        )
+
+    @contextlib.contextmanager
+    def live(self) -> Iterator[str]:
+        """Serve this index over real HTTP on 127.0.0.1; yields the base URL."""
+        with serve_app(create_app(self.settings)) as url:
+            yield url
+
+
+def upload_fields(
+    content: bytes, filename: str, extra: dict[str, Any] | None = None, omit: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    kind = "bdist_wheel" if filename.endswith(".whl") else "sdist"
+    data: dict[str, Any] = {
+        ":action": "file_upload",
+        "protocol_version": "1",
+        "filetype": kind,
+        "pyversion": "py3" if kind == "bdist_wheel" else "source",
+        "sha256_digest": hashlib.sha256(content).hexdigest(),
+        "blake2_256_digest": hashlib.blake2b(content, digest_size=32).hexdigest(),
+    }
+    data.update(extra or {})
+    for key in omit:
+        data.pop(key, None)
+    return data
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def serve_app(app: Any) -> Iterator[str]:
+    """Run an ASGI app with uvicorn in a thread on a free loopback port."""
+    port = free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
