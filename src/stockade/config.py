@@ -124,6 +124,30 @@ def load_settings(
     return settings
 
 
+TEMPLATE = """\
+# stockade settings. Every key can also be set as a STOCKADE_<KEY> environment variable,
+# which wins over this file. Uncomment a line to change it.
+
+# database_url = "sqlite:///<this folder>/stockade.sqlite3"   # or "postgresql://user:pw@host/db"
+# storage_url = "file://<this folder>/files"                  # or "s3://bucket/prefix?endpoint=…"
+# base_url = "https://pypi.example.org"                       # default: the URL requests arrive at
+# max_file_size = 104857600                                   # bytes per file (100 MiB)
+# max_project_size = 10737418240                              # bytes per project (10 GiB)
+# workers = 1
+# cache_poll_interval = 0.5                                   # seconds
+# access_log = false
+"""
+
+
+def write_template(data_dir: Path) -> bool:
+    """Write a commented ``stockade.toml`` into a data folder that has none; True if written."""
+    path = Path(data_dir) / "stockade.toml"
+    if path.exists():
+        return False
+    path.write_text(TEMPLATE, encoding="utf-8")
+    return True
+
+
 def _stored_secret(path: Path) -> str:
     if path.exists():
         return path.read_text("ascii").strip()

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from stockade.config import ConfigError, Settings, load_settings
+from stockade.config import ConfigError, Settings, load_settings, write_template
 from stockade.db import Database
 
 __all__ = ["app", "main"]
@@ -61,6 +61,8 @@ def serve(
     import uvicorn
 
     settings = _settings(data, workers=workers)
+    if write_template(settings.data_dir):
+        err.print(f"wrote default settings to {settings.data_dir / 'stockade.toml'}")
     _migrated(settings).dispose()
     # Workers are separate processes: hand them the resolved settings through the environment.
     os.environ["STOCKADE_DATA_DIR"] = str(settings.data_dir)

@@ -89,7 +89,7 @@ class Release(Base):
     yanked_reason: Mapped[str | None] = mapped_column(Text)
     requires_python: Mapped[str | None] = mapped_column(Text)
     summary: Mapped[str | None] = mapped_column(Text)
-    # Core metadata of the newest file uploaded to this release (legacy JSON API "info").
+    # Core metadata of the first file uploaded to this release (legacy JSON API "info").
     metadata_json: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     project: Mapped[Project] = relationship(back_populates="releases")

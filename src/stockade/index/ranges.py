@@ -5,7 +5,7 @@ from __future__ import annotations
 __all__ = ["RangeNotSatisfiable", "parse_range"]
 
 
-class RangeNotSatisfiable(ValueError):
+class RangeNotSatisfiable(Exception):
     """The range lies wholly outside the file (answered 416)."""
 
 

@@ -205,7 +205,8 @@ def _project(ctx: AppContext, normalized: str, build: Any) -> Any:
 def _json_or_404(doc: dict[str, Any] | None) -> Response:
     if doc is None:
         return JSONResponse({"message": "Not Found"}, status_code=404)
-    return JSONResponse(doc, headers={"cache-control": "max-age=60, public"})
+    headers = {"cache-control": "max-age=60, public", "x-pypi-last-serial": str(doc["last_serial"])}
+    return JSONResponse(doc, headers=headers)
 
 
 @router.get("/pypi/{name}/json", include_in_schema=False)

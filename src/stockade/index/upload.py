@@ -16,12 +16,12 @@ from typing import Literal
 
 from packaging.utils import canonicalize_name, canonicalize_version
 from packaging.version import InvalidVersion, Version
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from stockade.config import Settings
-from stockade.db import Database
+from stockade.db import Database, utcnow
 from stockade.dists import ArchiveLimits, DistError, DistInfo, inspect_distribution, parse_filename
 from stockade.events.services import Origin, record
 from stockade.index.models import (
@@ -37,6 +37,7 @@ from stockade.index.multipart import UploadedFile, UploadForm
 from stockade.index.paths import blob_key
 from stockade.index.state import rerender
 from stockade.storage import BlobStorage
+from stockade.tokens.models import ApiToken
 from stockade.tokens.services import AuthenticatedToken
 
 __all__ = ["UploadError", "UploadResult", "accept_upload", "journal"]
@@ -330,15 +331,18 @@ def _write(
         )
     )
     if release is None:
+        # As on PyPI, a release's metadata is that of its first file.
         release = Release(
-            project_id=project.id, version=dist.version, canonical_version=release_key(dist)
+            project_id=project.id,
+            version=dist.version,
+            canonical_version=release_key(dist),
+            requires_python=dist.requires_python,
+            summary=dist.summary,
+            metadata_json=dist.metadata,
         )
         session.add(release)
         session.flush()
         journal(session, project, "new release", version=dist.version, user_id=token.user_id)
-    release.requires_python = dist.requires_python
-    release.summary = dist.summary
-    release.metadata_json = dist.metadata
 
     session.add(FilenameRegistry(filename=upload.filename, sha256_digest=upload.sha256))
     session.add(
@@ -360,6 +364,9 @@ def _write(
         )
     )
     project.total_size += upload.size
+    session.execute(
+        update(ApiToken).where(ApiToken.id == token.token_id).values(last_used_at=utcnow())
+    )
     journal(
         session,
         project,

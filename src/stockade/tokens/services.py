@@ -82,7 +82,7 @@ def create_token(
 
 
 def check_token(session: Session, raw: str) -> AuthenticatedToken:
-    """Check a token presented by a client; marks it used. Raises TokenError."""
+    """Check a token presented by a client. Raises TokenError."""
     if not raw.startswith(TOKEN_PREFIX) or "." not in raw:
         raise TokenError("malformed token")
     identifier, _, secret = raw[len(TOKEN_PREFIX) :].partition(".")
@@ -103,5 +103,4 @@ def check_token(session: Session, raw: str) -> AuthenticatedToken:
         raise TokenError("token expired")
     if not user.is_active:
         raise TokenError("user disabled")
-    token.last_used_at = now
     return AuthenticatedToken(token.id, user.id, user.username, token.project_name)
