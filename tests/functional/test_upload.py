@@ -100,6 +100,7 @@ def test_project_scoped_token(index: Index) -> None:
     [
         (None, 401),
         (("__token__", "stockade-nope.nope"), 403),
+        (("__token__", "stockade-MDAxY2xvY2F0aW9uIHN0b2NrYWRlCjAwMjhpZGVudGlmaWVyIG5vcGUK"), 403),
         (("__token__", "garbage"), 403),
         (("alice", "correct horse 1"), 403),
     ],
@@ -129,6 +130,7 @@ def test_expired_token_is_refused(index: Index) -> None:
             t.expires_at = utcnow() - dt.timedelta(seconds=1)
     r = index.upload(wheel_bytes("demo", "1.0"), wheel_name("demo", "1.0"), token=token)
     assert r.status_code == 403
+    assert "expired" in r.text
 
 
 def _zip_with_duplicate_entries() -> bytes:
@@ -303,3 +305,84 @@ def test_equivalent_versions_share_one_release(index: Index) -> None:
     assert r.status_code == 200, r.text
     with index.db.read() as s:
         assert s.scalar(select(func.count()).select_from(Release)) == 1
+
+
+def test_revoked_token_is_refused(index: Index) -> None:
+    from stockade.events.services import CLI
+    from stockade.tokens.models import ApiToken
+    from stockade.tokens.services import revoke_token
+
+    token = index.token()
+    assert (
+        index.upload(wheel_bytes("demo", "1.0"), wheel_name("demo", "1.0"), token=token).status_code
+        == 200
+    )
+    with index.db.write() as s:
+        for t in s.scalars(select(ApiToken)):
+            revoke_token(s, t, actor_id=None, origin=CLI)
+    r = index.upload(wheel_bytes("demo", "1.1"), wheel_name("demo", "1.1"), token=token)
+    assert r.status_code == 403
+    assert "revoked" in r.text
+
+
+def test_attenuated_token_is_narrower(index: Index) -> None:
+    """Anyone holding a token can add caveats; the index honours every one."""
+    import json
+
+    from pymacaroons import Macaroon
+
+    from stockade.tokens.services import TOKEN_PREFIX
+
+    token = index.token()
+    assert (
+        index.upload(wheel_bytes("one", "1.0"), wheel_name("one", "1.0"), token=token).status_code
+        == 200
+    )
+    assert (
+        index.upload(wheel_bytes("two", "1.0"), wheel_name("two", "1.0"), token=token).status_code
+        == 200
+    )
+    m = Macaroon.deserialize(token[len(TOKEN_PREFIX) :])
+    m.add_first_party_caveat(json.dumps({"t": "projects", "names": ["one"]}))
+    narrow = TOKEN_PREFIX + m.serialize()
+    assert (
+        index.upload(wheel_bytes("one", "1.1"), wheel_name("one", "1.1"), token=narrow).status_code
+        == 200
+    )
+    r = index.upload(wheel_bytes("two", "1.1"), wheel_name("two", "1.1"), token=narrow)
+    assert r.status_code == 403
+    m.add_first_party_caveat(json.dumps({"t": "expiry", "nbf": 0, "exp": 1}))
+    r = index.upload(
+        wheel_bytes("one", "1.2"), wheel_name("one", "1.2"), token=TOKEN_PREFIX + m.serialize()
+    )
+    assert r.status_code == 403
+    assert "expired" in r.text
+    tampered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    assert (
+        index.upload(
+            wheel_bytes("one", "1.3"), wheel_name("one", "1.3"), token=tampered
+        ).status_code
+        == 403
+    )
+
+
+def test_database_alone_cannot_forge_a_token(index: Index) -> None:
+    """A macaroon minted with a guessed key (the database holds none) is refused."""
+    import json
+
+    from pymacaroons import Macaroon
+
+    from stockade.tokens.models import ApiToken
+    from stockade.tokens.services import TOKEN_PREFIX
+
+    index.token()
+    with index.db.read() as s:
+        row = s.scalars(select(ApiToken)).one()
+    forged = Macaroon(location="stockade", identifier=row.identifier, key=row.identifier)
+    forged.add_first_party_caveat(json.dumps({"t": "user", "id": row.user_id}))
+    r = index.upload(
+        wheel_bytes("demo", "1.0"),
+        wheel_name("demo", "1.0"),
+        token=TOKEN_PREFIX + forged.serialize(),
+    )
+    assert r.status_code == 403

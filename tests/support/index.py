@@ -54,6 +54,7 @@ class Index:
                     email=f"{name}@example.test",
                     password="correct horse 1",
                     is_admin=admin,
+                    email_verified=True,
                     origin=CLI,
                 )
         return self._users[name]
@@ -66,8 +67,9 @@ class Index:
             return create_token(
                 session,
                 user,
+                secret_key=self.settings.secret_key,
                 name="test",
-                project_name=project,
+                projects=[project] if project else None,
                 expires_days=expires_days,
                 origin=CLI,
             )

@@ -1,15 +1,16 @@
-"""Account models."""
+"""Account models: users, their email addresses, web sessions, single-use account tokens
+(email verification, password reset, login confirmation) and rate-limit counters."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from stockade.db.base import Base, UTCDateTime, utcnow
 
-__all__ = ["User"]
+__all__ = ["AccountToken", "RateLimitHit", "User", "UserEmail", "UserSession"]
 
 
 class User(Base):
@@ -21,9 +22,89 @@ class User(Base):
     username: Mapped[str] = mapped_column(String(50))
     # Lower-cased username: uniqueness is case-insensitive, as on PyPI.
     username_lower: Mapped[str] = mapped_column(String(50), unique=True)
-    email: Mapped[str] = mapped_column(String(254))
+    full_name: Mapped[str | None] = mapped_column(String(100))
     password_hash: Mapped[str | None] = mapped_column(String(255))
+    password_changed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A disabled account can do nothing: no login, no token, no upload.
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    emails: Mapped[list[UserEmail]] = relationship(
+        back_populates="user", order_by="UserEmail.id", cascade="all, delete-orphan"
+    )
+
+    @property
+    def primary_email(self) -> UserEmail | None:
+        """The primary address (loaded through ``emails``)."""
+        return next((e for e in self.emails if e.primary), None)
+
+
+class UserEmail(Base):
+    """One email address of a user; each is verified on its own."""
+
+    __tablename__ = "user_emails"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(254))
+    # Lower-cased address: one address belongs to one account.
+    email_lower: Mapped[str] = mapped_column(String(254), unique=True)
+    primary: Mapped[bool] = mapped_column(Boolean, default=False)
+    verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    verified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship(back_populates="emails")
+
+
+class AccountToken(Base):
+    """A single-use, expiring secret sent by email (verification, reset, confirmation).
+
+    Only the sha256 of the secret is stored.
+    """
+
+    __tablename__ = "account_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(32))
+    # What the token is about, e.g. the UserEmail id for "verify-email".
+    subject_id: Mapped[int | None] = mapped_column(Integer)
+    secret_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class UserSession(Base):
+    """A logged-in browser session. The cookie holds a secret; the row holds its sha256."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # Random per session; CSRF tokens of logged-in forms are derived from it.
+    csrf_secret: Mapped[str] = mapped_column(String(64))
+    ip_address: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(512))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class RateLimitHit(Base):
+    """How often a key (e.g. "login:ip:1.2.3.4") was hit in one time window.
+
+    Kept in the database so that every worker shares the limits.
+    """
+
+    __tablename__ = "rate_limit_hits"
+    __table_args__ = (UniqueConstraint("key", "window_start"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200))
+    window_start: Mapped[int] = mapped_column(BigInteger)
+    count: Mapped[int] = mapped_column(Integer, default=0)

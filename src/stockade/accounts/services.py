@@ -9,7 +9,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from stockade.accounts.models import User
+from stockade.accounts.models import User, UserEmail
+from stockade.db.base import utcnow
 from stockade.events.services import Origin, record
 
 __all__ = ["AccountError", "create_user", "find_user", "hash_password", "verify_password"]
@@ -54,9 +55,15 @@ def create_user(
     email: str,
     password: str | None = None,
     is_admin: bool = False,
+    email_verified: bool = False,
     origin: Origin,
 ) -> User:
-    """Create a user. Raises AccountError for a bad or taken name, or a bad email."""
+    """Create a user with one (primary) email address.
+
+    Raises AccountError for a bad or taken name, a bad or taken address, or a short password.
+    ``email_verified`` is for operators vouching for an address (the CLI); addresses given
+    through the web are verified by a mailed link.
+    """
     if len(username) > 50 or not _USERNAME_RE.match(username):
         raise AccountError(
             "The username is invalid. Usernames must be 1-50 characters of letters, digits, "
@@ -66,18 +73,30 @@ def create_user(
         raise AccountError(f"The email address {email!r} is not valid.")
     if find_user(session, username) is not None:
         raise AccountError(f"The username {username!r} is already taken.")
+    if session.scalar(select(UserEmail.id).where(UserEmail.email_lower == email.lower())):
+        raise AccountError("This email address is already in use by another account.")
     if password is not None and len(password) < 8:
         raise AccountError("The password must be at least 8 characters long.")
     user = User(
         username=username,
         username_lower=username.lower(),
-        email=email,
         password_hash=hash_password(password) if password else None,
+        password_changed_at=utcnow() if password else None,
         is_admin=is_admin,
         is_active=True,
     )
     session.add(user)
     session.flush()
+    session.add(
+        UserEmail(
+            user_id=user.id,
+            email=email,
+            email_lower=email.lower(),
+            primary=True,
+            verified=email_verified,
+            verified_at=utcnow() if email_verified else None,
+        )
+    )
     record(
         session,
         "account:create",

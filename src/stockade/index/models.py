@@ -28,6 +28,7 @@ __all__ = [
     "Project",
     "Release",
     "Role",
+    "RoleInvitation",
     "SimplePage",
 ]
 
@@ -70,6 +71,29 @@ class Role(Base):
     )
     role_name: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RoleInvitation(Base):
+    """An owner's invitation of a user to a role on a project; the invitee accepts or declines."""
+
+    __tablename__ = "role_invitations"
+    __table_args__ = (
+        CheckConstraint("role_name IN ('Owner', 'Maintainer')", name="role_name"),
+        CheckConstraint(
+            "status IN ('pending', 'accepted', 'declined', 'revoked', 'expired')", name="status"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    invited_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    role_name: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
 class Release(Base):

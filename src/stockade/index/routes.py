@@ -69,7 +69,7 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
 
 def _authenticate(ctx: AppContext, password: str) -> AuthenticatedToken:
     with ctx.db.read() as session:
-        return check_token(session, password)
+        return check_token(session, password, secret_key=ctx.settings.secret_key)
 
 
 @router.post("/legacy/", include_in_schema=False)
@@ -88,8 +88,8 @@ async def upload(request: Request, ctx: Ctx) -> Response:
         )
     try:
         token = await run_in_threadpool(_authenticate, ctx, password)
-    except TokenError:
-        return _error(403, _INVALID_AUTH)
+    except TokenError as exc:
+        return _error(403, f"Invalid API Token: {exc}.")
     try:
         form = await read_upload_form(request, ctx.settings.tmp_dir, ctx.settings.max_file_size)
     except FormError as exc:

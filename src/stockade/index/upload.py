@@ -221,7 +221,7 @@ def _existing(session: Session, upload: UploadedFile, dist: DistInfo) -> UploadR
 def _authorize(
     session: Session, token: AuthenticatedToken, project: Project | None, name: str
 ) -> None:
-    if token.project_name is not None and token.project_name != canonicalize_name(name):
+    if not token.allows(canonicalize_name(name)):
         raise UploadError(
             403, f"Invalid API Token: project-scoped token is not valid for project: {name!r}"
         )

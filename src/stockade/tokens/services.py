@@ -1,8 +1,10 @@
-"""Creating and checking API tokens.
+"""API tokens as macaroons, PyPI-style.
 
-A token reads ``stockade-<identifier>.<secret>``: the identifier finds the row, the secret is
-checked against its stored sha256. The secret carries 256 bits of randomness, so a fast hash
-is enough: a leaked database gives no usable token.
+A token reads ``stockade-<serialized macaroon>``. The macaroon's identifier finds the database
+row; its root key is derived from the server's secret key and the identifier, so nothing
+stored in the database is enough to forge or use a token. First-party caveats (JSON) bind it
+to its user, optionally to projects and to a validity window. Anyone holding a token can add
+caveats to narrow it further (attenuation); every caveat must hold.
 """
 
 from __future__ import annotations
@@ -10,9 +12,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import json
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
+from pymacaroons import Macaroon, Verifier
+from pymacaroons.exceptions import MacaroonException
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -21,71 +27,144 @@ from stockade.db.base import utcnow
 from stockade.events.services import Origin, record
 from stockade.tokens.models import ApiToken
 
-__all__ = ["TOKEN_PREFIX", "AuthenticatedToken", "TokenError", "check_token", "create_token"]
+__all__ = [
+    "TOKEN_PREFIX",
+    "AuthenticatedToken",
+    "TokenError",
+    "check_token",
+    "create_token",
+    "revoke_token",
+]
 
 TOKEN_PREFIX = "stockade-"  # noqa: S105  (a public prefix, not a secret)
+_LOCATION = "stockade"
 
 
 class TokenError(ValueError):
-    """The token is malformed, unknown, expired, revoked or its user is disabled."""
+    """The token is malformed, unknown, expired, revoked, or its user is disabled.
+
+    The message is safe to show to the client.
+    """
 
 
 @dataclass(frozen=True)
 class AuthenticatedToken:
-    """A token that passed every check, and whom it belongs to."""
+    """A token that passed every check, and what it may do."""
 
     token_id: int
     user_id: int
     username: str
-    project_name: str | None
+    # Normalized project names the token is limited to; None means no project limit.
+    projects: frozenset[str] | None
+
+    def allows(self, normalized_project: str) -> bool:
+        """Whether the token's caveats allow uploading to this project."""
+        return self.projects is None or normalized_project in self.projects
 
 
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
+def _root_key(secret_key: str, identifier: str) -> bytes:
+    return hmac.new(
+        secret_key.encode(), b"stockade-macaroon-v1:" + identifier.encode(), hashlib.sha256
+    ).digest()
 
 
 def create_token(
     session: Session,
     user: User,
     *,
+    secret_key: str,
     name: str,
-    project_name: str | None = None,
+    projects: list[str] | None = None,
     expires_days: int | None = None,
     origin: Origin,
 ) -> str:
     """Create a token for ``user`` and return it; this is the only time it is visible."""
-    identifier = secrets.token_hex(8)
-    secret = secrets.token_urlsafe(32)
-    expires_at = utcnow() + dt.timedelta(days=expires_days) if expires_days else None
-    token = ApiToken(
-        user_id=user.id,
-        name=name,
-        identifier=identifier,
-        secret_sha256=_digest(secret),
-        project_name=project_name,
-        expires_at=expires_at,
+    now = utcnow()
+    identifier = secrets.token_hex(16)
+    expires_at = now + dt.timedelta(days=expires_days) if expires_days else None
+    names = sorted(set(projects)) if projects else None
+    row = ApiToken(
+        user_id=user.id, name=name, identifier=identifier, projects=names, expires_at=expires_at
     )
-    session.add(token)
+    session.add(row)
     session.flush()
+    macaroon = Macaroon(
+        location=_LOCATION, identifier=identifier, key=_root_key(secret_key, identifier)
+    )
+    macaroon.add_first_party_caveat(json.dumps({"t": "user", "id": user.id}))
+    if names is not None:
+        macaroon.add_first_party_caveat(json.dumps({"t": "projects", "names": names}))
+    if expires_at is not None:
+        window = {"t": "expiry", "nbf": int(now.timestamp()), "exp": int(expires_at.timestamp())}
+        macaroon.add_first_party_caveat(json.dumps(window))
     record(
         session,
         "token:create",
         origin=origin,
         actor_id=user.id,
         user_id=user.id,
-        token_id=token.id,
+        token_id=row.id,
         name=name,
-        project=project_name,
+        projects=names,
         expires=expires_at.isoformat() if expires_at else None,
     )
-    return f"{TOKEN_PREFIX}{identifier}.{secret}"
+    serialized: str = macaroon.serialize()
+    return TOKEN_PREFIX + serialized
 
 
-def check_token(session: Session, raw: str) -> AuthenticatedToken:
-    """Check a token presented by a client. Raises TokenError."""
-    if not raw.startswith(TOKEN_PREFIX) or "." not in raw:
+class _Caveats:
+    """Checks each first-party caveat; collects the project limits."""
+
+    def __init__(self, user_id: int, now: dt.datetime) -> None:
+        self.user_id = user_id
+        self.now = int(now.timestamp())
+        self.projects: frozenset[str] | None = None
+        self.failure: str | None = None
+
+    def __call__(self, predicate: str) -> bool:
+        try:
+            caveat: Any = json.loads(predicate)
+            kind = caveat["t"]
+        except (ValueError, KeyError, TypeError):
+            self.failure = "the token has a caveat this index does not understand"
+            return False
+        if kind == "user":
+            ok = caveat.get("id") == self.user_id
+            if not ok:
+                self.failure = "the token does not belong to its user"
+            return bool(ok)
+        if kind == "projects":
+            names = caveat.get("names")
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                self.failure = "the token has a malformed project caveat"
+                return False
+            mine = frozenset(names)
+            self.projects = mine if self.projects is None else self.projects & mine
+            return True
+        if kind == "expiry":
+            nbf, exp = caveat.get("nbf"), caveat.get("exp")
+            if not isinstance(nbf, int) or not isinstance(exp, int):
+                self.failure = "the token has a malformed expiry caveat"
+                return False
+            if not nbf <= self.now < exp:
+                self.failure = "the token has expired" if self.now >= exp else "not yet valid"
+                return False
+            return True
+        self.failure = "the token has a caveat this index does not understand"
+        return False
+
+
+def check_token(session: Session, raw: str, *, secret_key: str) -> AuthenticatedToken:
+    """Check a token presented by a client. Raises TokenError with a reason."""
+    if not raw.startswith(TOKEN_PREFIX):
         raise TokenError("malformed token")
-    identifier, _, secret = raw[len(TOKEN_PREFIX) :].partition(".")
+    try:
+        macaroon = Macaroon.deserialize(raw[len(TOKEN_PREFIX) :])
+        identifier = macaroon.identifier
+        if isinstance(identifier, bytes):
+            identifier = identifier.decode("ascii")
+    except (MacaroonException, ValueError, TypeError, UnicodeDecodeError) as exc:
+        raise TokenError("malformed token") from exc
     row = session.execute(
         select(ApiToken, User)
         .join(User, User.id == ApiToken.user_id)
@@ -94,13 +173,41 @@ def check_token(session: Session, raw: str) -> AuthenticatedToken:
     if row is None:
         raise TokenError("unknown token")
     token, user = row
-    if not hmac.compare_digest(token.secret_sha256, _digest(secret)):
-        raise TokenError("unknown token")
     now = utcnow()
+    caveats = _Caveats(user.id, now)
+    verifier = Verifier()
+    verifier.satisfy_general(caveats)
+    try:
+        verifier.verify(macaroon, _root_key(secret_key, identifier))
+    except MacaroonException as exc:
+        raise TokenError(caveats.failure or "invalid token signature") from exc
+    except Exception as exc:  # pymacaroons raises bare Exception subclasses on bad input
+        raise TokenError("malformed token") from exc
     if token.revoked_at is not None:
-        raise TokenError("token revoked")
+        raise TokenError("the token was revoked")
     if token.expires_at is not None and token.expires_at <= now:
-        raise TokenError("token expired")
+        raise TokenError("the token has expired")
     if not user.is_active:
-        raise TokenError("user disabled")
-    return AuthenticatedToken(token.id, user.id, user.username, token.project_name)
+        raise TokenError("the token's user is disabled")
+    projects = caveats.projects
+    if token.projects is not None:
+        stored = frozenset(token.projects)
+        projects = stored if projects is None else projects & stored
+    return AuthenticatedToken(token.id, user.id, user.username, projects)
+
+
+def revoke_token(
+    session: Session, token: ApiToken, *, actor_id: int | None, origin: Origin
+) -> None:
+    """Revoke a token (idempotent) and record it."""
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        record(
+            session,
+            "token:revoke",
+            origin=origin,
+            actor_id=actor_id,
+            user_id=token.user_id,
+            token_id=token.id,
+            name=token.name,
+        )

@@ -1,0 +1,54 @@
+"""What every `stockade` subcommand shares: the --data option, settings, the database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from stockade.config import ConfigError, Settings, load_settings
+from stockade.db import Database
+from stockade.events.services import CLI as CLI_ORIGIN
+
+__all__ = ["CLI_ORIGIN", "DataOpt", "err", "fail", "migrated", "open_db", "settings_from"]
+
+err = Console(stderr=True)
+
+DataOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--data",
+        envvar="STOCKADE_DATA_DIR",
+        help="Data folder (stockade.toml, database, files).",
+    ),
+]
+
+
+def settings_from(data: Path | None, **overrides: Any) -> Settings:
+    """Settings for the data folder, or exit 2 with the configuration problem."""
+    try:
+        return load_settings(data, overrides={k: v for k, v in overrides.items() if v is not None})
+    except ConfigError as exc:
+        err.print(f"[red]configuration error:[/] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def migrated(settings: Settings) -> Database:
+    """The database, created or upgraded to the newest schema."""
+    db = Database(settings.database_url)
+    db.migrate()
+    return db
+
+
+def open_db(data: Path | None) -> tuple[Settings, Database]:
+    """Settings and the migrated database of a data folder (callers dispose the database)."""
+    settings = settings_from(data)
+    return settings, migrated(settings)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print an error and return the Exit to raise."""
+    err.print(f"[red]error:[/] {message}")
+    return typer.Exit(code)
