@@ -45,6 +45,12 @@ class Settings:
     log_level: str = "info"
     # Log one line per request (uvicorn's access log).
     access_log: bool = False
+    # Outgoing mail: "" writes each message to <data>/outbox/ as an .eml file; otherwise
+    # smtp://[user:password@]host[:port][?starttls=1] (or smtps:// for implicit TLS).
+    mail_url: str = ""
+    mail_from: str = "stockade <noreply@localhost>"
+    # The name people see in page titles and mail.
+    site_name: str = "stockade"
 
     @property
     def tmp_dir(self) -> Path:
@@ -136,6 +142,9 @@ TEMPLATE = """\
 # workers = 1
 # cache_poll_interval = 0.5                                   # seconds
 # access_log = false
+# mail_url = "smtp://user:password@mail.example.org:587?starttls=1"   # default: <data>/outbox/
+# mail_from = "stockade <noreply@example.org>"
+# site_name = "stockade"
 """
 
 

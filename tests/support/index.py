@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
 import socket
 import threading
 import time
@@ -14,6 +15,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from stockade.accounts.models import User
@@ -148,3 +150,31 @@ def serve_app(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=15)
+
+
+CSRF_RE = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
+
+
+def csrf_from(client: TestClient, path: str) -> str:
+    """The CSRF token of the form on ``path`` (fetched as the client, with its cookies)."""
+    page = client.get(path)
+    match = CSRF_RE.search(page.text)
+    assert match, f"no CSRF token on {path} ({page.status_code})"
+    return match.group(1)
+
+
+def login_client(index: Index, username: str) -> TestClient:
+    """A second client logged in as ``username`` (the session is made by the service, not the
+    login form, so other domains' tests do not depend on the login page)."""
+    from stockade.accounts.models import User
+    from stockade.accounts.sessions import start_session
+    from stockade.web.auth import POLICY, SESSION_COOKIE
+
+    index.user(username)
+    with index.db.write() as session:
+        user = session.scalar(select(User).where(User.username_lower == username.lower()))
+        assert user is not None
+        cookie, _ = start_session(session, user, origin=CLI, policy=POLICY)
+    client = TestClient(index.app, base_url="http://testserver")
+    client.cookies.set(SESSION_COOKIE, cookie)
+    return client

@@ -30,7 +30,6 @@ from stockade.index.upload import UploadError, accept_upload
 from stockade.storage import BlobNotFound
 from stockade.tokens.services import AuthenticatedToken, TokenError, check_token
 from stockade.web.context import AppContext, get_context
-from stockade.web.templating import templates
 
 __all__ = ["router"]
 
@@ -194,7 +193,8 @@ def _stream_blob(
 # -- legacy JSON API --------------------------------------------------------------------------
 
 
-def _project(ctx: AppContext, normalized: str, build: Any) -> Any:
+def load_project(ctx: AppContext, normalized: str, build: Any) -> Any:
+    """``build(session, project)`` for the project with this name, or None if there is none."""
     with ctx.db.read() as session:
         project = session.scalar(select(Project).where(Project.normalized_name == normalized))
         if project is None:
@@ -216,7 +216,9 @@ def project_json(name: str, request: Request, ctx: Ctx) -> Response:
     if name != normalized:
         return RedirectResponse(f"/pypi/{normalized}/json", status_code=301)
     base = ctx.base_url(request)
-    return _json_or_404(_project(ctx, normalized, lambda s, p: json_api.project_json(s, p, base)))
+    return _json_or_404(
+        load_project(ctx, normalized, lambda s, p: json_api.project_json(s, p, base))
+    )
 
 
 @router.get("/pypi/{name}/{version}/json", include_in_schema=False)
@@ -227,23 +229,5 @@ def release_json(name: str, version: str, request: Request, ctx: Ctx) -> Respons
         return RedirectResponse(f"/pypi/{normalized}/{version}/json", status_code=301)
     base = ctx.base_url(request)
     return _json_or_404(
-        _project(ctx, normalized, lambda s, p: json_api.release_json(s, p, version, base))
+        load_project(ctx, normalized, lambda s, p: json_api.release_json(s, p, version, base))
     )
-
-
-# -- HTML project page ------------------------------------------------------------------------
-
-
-@router.get("/project/{name}/", include_in_schema=False)
-def project_page(name: str, request: Request, ctx: Ctx) -> Response:
-    """A minimal HTML page for a project: summary, releases, files with hashes and sizes."""
-    normalized = canonicalize_name(name)
-    if name != normalized:
-        return RedirectResponse(f"/project/{normalized}/", status_code=301)
-    base = ctx.base_url(request)
-    doc = _project(ctx, normalized, lambda s, p: json_api.project_json(s, p, base))
-    if doc is None:
-        return templates.TemplateResponse(
-            request, "not_found.html", {"name": name}, status_code=404
-        )
-    return templates.TemplateResponse(request, "project.html", {"doc": doc})

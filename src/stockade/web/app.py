@@ -7,19 +7,23 @@ import logging
 from collections.abc import AsyncIterator
 
 import anyio
-from fastapi import FastAPI, Request
-from sqlalchemy import select, text
+from fastapi import FastAPI
+from sqlalchemy import text
 from starlette.responses import PlainTextResponse, Response
+from starlette.types import ASGIApp
 
+from stockade.accounts.routes import router as accounts_router
 from stockade.config import Settings, load_settings
 from stockade.db import Database
 from stockade.index.cache import PageCache
-from stockade.index.models import Project
+from stockade.index.manage_routes import router as manage_router
 from stockade.index.routes import router as index_router
 from stockade.index.simple_app import Receive, Scope, Send, SimpleApp
 from stockade.storage import open_storage
-from stockade.web.context import AppContext, get_context
-from stockade.web.templating import templates
+from stockade.tokens.routes import router as tokens_router
+from stockade.web.context import AppContext
+from stockade.web.pages import router as pages_router
+from stockade.web.security import SecurityHeaders, install_error_handlers
 
 __all__ = ["StockadeApp", "create_app", "create_app_from_env"]
 
@@ -29,7 +33,7 @@ log = logging.getLogger(__name__)
 class StockadeApp:
     """Routes ``/simple/…`` to the bare simple app and every other request to FastAPI."""
 
-    def __init__(self, context: AppContext, api: FastAPI, simple: SimpleApp) -> None:
+    def __init__(self, context: AppContext, api: ASGIApp, simple: SimpleApp) -> None:
         self.context = context
         self.api = api
         self.simple = simple
@@ -68,7 +72,12 @@ def create_app(settings: Settings | None = None) -> StockadeApp:
         title="stockade", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
     )
     api.state.ctx = context
+    install_error_handlers(api)
     api.include_router(index_router)
+    api.include_router(pages_router)
+    api.include_router(accounts_router)
+    api.include_router(tokens_router)
+    api.include_router(manage_router)
 
     @api.get("/_health/", include_in_schema=False)
     def health() -> Response:
@@ -76,21 +85,7 @@ def create_app(settings: Settings | None = None) -> StockadeApp:
             session.execute(text("SELECT 1"))
         return PlainTextResponse("OK\n")
 
-    @api.get("/", include_in_schema=False)
-    def home(request: Request) -> Response:
-        ctx = get_context(request)
-        with db.read() as session:
-            projects = session.execute(
-                select(Project.name, Project.normalized_name)
-                .where(Project.status != "quarantined")
-                .order_by(Project.last_serial.desc())
-                .limit(50)
-            ).all()
-        return templates.TemplateResponse(
-            request, "home.html", {"projects": projects, "base_url": ctx.base_url(request)}
-        )
-
-    return StockadeApp(context, api, SimpleApp(pages, max_age=10))
+    return StockadeApp(context, SecurityHeaders(api), SimpleApp(pages, max_age=10))
 
 
 def create_app_from_env() -> StockadeApp:

@@ -1,12 +1,17 @@
-"""Jinja2 templates shared by every domain's pages."""
+"""Jinja2 templates shared by every domain's pages, and ``render`` to answer with one."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from fastapi.templating import Jinja2Templates
+from starlette.requests import Request
+from starlette.responses import Response
 
-__all__ = ["templates"]
+from stockade.web.auth import csrf_input
+
+__all__ = ["render", "templates"]
 
 templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
 
@@ -21,3 +26,26 @@ def _filesize(value: int) -> str:
 
 
 templates.env.filters["filesize"] = _filesize
+templates.env.globals["csrf_input"] = csrf_input
+
+
+def render(
+    request: Request,
+    name: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """Render a template. Every template sees ``identity`` (the logged-in user or None),
+    ``site_name`` and ``csrf_input(request)``."""
+    ctx = request.app.state.ctx
+    values = {
+        "identity": getattr(request.state, "identity", None),
+        "site_name": ctx.settings.site_name,
+        **(context or {}),
+    }
+    response: Response = templates.TemplateResponse(
+        request, name, values, status_code=status_code, headers=headers
+    )
+    return response
