@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from stockade.cli import tokens, users
+from stockade.cli import events, roles, tokens, users
 from stockade.cli.common import DataOpt, err, migrated, settings_from
 from stockade.config import write_template
 
@@ -21,6 +21,8 @@ db_app = typer.Typer(no_args_is_help=True, help="Database maintenance.")
 app.add_typer(db_app, name="db")
 app.add_typer(users.app, name="user")
 app.add_typer(tokens.app, name="token")
+app.add_typer(roles.app, name="role")
+app.add_typer(events.app, name="events")
 
 
 @app.command()

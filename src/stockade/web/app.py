@@ -19,6 +19,7 @@ from stockade.index.cache import PageCache
 from stockade.index.manage_routes import router as manage_router
 from stockade.index.routes import router as index_router
 from stockade.index.simple_app import Receive, Scope, Send, SimpleApp
+from stockade.mail import mailer_from_settings
 from stockade.storage import open_storage
 from stockade.tokens.routes import router as tokens_router
 from stockade.web.context import AppContext
@@ -54,7 +55,13 @@ def create_app(settings: Settings | None = None) -> StockadeApp:
     pages = PageCache(
         db, poll_interval=settings.cache_poll_interval, max_bytes=settings.page_cache_bytes
     )
-    context = AppContext(settings=settings, db=db, storage=storage, pages=pages)
+    context = AppContext(
+        settings=settings,
+        db=db,
+        storage=storage,
+        pages=pages,
+        mailer=mailer_from_settings(settings),
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

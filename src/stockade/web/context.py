@@ -9,6 +9,7 @@ from starlette.requests import Request
 from stockade.config import Settings
 from stockade.db import Database
 from stockade.index.cache import PageCache
+from stockade.mail import Mailer
 from stockade.storage import BlobStorage
 
 __all__ = ["AppContext", "get_context"]
@@ -22,6 +23,7 @@ class AppContext:
     db: Database
     storage: BlobStorage
     pages: PageCache
+    mailer: Mailer
 
     def base_url(self, request: Request) -> str:
         """The configured public base URL, else the one the request arrived at."""
