@@ -5,9 +5,9 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from packaging.utils import canonicalize_name
 from sqlalchemy import select
@@ -20,7 +20,6 @@ from starlette.responses import (
     StreamingResponse,
 )
 
-from stockade.events.services import Origin
 from stockade.index import json_api
 from stockade.index.models import File, Project
 from stockade.index.multipart import FormError, read_upload_form
@@ -29,23 +28,16 @@ from stockade.index.ranges import RangeNotSatisfiable, parse_range
 from stockade.index.upload import UploadError, accept_upload
 from stockade.storage import BlobNotFound
 from stockade.tokens.services import AuthenticatedToken, TokenError, check_token
-from stockade.web.context import AppContext, get_context
+from stockade.web.context import AppContext, Ctx, origin_of
 
 __all__ = ["router"]
 
 router = APIRouter()
-Ctx = Annotated[AppContext, Depends(get_context)]
 
 _INVALID_AUTH = (
     "Invalid or non-existent authentication information. "
     "Upload with the username __token__ and an API token as the password."
 )
-
-
-def origin_of(request: Request) -> Origin:
-    """Where a request came from, for the audit log."""
-    host = request.client.host if request.client else None
-    return Origin(ip_address=host, user_agent=request.headers.get("user-agent"))
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
+from fastapi import Depends
 from starlette.requests import Request
 
 from stockade.config import Settings
 from stockade.db import Database
+from stockade.events.services import Origin
 from stockade.index.cache import PageCache
 from stockade.mail import Mailer
 from stockade.storage import BlobStorage
 
-__all__ = ["AppContext", "get_context"]
+__all__ = ["AppContext", "Ctx", "get_context", "origin_of"]
 
 
 @dataclass(frozen=True)
@@ -36,3 +39,12 @@ def get_context(request: Request) -> AppContext:
     """The AppContext of the app serving ``request``."""
     ctx: AppContext = request.app.state.ctx
     return ctx
+
+
+Ctx = Annotated[AppContext, Depends(get_context)]
+
+
+def origin_of(request: Request) -> Origin:
+    """Where a request came from, for the audit log."""
+    host = request.client.host if request.client else None
+    return Origin(ip_address=host, user_agent=request.headers.get("user-agent"))

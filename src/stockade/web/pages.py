@@ -9,8 +9,9 @@ from starlette.responses import RedirectResponse, Response
 
 from stockade.index import json_api
 from stockade.index.models import Project
-from stockade.index.routes import Ctx, load_project
+from stockade.index.routes import load_project
 from stockade.web.auth import MaybeUser, csrf_protect
+from stockade.web.context import Ctx
 from stockade.web.templating import render
 
 __all__ = ["router"]
