@@ -34,8 +34,13 @@ log = logging.getLogger(__name__)
 class StockadeApp:
     """Routes ``/simple/…`` to the bare simple app and every other request to FastAPI."""
 
-    def __init__(self, context: AppContext, api: ASGIApp, simple: SimpleApp) -> None:
+    def __init__(
+        self, context: AppContext, fastapi: FastAPI, api: ASGIApp, simple: SimpleApp
+    ) -> None:
         self.context = context
+        # The FastAPI app (its routes, for tests and introspection) and the same app wrapped
+        # in the security-header middleware, which is what requests go to.
+        self.fastapi = fastapi
         self.api = api
         self.simple = simple
 
@@ -92,7 +97,7 @@ def create_app(settings: Settings | None = None) -> StockadeApp:
             session.execute(text("SELECT 1"))
         return PlainTextResponse("OK\n")
 
-    return StockadeApp(context, SecurityHeaders(api), SimpleApp(pages, max_age=10))
+    return StockadeApp(context, api, SecurityHeaders(api), SimpleApp(pages, max_age=10))
 
 
 def create_app_from_env() -> StockadeApp:
