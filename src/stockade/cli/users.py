@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import sys
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from sqlalchemy.orm import Session
 
-from stockade.accounts.services import AccountError, create_user
+from stockade.accounts.models import User
+from stockade.accounts.services import AccountError, create_user, find_user
+from stockade.accounts.sessions import end_user_sessions
 from stockade.cli.common import CLI_ORIGIN, DataOpt, err, fail, open_db
+from stockade.events.services import record
+from stockade.tokens.queries import role_projects
 
 __all__ = ["app"]
 
@@ -44,3 +54,115 @@ def user_create(
     finally:
         db.dispose()
     err.print(f"created user {name}")
+
+
+def _user_info(session: Session, user: User) -> dict[str, object]:
+    return {
+        "username": user.username,
+        "is_admin": user.is_admin,
+        "disabled": not user.is_active,
+        "emails": [
+            {"address": e.email, "primary": e.primary, "verified": e.verified} for e in user.emails
+        ],
+        # Second factors are not implemented yet; the key is part of the contract.
+        "two_factor": [],
+        "projects": [{"name": p.name, "role": p.role} for p in role_projects(session, user.id)],
+    }
+
+
+@app.command("show")
+def user_show(
+    name: str,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (see above).")] = False,
+    data: DataOpt = None,
+) -> None:
+    """Show a user's account: flags, email addresses, second factors and project roles.
+
+    With --json, prints one JSON object with these keys:
+
+    - username: str
+    - is_admin, disabled: bool
+    - emails: list of {"address": str, "primary": bool, "verified": bool}
+    - two_factor: list of second-factor method names (empty: none enrolled)
+    - projects: list of {"name": str, "role": "Owner" or "Maintainer"}
+    """
+    _, db = open_db(data)
+    try:
+        with db.read() as session:
+            user = find_user(session, name)
+            if user is None:
+                raise fail(f"no user named {name!r}")
+            info = _user_info(session, user)
+    finally:
+        db.dispose()
+    if as_json:
+        typer.echo(json.dumps(info, indent=2))
+        return
+    _print_user(info)
+
+
+def _print_user(info: dict[str, Any]) -> None:
+    out = Console()
+    state = "[red]disabled[/]" if info["disabled"] else "[green]active[/]"
+    admin = ", administrator" if info["is_admin"] else ""
+    out.print(f"[bold]{escape(info['username'])}[/] ({state}{admin})")
+    emails = Table(title="Email addresses", title_justify="left")
+    for column in ("Address", "Primary", "Verified"):
+        emails.add_column(column)
+    for e in info["emails"]:
+        emails.add_row(escape(e["address"]), _yes(e["primary"]), _yes(e["verified"]))
+    out.print(emails)
+    methods = ", ".join(info["two_factor"]) or "none"
+    out.print(f"Two-factor methods: {escape(methods)}")
+    roles = Table(title="Projects", title_justify="left")
+    roles.add_column("Project")
+    roles.add_column("Role")
+    for p in info["projects"]:
+        roles.add_row(escape(p["name"]), p["role"])
+    out.print(roles if info["projects"] else "Projects: none")
+
+
+def _yes(value: bool) -> str:
+    return "yes" if value else "no"
+
+
+def _set_active(name: str, active: bool, data: Path | None) -> None:
+    _, db = open_db(data)
+    try:
+        with db.write() as session:
+            user = find_user(session, name)
+            if user is None:
+                raise fail(f"no user named {name!r}")
+            changed = user.is_active != active
+            if changed:
+                user.is_active = active
+                record(
+                    session,
+                    "account:enable" if active else "account:disable",
+                    origin=CLI_ORIGIN,
+                    user_id=user.id,
+                    username=user.username,
+                )
+            if not active:
+                # Even when already disabled: no session of a disabled user may survive.
+                end_user_sessions(session, user.id)
+    finally:
+        db.dispose()
+    word = "enabled" if active else "disabled"
+    err.print(f"{name} {'is now' if changed else 'was already'} {word}")
+
+
+@app.command("disable")
+def user_disable(name: str, data: DataOpt = None) -> None:
+    """Disable an account: it can no longer log in, and its sessions end at once.
+
+    Its API tokens are kept but refused while the account is disabled. Records an
+    ``account:disable`` event.
+    """
+    _set_active(name, False, data)
+
+
+@app.command("enable")
+def user_enable(name: str, data: DataOpt = None) -> None:
+    """Enable a disabled account again (its tokens work again). Records ``account:enable``."""
+    _set_active(name, True, data)

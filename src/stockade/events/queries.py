@@ -9,7 +9,7 @@ from stockade.accounts.models import User
 from stockade.events.models import Event
 from stockade.index.models import Project
 
-__all__ = ["EventView", "project_events", "user_events"]
+__all__ = ["EventView", "all_events", "find_events", "project_events", "user_events"]
 
 
 class EventView:
@@ -52,16 +52,32 @@ def _query(session: Session, *conditions: object, limit: int) -> list[EventView]
     return [EventView(e, a, p) for e, a, p in rows]
 
 
+def find_events(
+    session: Session,
+    *,
+    user_id: int | None = None,
+    project_id: int | None = None,
+    limit: int = 200,
+) -> list[EventView]:
+    """Events newest first; filters combine: about or by a user, about a project."""
+    conditions: list[object] = []
+    if user_id is not None:
+        conditions.append(or_(Event.user_id == user_id, Event.actor_id == user_id))
+    if project_id is not None:
+        conditions.append(Event.project_id == project_id)
+    return _query(session, *conditions, limit=limit)
+
+
 def user_events(session: Session, user_id: int, *, limit: int = 200) -> list[EventView]:
     """Events about a user's account or done by them, newest first."""
-    return _query(session, or_(Event.user_id == user_id, Event.actor_id == user_id), limit=limit)
+    return find_events(session, user_id=user_id, limit=limit)
 
 
 def project_events(session: Session, project_id: int, *, limit: int = 200) -> list[EventView]:
     """Events about a project, newest first."""
-    return _query(session, Event.project_id == project_id, limit=limit)
+    return find_events(session, project_id=project_id, limit=limit)
 
 
 def all_events(session: Session, *, limit: int = 200) -> list[EventView]:
     """Every event, newest first (administrators, the CLI)."""
-    return _query(session, limit=limit)
+    return find_events(session, limit=limit)
