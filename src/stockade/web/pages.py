@@ -1,17 +1,23 @@
-"""Public pages: home and the project page."""
+"""Public pages: home, search, and the project page (latest release or one version)."""
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from fastapi import APIRouter, Depends, Request
 from packaging.utils import canonicalize_name
-from sqlalchemy import select
 from starlette.responses import RedirectResponse, Response
 
-from stockade.index import json_api
-from stockade.index.models import Project
-from stockade.index.routes import load_project
 from stockade.web.auth import MaybeUser, csrf_protect
 from stockade.web.context import Ctx
+from stockade.web.page_queries import (
+    MAX_PAGE,
+    project_is_listed,
+    recent_projects,
+    search_projects,
+)
+from stockade.web.project_view import ProjectView, load_project_view
+from stockade.web.readme import RenderedReadme, rendered_for_release
 from stockade.web.templating import render
 
 __all__ = ["router"]
@@ -21,25 +27,68 @@ router = APIRouter(dependencies=[Depends(csrf_protect)])
 
 @router.get("/", include_in_schema=False)
 def home(request: Request, ctx: Ctx, identity: MaybeUser) -> Response:
-    """The home page: recently updated projects."""
+    """The home page: a search box and the recently updated projects."""
     with ctx.db.read() as session:
-        projects = session.execute(
-            select(Project.name, Project.normalized_name)
-            .where(Project.status != "quarantined")
-            .order_by(Project.last_serial.desc())
-            .limit(50)
-        ).all()
+        projects = recent_projects(session)
     return render(request, "home.html", {"projects": projects, "base_url": ctx.base_url(request)})
+
+
+def _page_number(raw: str | None) -> int:
+    try:
+        return min(max(int(raw or "1"), 1), MAX_PAGE)
+    except ValueError:
+        return 1
+
+
+@router.get("/search/", include_in_schema=False)
+def search(request: Request, ctx: Ctx, identity: MaybeUser) -> Response:
+    """``/search/?q=…&page=…``: projects by name and summary, best matches first."""
+    raw = request.query_params.get("q", "")
+    page = _page_number(request.query_params.get("page"))
+    with ctx.db.read() as session:
+        results = search_projects(session, raw, page)
+    return render(request, "search.html", {"results": results, "search_query": results.query})
+
+
+def _not_found(request: Request, name: str, version: str | None = None) -> Response:
+    context = {"name": name, "version": version}
+    return render(request, "not_found.html", context, status_code=404)
+
+
+def _readme(view: ProjectView) -> RenderedReadme | None:
+    if not view.description.strip():
+        return None
+    return rendered_for_release(view.release_id, view.description, view.description_content_type)
+
+
+def _project(request: Request, ctx: Ctx, name: str, version: str | None) -> Response:
+    normalized = canonicalize_name(name)
+    if name != normalized:
+        suffix = f"{quote(version)}/" if version is not None else ""
+        return RedirectResponse(f"/project/{normalized}/{suffix}", status_code=301)
+    with ctx.db.read() as session:
+        view = load_project_view(session, normalized, version)
+        listed = view is not None or (
+            version is not None and project_is_listed(session, normalized)
+        )
+    if view is None:
+        # "No release 9.9" only when the project itself can be shown.
+        return _not_found(request, name, version if listed else None)
+    if version is not None and version != view.version:
+        # One URL per release: /project/x/1.0.0/ becomes /project/x/1.0/ for release "1.0".
+        return RedirectResponse(f"/project/{normalized}/{quote(view.version)}/", status_code=301)
+    return render(request, "project.html", {"view": view, "readme": _readme(view)})
 
 
 @router.get("/project/{name}/", include_in_schema=False)
 def project_page(name: str, request: Request, ctx: Ctx, identity: MaybeUser) -> Response:
-    """A project's page: summary, releases, files with hashes and sizes."""
-    normalized = canonicalize_name(name)
-    if name != normalized:
-        return RedirectResponse(f"/project/{normalized}/", status_code=301)
-    base = ctx.base_url(request)
-    doc = load_project(ctx, normalized, lambda s, p: json_api.project_json(s, p, base))
-    if doc is None:
-        return render(request, "not_found.html", {"name": name}, status_code=404)
-    return render(request, "project.html", {"doc": doc})
+    """A project's page for its latest release."""
+    return _project(request, ctx, name, None)
+
+
+@router.get("/project/{name}/{version}/", include_in_schema=False)
+def release_page(
+    name: str, version: str, request: Request, ctx: Ctx, identity: MaybeUser
+) -> Response:
+    """A project's page for one release."""
+    return _project(request, ctx, name, version)

@@ -1,0 +1,235 @@
+"""Everything the public project page shows about one release of a project."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from packaging.utils import canonicalize_version
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from stockade.accounts.models import User
+from stockade.index.models import ROLE_OWNER, File, Project, Release, Role
+from stockade.index.paths import file_path
+from stockade.index.state import version_key
+from stockade.web.page_queries import is_prerelease, latest_release
+
+__all__ = ["FileRow", "HistoryEntry", "Maintainer", "ProjectView", "load_project_view"]
+
+_KINDS = {"bdist_wheel": "Wheel", "sdist": "Source"}
+
+
+@dataclass(frozen=True)
+class FileRow:
+    """One distribution file of the shown release."""
+
+    filename: str
+    url: str
+    kind: str
+    python_version: str
+    requires_python: str | None
+    size: int
+    sha256: str
+    blake2_256: str
+    md5: str
+    uploaded: dt.datetime
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One release in the project's history."""
+
+    version: str
+    created: dt.datetime
+    yanked: bool
+    yanked_reason: str | None
+    prerelease: bool
+    current: bool
+
+
+@dataclass(frozen=True)
+class Maintainer:
+    """A user with a role on the project."""
+
+    username: str
+    role: str
+
+
+@dataclass(frozen=True)
+class ProjectView:
+    """A project page: the project, the release shown, and that release's metadata."""
+
+    name: str
+    normalized_name: str
+    status: str
+    status_reason: str | None
+    release_id: int
+    version: str
+    latest_version: str
+    summary: str | None
+    created: dt.datetime
+    yanked: bool
+    yanked_reason: str | None
+    requires_python: str | None
+    history: list[HistoryEntry]
+    files: list[FileRow]
+    maintainers: list[Maintainer]
+    links: list[tuple[str, str]]
+    classifiers: list[tuple[str, list[str]]]
+    license: str | None
+    license_expression: str | None
+    author: str | None
+    author_email: str | None
+    maintainer: str | None
+    maintainer_email: str | None
+    keywords: str | None
+    requires_dist: list[str]
+    description: str
+    description_content_type: str | None
+
+    @property
+    def is_latest(self) -> bool:
+        """Whether this is the release PyPI would call the latest."""
+        return self.version == self.latest_version
+
+    @property
+    def prerelease(self) -> bool:
+        """Whether the shown release is a pre- or dev-release."""
+        return is_prerelease(self.version)
+
+
+def _text(meta: dict[str, Any], key: str) -> str | None:
+    value = meta.get(key)
+    return (value.strip() or None) if isinstance(value, str) else None
+
+
+def _strings(meta: dict[str, Any], key: str) -> list[str]:
+    value = meta.get(key)
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def _links(meta: dict[str, Any]) -> list[tuple[str, str]]:
+    """(label, URL) of Home-page, Download-URL and every Project-URL. Only http(s) URLs become
+    links, so a crafted ``javascript:`` URL in metadata is never clickable."""
+    links: list[tuple[str, str]] = []
+    for key, label in (("home_page", "Homepage"), ("download_url", "Download")):
+        url = _text(meta, key)
+        if url:
+            links.append((label, url))
+    urls = meta.get("project_urls")
+    if isinstance(urls, dict):
+        links.extend((str(label), str(url).strip()) for label, url in urls.items())
+    seen: set[str] = set()
+    out = []
+    for label, url in links:
+        if urlsplit(url).scheme.lower() in ("http", "https") and url not in seen:
+            seen.add(url)
+            out.append((label, url))
+    return out
+
+
+def _classifiers(values: list[str]) -> list[tuple[str, list[str]]]:
+    """Classifiers grouped by their first part, as PyPI shows them."""
+    groups: dict[str, list[str]] = {}
+    for value in values:
+        head, _, rest = value.partition(" :: ")
+        groups.setdefault(head, []).append(rest or head)
+    return sorted(groups.items())
+
+
+def _maintainers(session: Session, project_id: int) -> list[Maintainer]:
+    rows = session.execute(
+        select(User.username, Role.role_name)
+        .join(Role, Role.user_id == User.id)
+        .where(Role.project_id == project_id, User.is_active.is_(True))
+    ).all()
+    people = [Maintainer(username, role) for username, role in rows]
+    return sorted(people, key=lambda m: (m.role != ROLE_OWNER, m.username.lower()))
+
+
+def _files(session: Session, release: Release) -> list[FileRow]:
+    files = session.scalars(
+        select(File).where(File.release_id == release.id).order_by(File.filename)
+    ).all()
+    return [
+        FileRow(
+            filename=f.filename,
+            url=file_path(f.sha256_digest, f.filename),
+            kind=_KINDS.get(f.packagetype, f.packagetype),
+            python_version=f.python_version,
+            requires_python=f.requires_python,
+            size=f.size,
+            sha256=f.sha256_digest,
+            blake2_256=f.blake2_256_digest,
+            md5=f.md5_digest,
+            uploaded=f.upload_time,
+        )
+        for f in files
+    ]
+
+
+def load_project_view(
+    session: Session, normalized_name: str, version: str | None = None
+) -> ProjectView | None:
+    """The page of ``version`` (the latest release when None) of a project, or None when the
+    project or that release does not exist, or the project is quarantined or has no releases."""
+    project = session.scalar(select(Project).where(Project.normalized_name == normalized_name))
+    if project is None or project.status == "quarantined":
+        return None
+    releases = list(session.scalars(select(Release).where(Release.project_id == project.id)))
+    if not releases:
+        return None
+    latest = latest_release(releases)
+    if version is None:
+        shown = latest
+    else:
+        canonical = canonicalize_version(version)
+        matches = [r for r in releases if r.canonical_version == canonical]
+        if not matches:
+            return None
+        shown = matches[0]
+    meta: dict[str, Any] = shown.metadata_json or {}
+    history = [
+        HistoryEntry(
+            version=r.version,
+            created=r.created_at,
+            yanked=r.yanked,
+            yanked_reason=r.yanked_reason if r.yanked else None,
+            prerelease=is_prerelease(r.version),
+            current=r.id == shown.id,
+        )
+        for r in sorted(releases, key=lambda r: version_key(r.version), reverse=True)
+    ]
+    description = meta.get("description")
+    return ProjectView(
+        name=project.name,
+        normalized_name=project.normalized_name,
+        status=project.status,
+        status_reason=project.status_reason,
+        release_id=shown.id,
+        version=shown.version,
+        latest_version=latest.version,
+        summary=shown.summary,
+        created=shown.created_at,
+        yanked=shown.yanked,
+        yanked_reason=shown.yanked_reason if shown.yanked else None,
+        requires_python=shown.requires_python,
+        history=history,
+        files=_files(session, shown),
+        maintainers=_maintainers(session, project.id),
+        links=_links(meta),
+        classifiers=_classifiers(_strings(meta, "classifiers")),
+        license=_text(meta, "license"),
+        license_expression=_text(meta, "license_expression"),
+        author=_text(meta, "author"),
+        author_email=_text(meta, "author_email"),
+        maintainer=_text(meta, "maintainer"),
+        maintainer_email=_text(meta, "maintainer_email"),
+        keywords=_text(meta, "keywords"),
+        requires_dist=_strings(meta, "requires_dist"),
+        description=description if isinstance(description, str) else "",
+        description_content_type=_text(meta, "description_content_type"),
+    )
