@@ -1,11 +1,152 @@
-"""Web routes for managing projects (roles, invitations, history)."""
+"""Web routes for managing projects: your projects and invitations, a project's overview and its
+history. The roles pages live in ``manage_roles`` and are included here.
+
+Guards (see ``stockade.web.guards``): the list of your projects and the answers to invitations
+need a logged-in user; a project's pages need a Maintainer or Owner role on it (administrators
+pass every guard).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import RedirectResponse, Response
 
-from stockade.web.auth import csrf_protect
+from stockade.events.queries import project_events
+from stockade.index.manage_common import done_url, notice, outbox_for, run_as
+from stockade.index.manage_queries import (
+    collaborators,
+    pending_for_user,
+    project_links,
+    project_releases,
+    user_projects,
+)
+from stockade.index.manage_roles import router as roles_router
+from stockade.index.roles import RoleError, accept_invitation, decline_invitation
+from stockade.web.auth import CurrentUser, Identity, csrf_protect
+from stockade.web.context import AppContext, Ctx, origin_of
+from stockade.web.guards import MaintainerAccess, ProjectAccess
+from stockade.web.templating import render
 
-__all__ = ["router"]
+__all__ = ["PROJECTS_PATH", "router"]
 
 router = APIRouter(dependencies=[Depends(csrf_protect)])
+router.include_router(roles_router)
+
+PROJECTS_PATH = "/manage/projects/"
+
+
+def _projects_page(
+    request: Request,
+    ctx: AppContext,
+    identity: Identity,
+    *,
+    message: str | None = None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    with ctx.db.read() as session:
+        projects = user_projects(session, identity.user_id)
+        invitations = pending_for_user(session, identity.user_id)
+    return render(
+        request,
+        "manage/projects.html",
+        {"projects": projects, "invitations": invitations, "notice": message, "error": error},
+        status_code=status_code,
+    )
+
+
+@router.get(PROJECTS_PATH, include_in_schema=False)
+def projects_page(
+    request: Request,
+    ctx: Ctx,
+    identity: CurrentUser,
+    done: str | None = None,
+    who: str | None = None,
+) -> Response:
+    """Your projects with your role on each, and invitations waiting for your answer."""
+    return _projects_page(request, ctx, identity, message=notice(done, who))
+
+
+@router.post("/manage/invitations/{invitation_id:int}/accept/", include_in_schema=False)
+def accept_invitation_form(
+    invitation_id: int, request: Request, ctx: Ctx, identity: CurrentUser
+) -> Response:
+    """Accept an invitation addressed to you: you get the role it offers."""
+    outbox, origin = outbox_for(ctx, request), origin_of(request)
+    try:
+        _, project = run_as(
+            ctx,
+            identity,
+            lambda s, user: accept_invitation(
+                s, user=user, invitation_id=invitation_id, origin=origin, outbox=outbox
+            ),
+        )
+    except RoleError as exc:
+        return _projects_page(
+            request, ctx, identity, error=exc.message, status_code=exc.status_code
+        )
+    outbox.deliver(ctx.mailer)
+    return RedirectResponse(
+        done_url(PROJECTS_PATH, "accepted", project.normalized_name), status_code=303
+    )
+
+
+@router.post("/manage/invitations/{invitation_id:int}/decline/", include_in_schema=False)
+def decline_invitation_form(
+    invitation_id: int, request: Request, ctx: Ctx, identity: CurrentUser
+) -> Response:
+    """Decline an invitation addressed to you."""
+    outbox, origin = outbox_for(ctx, request), origin_of(request)
+    try:
+        _, project = run_as(
+            ctx,
+            identity,
+            lambda s, user: decline_invitation(
+                s, user=user, invitation_id=invitation_id, origin=origin, outbox=outbox
+            ),
+        )
+    except RoleError as exc:
+        return _projects_page(
+            request, ctx, identity, error=exc.message, status_code=exc.status_code
+        )
+    outbox.deliver(ctx.mailer)
+    return RedirectResponse(
+        done_url(PROJECTS_PATH, "declined", project.normalized_name), status_code=303
+    )
+
+
+def _canonical(project_name: str, access: ProjectAccess, suffix: str) -> Response | None:
+    if project_name == access.normalized_name:
+        return None
+    return RedirectResponse(f"/manage/project/{access.normalized_name}/{suffix}", status_code=301)
+
+
+@router.get("/manage/project/{project_name}/", include_in_schema=False)
+def project_overview(
+    project_name: str, request: Request, ctx: Ctx, access: MaintainerAccess
+) -> Response:
+    """A project's releases, links and collaborators, with the way to its other pages."""
+    redirect = _canonical(project_name, access, "")
+    if redirect is not None:
+        return redirect
+    with ctx.db.read() as session:
+        values = {
+            "access": access,
+            "releases": project_releases(session, access.project_id),
+            "links": project_links(session, access.project_id),
+            "collaborators": collaborators(session, access.project_id),
+        }
+    return render(request, "manage/project.html", values)
+
+
+@router.get("/manage/project/{project_name}/history/", include_in_schema=False)
+def project_history(
+    project_name: str, request: Request, ctx: Ctx, access: MaintainerAccess
+) -> Response:
+    """The project's security history: uploads, role changes, invitations."""
+    redirect = _canonical(project_name, access, "history/")
+    if redirect is not None:
+        return redirect
+    with ctx.db.read() as session:
+        events = project_events(session, access.project_id)
+    return render(request, "manage/history.html", {"access": access, "events": events})

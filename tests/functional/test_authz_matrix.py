@@ -1,0 +1,313 @@
+"""The authorization matrix: every management route and every persona, generated from the route
+table so that a new route cannot be forgotten.
+
+Each route under /manage/ or /admin/ (and each /account/ route that needs a login) must declare
+a guard that ``stockade.web.guards.guard_of`` recognises; the guard says who may pass:
+
+    guard       anonymous   other user   maintainer   owner   admin
+    user        login       pass         pass         pass    pass
+    maintainer  login       403          pass         pass    pass
+    owner       login       403          403          pass    pass
+    admin       login       403          403          403     pass
+
+"login" is a 303 to the login page, for GET and POST alike (POSTs carry a valid CSRF token, so
+the guard and not the CSRF check is what answers). "pass" is 200 for a page; for a form post it
+is whatever the route answers once admitted (a redirect, or 400/404 for the empty form and the
+ids that are not the persona's), never 403, a login redirect or a 5xx. A refused request
+changes nothing in the database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import iter_route_contexts
+from sqlalchemy import select
+from starlette.requests import Request
+from starlette.testclient import TestClient
+
+from stockade.accounts.models import User
+from stockade.db.base import Base
+from stockade.events.services import CLI
+from stockade.index.models import Project
+from stockade.index.roles import add_role, invite
+from stockade.tokens.models import ApiToken
+from stockade.web.auth import ANON_COOKIE, AdminUser, CurrentUser, csrf_token
+from stockade.web.guards import MaintainerAccess, OwnerAccess, guard_of
+from support.index import Index, csrf_from, login_client
+
+PREFIXES = ("/manage/", "/admin/", "/account/")
+PERSONAS = ("anonymous", "other", "maintainer", "owner", "admin")
+ADMITTED = {
+    "user": {"other", "maintainer", "owner", "admin"},
+    "maintainer": {"maintainer", "owner", "admin"},
+    "owner": {"owner", "admin"},
+    "admin": {"admin"},
+}
+USERS = {"other": "outsider", "maintainer": "mara", "owner": "olive", "admin": "root"}
+# Columns that change on every request whoever makes it.
+VOLATILE = {("user_sessions", "last_seen_at")}
+IGNORED_TABLES = {"rate_limit_hits"}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path_format: str
+    params: tuple[str, ...]
+    guard: str | None
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path_format} ({self.name})"
+
+
+def endpoints(app: FastAPI) -> list[Endpoint]:
+    """Every (method, route) of the app under the prefixes this matrix covers."""
+    found = []
+    for route in iter_route_contexts(app.routes):
+        path_format = getattr(route, "path_format", None)
+        if not path_format or not path_format.startswith(PREFIXES):
+            continue
+        params = tuple(getattr(route, "param_convertors", {}))
+        for method in sorted(route.methods or ()):
+            if method == "HEAD":
+                continue
+            found.append(
+                Endpoint(method, path_format, params, guard_of(route), route.endpoint.__name__)
+            )
+    return found
+
+
+@dataclass
+class World:
+    """One project with an owner, a maintainer, a bystander and a pending invitation."""
+
+    project_name: str
+    role_id: int
+    invitation_id: int
+    token_id: int
+
+    def fill(self, endpoint: Endpoint) -> str:
+        values: dict[str, Any] = {
+            "project_name": self.project_name,
+            "role_id": self.role_id,
+            "invitation_id": self.invitation_id,
+            "token_id": self.token_id,
+        }
+        missing = [p for p in endpoint.params if p not in values]
+        assert not missing, (
+            f"{endpoint}: the authorization matrix has no value for path parameter(s) "
+            f"{missing}; add one to World in {__file__}"
+        )
+        return endpoint.path_format.format(**values)
+
+
+def make_world(index: Index, n: int) -> World:
+    for name in ("carol", "dave"):
+        index.user(name)
+    with index.db.write() as s:
+        users = {u.username: u for u in s.scalars(select(User))}
+        project = Project(name=f"Matrix_{n}", normalized_name=f"matrix-{n}")
+        s.add(project)
+        s.flush()
+        add_role(s, project=project, user=users["olive"], role_name="Owner", origin=CLI)
+        add_role(s, project=project, user=users["mara"], role_name="Maintainer", origin=CLI)
+        carol = add_role(
+            s, project=project, user=users["carol"], role_name="Maintainer", origin=CLI
+        )
+        s.flush()
+        invitation = invite(
+            s,
+            actor=users["olive"],
+            project=project,
+            username="dave",
+            role_name="Maintainer",
+            origin=CLI,
+        )
+        role_id, invitation_id = carol.id, invitation.id
+    index.token("olive")
+    with index.db.read() as s:
+        token_id = s.scalar(
+            select(ApiToken.id)
+            .join(User, User.id == ApiToken.user_id)
+            .where(User.username == "olive")
+            .order_by(ApiToken.id.desc())
+        )
+    assert token_id is not None
+    return World(f"matrix-{n}", role_id, invitation_id, token_id)
+
+
+def snapshot(index: Index) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table (but the volatile columns), to compare before and after."""
+    state = {}
+    with index.db.read() as s:
+        for table in Base.metadata.sorted_tables:
+            if table.name in IGNORED_TABLES:
+                continue
+            columns = [c for c in table.columns if (table.name, c.name) not in VOLATILE]
+            rows = s.execute(select(*columns).order_by(*table.primary_key.columns)).all()
+            state[table.name] = [tuple(r) for r in rows]
+    return state
+
+
+def anonymous_client(index: Index) -> tuple[TestClient, str]:
+    """A client without a session, and a valid CSRF token for its cookie seed."""
+    seed = "matrix-anonymous-seed"
+    scope = {
+        "type": "http",
+        "app": index.app.fastapi,
+        "headers": [(b"cookie", f"{ANON_COOKIE}={seed}".encode())],
+        "state": {},
+    }
+    client = TestClient(index.app, base_url="http://testserver")
+    client.cookies.set(ANON_COOKIE, seed)
+    return client, csrf_token(Request(scope))
+
+
+def persona_client(index: Index, persona: str) -> tuple[TestClient, str]:
+    if persona == "anonymous":
+        return anonymous_client(index)
+    client = login_client(index, USERS[persona])
+    return client, csrf_from(client, "/")
+
+
+def call(client: TestClient, method: str, path: str, token: str) -> Any:
+    if method == "GET":
+        return client.get(path, follow_redirects=False)
+    return client.request(method, path, data={"csrf_token": token}, follow_redirects=False)
+
+
+def is_login_redirect(response: Any) -> bool:
+    return response.status_code == 303 and response.headers.get("location", "").startswith(
+        "/account/login/?next="
+    )
+
+
+# The roles pages: which guard each must declare (PyPI: Maintainers see, Owners manage).
+ROLE_GUARDS = {
+    ("GET", "/manage/projects/"): "user",
+    ("POST", "/manage/invitations/{invitation_id}/accept/"): "user",
+    ("POST", "/manage/invitations/{invitation_id}/decline/"): "user",
+    ("GET", "/manage/project/{project_name}/"): "maintainer",
+    ("GET", "/manage/project/{project_name}/history/"): "maintainer",
+    ("GET", "/manage/project/{project_name}/roles/"): "maintainer",
+    ("POST", "/manage/project/{project_name}/roles/leave/"): "maintainer",
+    ("POST", "/manage/project/{project_name}/roles/invite/"): "owner",
+    ("POST", "/manage/project/{project_name}/roles/{role_id}/change/"): "owner",
+    ("POST", "/manage/project/{project_name}/roles/{role_id}/remove/"): "owner",
+    ("POST", "/manage/project/{project_name}/invitations/{invitation_id}/revoke/"): "owner",
+}
+
+
+def intended(e: Endpoint) -> bool:
+    """Whether the declared guard is the kind the route's place calls for."""
+    if (e.method, e.path_format) in ROLE_GUARDS:
+        return ROLE_GUARDS[(e.method, e.path_format)] == e.guard
+    if e.path_format.startswith("/admin/"):
+        return e.guard == "admin"
+    if "project_name" in e.params:
+        # A page about one project checks the role on that project (or is for admins).
+        return e.guard in ("maintainer", "owner", "admin")
+    return True
+
+
+def test_authorization_matrix(index: Index) -> None:
+    index.user("root", admin=True)
+    for name in USERS.values():
+        index.user(name)
+    table = endpoints(index.app.fastapi)
+    # The matrix must at least see the roles pages.
+    assert {(e.method, e.path_format) for e in table} >= set(ROLE_GUARDS)
+    unguarded = [
+        str(e) for e in table if e.guard is None and not e.path_format.startswith("/account/")
+    ]
+    assert not unguarded, f"routes without a recognised guard: {unguarded}"
+    misguarded = [f"{e}: {e.guard}" for e in table if not intended(e)]
+    assert not misguarded, f"routes with the wrong kind of guard: {misguarded}"
+
+    failures: list[str] = []
+    checked = 0
+    for n, endpoint in enumerate(e for e in table if e.guard is not None):
+        world = make_world(index, n)
+        path = world.fill(endpoint)
+        admitted = ADMITTED[endpoint.guard]  # type: ignore[index]
+        # Refused personas first, so that admitted form posts cannot disturb them.
+        for persona in sorted(PERSONAS, key=lambda p: p in admitted):
+            client, token = persona_client(index, persona)
+            refused = persona not in admitted
+            before = snapshot(index) if refused else None
+            r = call(client, endpoint.method, path, token)
+            checked += 1
+            where = f"{endpoint} as {persona}: {r.status_code} {r.text[:120]!r}"
+            if persona == "anonymous":
+                ok = is_login_redirect(r)
+            elif refused:
+                ok = r.status_code == 403
+            elif endpoint.method == "GET" and not (endpoint.guard == "user" and endpoint.params):
+                ok = r.status_code == 200
+            else:
+                ok = r.status_code < 500 and r.status_code != 403 and not is_login_redirect(r)
+            if not ok:
+                failures.append(where)
+            if before is not None and snapshot(index) != before:
+                failures.append(f"{where}: the refused request changed the database")
+    assert not failures, "\n".join(failures)
+    assert checked == len(PERSONAS) * sum(1 for e in table if e.guard is not None)
+
+
+def test_guard_of_reads_each_kind_of_guard() -> None:
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.get("/open/")
+    def open_page() -> None: ...
+
+    @app.get("/user/")
+    def user_page(identity: CurrentUser) -> None: ...
+
+    @app.get("/p/{project_name}/m/")
+    def maintainer_page(access: MaintainerAccess) -> None: ...
+
+    @app.post("/p/{project_name}/o/")
+    def owner_form(access: OwnerAccess) -> None: ...
+
+    @app.get("/admin/")
+    def admin_page(identity: AdminUser) -> None: ...
+
+    guards = {r.endpoint.__name__: guard_of(r) for r in iter_route_contexts(app.routes)}
+    assert guards == {
+        "open_page": None,
+        "user_page": "user",
+        "maintainer_page": "maintainer",
+        "owner_form": "owner",
+        "admin_page": "admin",
+    }
+
+
+@pytest.mark.parametrize("persona", ["other", "admin"])
+def test_missing_project_is_not_found(index: Index, persona: str) -> None:
+    index.user("root", admin=True)
+    client, token = persona_client(index, persona)
+    assert client.get("/manage/project/no-such-project/").status_code == 404
+    assert client.get("/manage/project/no-such-project/roles/").status_code == 404
+    r = call(client, "POST", "/manage/project/no-such-project/roles/leave/", token)
+    assert r.status_code == 404
+    # Anonymous visitors are asked to log in first: the guard reveals nothing to them.
+    anonymous, token = anonymous_client(index)
+    assert is_login_redirect(call(anonymous, "GET", "/manage/project/no-such-project/", token))
+
+
+def test_project_guards_normalize_the_name(index: Index) -> None:
+    index.user("root", admin=True)
+    for name in USERS.values():
+        index.user(name)
+    make_world(index, 0)
+    owner, _ = persona_client(index, "owner")
+    r = owner.get("/manage/project/MATRIX_0/", follow_redirects=False)
+    assert r.status_code == 301
+    assert r.headers["location"] == "/manage/project/matrix-0/"
+    other, _ = persona_client(index, "other")
+    assert other.get("/manage/project/MATRIX.0/roles/", follow_redirects=False).status_code == 403
