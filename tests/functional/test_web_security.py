@@ -24,3 +24,17 @@ def test_logged_in_page_shows_user_and_csrf_bound_logout(index: Index) -> None:
     other = login_client(index, "bob")
     # Tokens are bound to the session: bob's form token differs.
     assert csrf_from(other, "/") != token
+
+
+def test_unknown_pages_get_the_site_404_and_apis_keep_json(index: Index) -> None:
+    client = login_client(index, "alice")
+    r = client.get("/manage/project/nope/")
+    assert r.status_code == 404
+    assert "text/html" in r.headers["content-type"]
+    assert "nope" in r.text
+    r = index.client.get("/account/no-such-page/")
+    assert r.status_code == 404
+    assert "text/html" in r.headers["content-type"]
+    r = index.client.get("/pypi/nope/json")
+    assert r.status_code == 404
+    assert r.json() == {"message": "Not Found"}

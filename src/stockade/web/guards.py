@@ -44,6 +44,7 @@ class ProjectNotFound(HTTPException):
 
     def __init__(self, name: str) -> None:
         super().__init__(404, f"Project {name!r} does not exist.")
+        self.project_name = name
 
 
 @dataclass(frozen=True)

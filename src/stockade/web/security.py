@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -79,6 +81,17 @@ def install_error_handlers(app: FastAPI) -> None:
             "Reload the page and try again.\n",
             status_code=403,
         )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        # Pages people see get the site's 404 page; APIs keep their JSON answers.
+        wants_page = request.url.path.startswith(("/manage/", "/project/", "/account/", "/admin/"))
+        if exc.status_code == 404 and (wants_page or request.url.path == "/"):
+            from stockade.web.templating import render
+
+            name = getattr(exc, "project_name", None)
+            return render(request, "not_found.html", {"name": name}, status_code=404)
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(RateLimited)
     async def _limited(request: Request, exc: RateLimited) -> Response:
