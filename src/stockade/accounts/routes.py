@@ -1,11 +1,21 @@
-"""Web routes of the accounts domain."""
+"""Web routes of the accounts domain.
+
+- ``routes_auth``: ``/account/register/``, ``/account/verify-email/``, ``/account/login/``,
+  ``/account/logout/``;
+- ``routes_manage``: ``/manage/account/`` (profile, emails, password, recent history) and
+  ``/manage/account/history/``.
+"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
+from stockade.accounts.routes_auth import router as auth_router
+from stockade.accounts.routes_manage import router as manage_router
 from stockade.web.auth import csrf_protect
 
 __all__ = ["router"]
 
 router = APIRouter(dependencies=[Depends(csrf_protect)])
+router.include_router(auth_router)
+router.include_router(manage_router)

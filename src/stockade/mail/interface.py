@@ -1,4 +1,4 @@
-"""The mail seam."""
+"""The mail seam: a message, the protocol every mailer implements, and its one error."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Protocol
 
-__all__ = ["Mailer", "Message"]
+__all__ = ["MailError", "Mailer", "Message"]
 
 
 @dataclass(frozen=True)
@@ -26,11 +26,16 @@ class Message:
         msg["Subject"] = self.subject
         msg["Date"] = formatdate(localtime=False, usegmt=True)
         msg["Message-ID"] = make_msgid(domain="stockade.invalid")
+        msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies, please
         msg.set_content(self.body)
         return msg
 
 
+class MailError(Exception):
+    """A message could not be delivered (or stored); the text says why, for the log."""
+
+
 class Mailer(Protocol):
-    """Sends messages. ``send`` raises on failure; callers decide whether that matters."""
+    """Sends messages. ``send`` raises MailError on failure; callers decide whether that matters."""
 
     def send(self, message: Message) -> None: ...

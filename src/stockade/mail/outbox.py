@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import logging
 import os
 import secrets
-import time
 from pathlib import Path
 
-from stockade.mail.interface import Message
+from stockade.mail.interface import MailError, Message
 
 __all__ = ["OutboxMailer"]
 
@@ -16,17 +17,28 @@ log = logging.getLogger(__name__)
 
 
 class OutboxMailer:
-    """Writes each message to ``<folder>/<time>-<random>.eml`` (atomically) and logs it."""
+    """Writes each message to ``<folder>/<UTC time>-<random>.eml`` (atomically) and logs it."""
 
     def __init__(self, folder: Path, sender: str) -> None:
         self.folder = folder
         self.sender = sender
 
     def send(self, message: Message) -> None:
-        """Store the message."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        name = f"{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(4)}.eml"
+        """Store the message: written to a hidden temporary file, synced, then renamed, so a
+        reader of the folder never sees half a message."""
+        # Microseconds keep names in the order the messages were written.
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S.%f")
+        name = f"{stamp}-{secrets.token_hex(4)}.eml"
         tmp = self.folder / f".{name}.tmp"
-        tmp.write_bytes(message.to_email(self.sender).as_bytes())
-        os.replace(tmp, self.folder / name)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            with tmp.open("wb") as fh:
+                fh.write(message.to_email(self.sender).as_bytes())
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.folder / name)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            raise MailError(f"cannot write to the outbox {self.folder}: {exc}") from exc
         log.warning("mail to %s (%s) written to %s", message.to, message.subject, name)

@@ -80,6 +80,8 @@ def _load(ctx: AppContext, cookie: str) -> tuple[UserSession, User] | None:
     with ctx.db.write() as session:
         found = load_session(session, cookie, policy=POLICY)
         if found is not None:
+            # Write the refreshed last_seen_at before detaching the rows for the caller.
+            session.flush()
             session.expunge_all()
         return found
 
