@@ -82,3 +82,55 @@ def test_wrong_hash_or_name_is_404(index: Index, files: dict[str, tuple[str, byt
     assert index.client.get(bad).status_code == 404
     assert index.client.get(files["sdist"][0] + ".metadata").status_code == 404
     assert index.client.get("/packages/zz/zz/nothex/x.whl").status_code == 404
+
+
+def test_conditional_and_head(index: Index, files: dict[str, tuple[str, bytes]]) -> None:
+    url, data = files["whl"]
+    etag = index.client.get(url).headers["etag"]
+    r = index.client.get(url, headers={"If-None-Match": etag})
+    assert r.status_code == 304
+    assert r.content == b""
+    r = index.client.head(url)
+    assert r.status_code == 200
+    assert r.content == b""
+    assert int(r.headers["content-length"]) == len(data)
+    assert index.client.post(url).status_code == 405
+
+
+def test_large_file_streams_in_chunks(index: Index) -> None:
+    import random
+
+    big = wheel_bytes("big", "1.0", files={"big/blob.bin": random.Random(3).randbytes(3_000_000)})
+    assert index.upload(big, wheel_name("big", "1.0")).status_code == 200
+    doc = index.client.get("/simple/big/", headers={"Accept": JSON}).json()
+    url = doc["files"][0]["url"].replace("../..", "")
+    assert index.client.get(url).content == big
+    r = index.client.get(url, headers={"Range": "bytes=1000000-2000000"})
+    assert r.status_code == 206
+    assert r.content == big[1_000_000:2_000_001]
+
+
+def test_files_of_a_quarantined_project_vanish_for_every_worker(
+    index: Index, files: dict[str, tuple[str, bytes]]
+) -> None:
+    import time
+
+    from sqlalchemy import select
+
+    from stockade.index.models import Project
+    from stockade.index.state import rerender
+    from stockade.index.upload import journal
+
+    url, _ = files["whl"]
+    assert index.client.get(url).status_code == 200  # now remembered by this worker
+    with index.db.write() as s:
+        project = s.scalar(select(Project))
+        assert project is not None
+        project.status = "quarantined"
+        journal(s, project, "quarantine", version=None, user_id=None)
+        rerender(s, project)
+    deadline = time.monotonic() + 2
+    while index.client.get(url).status_code != 404:
+        assert time.monotonic() < deadline, "file still served after quarantine"
+        time.sleep(0.05)
+    assert index.client.get(url + ".metadata").status_code == 404

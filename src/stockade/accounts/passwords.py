@@ -7,7 +7,6 @@ from collections.abc import Iterable
 
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
-from zxcvbn import zxcvbn
 
 from stockade.accounts.services import hash_password
 
@@ -37,6 +36,9 @@ def password_problem(password: str, *, user_inputs: Iterable[str] = ()) -> str |
     if len(password) > MAX_LENGTH:
         return f"Your password is too long. It must be at most {MAX_LENGTH} characters long."
     inputs = [part for value in user_inputs if value for part in _words(value)]
+    # zxcvbn's dictionaries weigh ~14 MiB: load them on the first password check only.
+    from zxcvbn import zxcvbn
+
     result = zxcvbn(password[:_SCORED_CHARS], user_inputs=inputs)
     if result["score"] >= MIN_SCORE:
         return None

@@ -6,6 +6,7 @@ Every option also reads a ``STOCKADE_*`` environment variable, as the settings d
 from __future__ import annotations
 
 import os
+import sys
 from typing import Annotated
 
 import typer
@@ -33,8 +34,6 @@ def serve(
     workers: Annotated[int | None, typer.Option(envvar="STOCKADE_WORKERS")] = None,
 ) -> None:
     """Create or migrate the database, then serve the index."""
-    import uvicorn
-
     settings = settings_from(data, workers=workers)
     if write_template(settings.data_dir):
         err.print(f"wrote default settings to {settings.data_dir / 'stockade.toml'}")
@@ -47,16 +46,29 @@ def serve(
         f"stockade serving http://{host}:{port}/ (data: {settings.data_dir}, "
         f"workers: {settings.workers})"
     )
-    uvicorn.run(
+    # Replace this process with a fresh uvicorn: the CLI, Alembic and the migration code stay
+    # out of the server's memory (and the PID stays the same for whoever started us).
+    argv = [
+        sys.executable,
+        "-m",
+        "uvicorn",
         "stockade.web.app:create_app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=settings.workers,
-        log_level=settings.log_level,
-        access_log=settings.access_log,
-        timeout_graceful_shutdown=10,
-    )
+        "--factory",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        str(settings.workers),
+        "--log-level",
+        settings.log_level,
+        "--timeout-graceful-shutdown",
+        "10",
+        "--access-log" if settings.access_log else "--no-access-log",
+    ]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, argv)  # noqa: S606  (our own interpreter, fixed arguments)
 
 
 @db_app.command("migrate")

@@ -13,6 +13,7 @@ import hashlib
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import anyio
@@ -74,6 +75,8 @@ class PageCache:
         # Bumped by every invalidation: a load that raced with one is not cached.
         self._generation = 0
         self.seen_serial = 0
+        # Called with (project name, action) for every journal entry the poller applies.
+        self.listeners: list[Callable[[str, str], None]] = []
 
     # -- reads -------------------------------------------------------------------------------
     def peek(self, name: str) -> CachedPage | bool | None:
@@ -178,10 +181,14 @@ class PageCache:
             ).all()
         if len(rows) >= 10_000:
             self.clear()
+            for listener in self.listeners:
+                listener("", "many changes")
             self.seen_serial = newest
             return len(rows)
         for row in rows:
             self.invalidate(row.name, root=row.action.startswith(_ROOT_ACTIONS))
+            for listener in self.listeners:
+                listener(row.name, row.action)
         self.seen_serial = rows[-1].id if rows else newest
         return len(rows)
 

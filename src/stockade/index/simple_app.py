@@ -17,7 +17,7 @@ from packaging.utils import canonicalize_name
 from stockade.index.cache import CachedPage, PageCache
 from stockade.index.negotiate import negotiate
 
-__all__ = ["SimpleApp"]
+__all__ = ["Receive", "Scope", "Send", "SimpleApp", "etag_matches", "send_plain"]
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -34,7 +34,7 @@ class SimpleApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["method"]
         if method not in ("GET", "HEAD"):
-            await _plain(send, 405, b"Method Not Allowed", [(b"allow", b"GET, HEAD")])
+            await send_plain(send, 405, b"Method Not Allowed", [(b"allow", b"GET, HEAD")])
             return
         path: str = scope["path"]
         rest = path[len("/simple/") :]
@@ -48,19 +48,19 @@ class SimpleApp:
         name, slash, extra = rest.partition("/")
         normalized = canonicalize_name(name)
         if extra or not name:
-            await _plain(send, 404, b"Not Found")
+            await send_plain(send, 404, b"Not Found")
             return
         if name != normalized or not slash:
             location = f"{root_path}/simple/{quote(normalized)}/"
             if scope.get("query_string"):
                 location += "?" + scope["query_string"].decode("latin-1")
-            await _plain(send, 301, b"", [(b"location", location.encode("latin-1"))])
+            await send_plain(send, 301, b"", [(b"location", location.encode("latin-1"))])
             return
         cached = self.cache.peek(normalized)
         if cached is False:
             cached = await anyio.to_thread.run_sync(self.cache.load, normalized)
         if not isinstance(cached, CachedPage):
-            await _plain(send, 404, b"Not Found")
+            await send_plain(send, 404, b"Not Found")
             return
         await self._send_page(scope, send, cached, method == "HEAD")
 
@@ -90,7 +90,7 @@ class SimpleApp:
             (b"cache-control", self.cache_control),
             (b"x-pypi-last-serial", str(page.serial).encode()),
         ]
-        if if_none_match is not None and _etag_matches(if_none_match, etag):
+        if if_none_match is not None and etag_matches(if_none_match, etag):
             await send({"type": "http.response.start", "status": 304, "headers": headers})
             await send({"type": "http.response.body", "body": b""})
             return
@@ -107,7 +107,7 @@ _TYPE_SUFFIX = {
 }
 
 
-def _etag_matches(header: bytes, etag: bytes) -> bool:
+def etag_matches(header: bytes, etag: bytes) -> bool:
     if header.strip() == b"*":
         return True
     for candidate in header.split(b","):
@@ -119,7 +119,7 @@ def _etag_matches(header: bytes, etag: bytes) -> bool:
     return False
 
 
-async def _plain(
+async def send_plain(
     send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None
 ) -> None:
     headers = [

@@ -9,12 +9,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, Literal, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from stockade.storage.interface import BlobStorage, check_key
 from stockade.storage.local import LocalStorage
-from stockade.storage.s3 import AddressingStyle, S3Storage
+
+if TYPE_CHECKING:
+    from stockade.storage.s3 import S3Storage
 
 __all__ = ["open_storage"]
 
@@ -56,6 +58,8 @@ def _open_file(netloc: str, path: str, query: str) -> LocalStorage:
 
 
 def _open_s3(netloc: str, path: str, query: str) -> S3Storage:
+    from stockade.storage.s3 import S3Storage  # boto3 is imported only when S3 is used
+
     if not netloc or "@" in netloc or ":" in netloc:
         raise ValueError("s3:// storage URL must name a bucket: s3://bucket/prefix?endpoint=…")
     params = _single_values(query)
@@ -86,7 +90,7 @@ def _open_s3(netloc: str, path: str, query: str) -> S3Storage:
         region=params.get("region") or None,
         access_key=params.get("access_key") or None,
         secret_key=params.get("secret_key") or None,
-        addressing_style=cast(AddressingStyle, style),
+        addressing_style=cast(Literal["auto", "path", "virtual"], style),
     )
     if _flag(params.get("create_bucket", "")):
         storage.create_bucket_if_missing()

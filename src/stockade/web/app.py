@@ -16,6 +16,7 @@ from stockade.accounts.routes import router as accounts_router
 from stockade.config import Settings, load_settings
 from stockade.db import Database
 from stockade.index.cache import PageCache
+from stockade.index.files_app import FilesApp
 from stockade.index.manage_routes import router as manage_router
 from stockade.index.routes import router as index_router
 from stockade.index.simple_app import Receive, Scope, Send, SimpleApp
@@ -32,10 +33,16 @@ log = logging.getLogger(__name__)
 
 
 class StockadeApp:
-    """Routes ``/simple/…`` to the bare simple app and every other request to FastAPI."""
+    """Routes the installers' hot paths (``/simple/…``, ``/packages/…``) to bare ASGI apps and
+    every other request to FastAPI."""
 
     def __init__(
-        self, context: AppContext, fastapi: FastAPI, api: ASGIApp, simple: SimpleApp
+        self,
+        context: AppContext,
+        fastapi: FastAPI,
+        api: ASGIApp,
+        simple: SimpleApp,
+        files: FilesApp,
     ) -> None:
         self.context = context
         # The FastAPI app (its routes, for tests and introspection) and the same app wrapped
@@ -43,11 +50,17 @@ class StockadeApp:
         self.fastapi = fastapi
         self.api = api
         self.simple = simple
+        self.files = files
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/simple/"):
-            await self.simple(scope, receive, send)
-            return
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            if path.startswith("/simple/"):
+                await self.simple(scope, receive, send)
+                return
+            if path.startswith("/packages/"):
+                await self.files(scope, receive, send)
+                return
         await self.api(scope, receive, send)
 
 
@@ -97,7 +110,10 @@ def create_app(settings: Settings | None = None) -> StockadeApp:
             session.execute(text("SELECT 1"))
         return PlainTextResponse("OK\n")
 
-    return StockadeApp(context, api, SecurityHeaders(api), SimpleApp(pages, max_age=10))
+    files = FilesApp(db, storage)
+    pages.listeners.append(files.journal_changed)
+    simple = SimpleApp(pages, max_age=10)
+    return StockadeApp(context, api, SecurityHeaders(api), simple, files)
 
 
 def create_app_from_env() -> StockadeApp:

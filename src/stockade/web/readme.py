@@ -27,7 +27,6 @@ from email.message import Message
 
 import nh3
 from markupsafe import Markup
-from readme_renderer import markdown, rst, txt
 from readme_renderer.clean import ALLOWED_ATTRIBUTES, ALLOWED_TAGS
 
 __all__ = [
@@ -107,6 +106,9 @@ def render_readme(description: str, content_type: str | None) -> RenderedReadme:
     """Render a description as its content type says (PyPI's rules): Markdown (GFM unless the
     variant says CommonMark), reStructuredText (also when no type is given), anything else as
     plain text. Invalid reStructuredText falls back to plain text, as on PyPI."""
+    # docutils and the Markdown stack weigh ~20 MiB: load them on the first README only.
+    from readme_renderer import markdown, rst, txt
+
     media, variant = _content_type(content_type)
     html: str | None = None
     kind = "text"

@@ -1,0 +1,197 @@
+"""Files (``/packages/…``) as a bare ASGI application: the installers' other hot path.
+
+A request names the file's sha256 and filename. The first request for a file checks the
+database (the file must be live and its project not quarantined); the answer is remembered
+in a bounded per-worker map, dropped whenever the journal reports anything but additions.
+Small files are read in one go and sent as one body; larger ones stream in chunks. ``Range``
+requests (pip and uv read wheel metadata this way), ``If-None-Match`` and ``HEAD`` are
+answered here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+
+import anyio
+from sqlalchemy import select
+
+from stockade.db import Database
+from stockade.index.models import File, Project
+from stockade.index.paths import blob_key
+from stockade.index.ranges import RangeNotSatisfiable, parse_range
+from stockade.index.simple_app import Receive, Scope, Send, etag_matches, send_plain
+from stockade.storage import BlobNotFound, BlobStorage
+
+__all__ = ["FilesApp"]
+
+_HEX = re.compile(r"[0-9a-f]{64}")
+_IMMUTABLE = b"public, max-age=31536000, immutable"
+_ONE_SHOT = 1024 * 1024
+_CHUNK = 256 * 1024
+# Journal actions that only add things never make a remembered answer wrong.
+_ADDITIVE = ("add ", "create", "new release")
+
+
+def media_type(filename: str) -> bytes:
+    """The Content-Type of a file we serve (never a Content-Encoding: .tar.gz stays gzip)."""
+    if filename.endswith(".metadata"):
+        return b"text/plain; charset=utf-8"
+    if filename.endswith(".whl"):
+        return b"application/zip"
+    if filename.endswith(".tar.gz"):
+        return b"application/gzip"
+    return b"application/octet-stream"
+
+
+class FilesApp:
+    """Serves distribution files and their PEP 658 metadata sidecars."""
+
+    def __init__(self, db: Database, storage: BlobStorage, *, max_entries: int = 100_000) -> None:
+        self.db = db
+        self.storage = storage
+        self.max_entries = max_entries
+        self._known: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # -- what may be served -------------------------------------------------------------------
+    def journal_changed(self, name: str, action: str) -> None:
+        """Journal listener: forget every answer when anything was taken away."""
+        if not action.startswith(_ADDITIVE):
+            self.forget()
+
+    def forget(self) -> None:
+        """Forget every remembered answer."""
+        with self._lock:
+            self._known.clear()
+
+    def _lookup(self, sha256: str, filename: str) -> str | None:
+        """The blob sha256 to serve for (file sha256, requested name), or None."""
+        want_metadata = filename.endswith(".metadata")
+        dist_name = filename[: -len(".metadata")] if want_metadata else filename
+        with self.db.read() as session:
+            row = session.execute(
+                select(File.metadata_sha256, Project.status)
+                .join(Project, Project.id == File.project_id)
+                .where(File.filename == dist_name, File.sha256_digest == sha256)
+            ).one_or_none()
+        if row is None or row.status == "quarantined":
+            return None
+        blob = row.metadata_sha256 if want_metadata else sha256
+        if blob is None:
+            return None
+        with self._lock:
+            self._known[(sha256, filename)] = blob
+            while len(self._known) > self.max_entries:
+                self._known.popitem(last=False)
+        return blob
+
+    # -- HTTP ---------------------------------------------------------------------------------
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method = scope["method"]
+        if method not in ("GET", "HEAD"):
+            await send_plain(send, 405, b"Method Not Allowed", [(b"allow", b"GET, HEAD")])
+            return
+        # /packages/aa/bb/<rest of sha256>/<filename>
+        parts = scope["path"].split("/")
+        if len(parts) != 6 or len(parts[2]) != 2 or len(parts[3]) != 2 or not parts[5]:
+            await send_plain(send, 404, b"Not Found")
+            return
+        sha256 = parts[2] + parts[3] + parts[4]
+        filename = parts[5]
+        if not _HEX.fullmatch(sha256):
+            await send_plain(send, 404, b"Not Found")
+            return
+        blob = self._known.get((sha256, filename))
+        if blob is None:
+            blob = await anyio.to_thread.run_sync(self._lookup, sha256, filename)
+        if blob is None:
+            await send_plain(send, 404, b"Not Found")
+            return
+        await self._send_blob(scope, send, blob, filename, method == "HEAD")
+
+    async def _send_blob(
+        self, scope: Scope, send: Send, blob: str, filename: str, head_only: bool
+    ) -> None:
+        key = blob_key(blob)
+        etag = f'"{blob}"'.encode()
+        req: dict[bytes, bytes] = {k: v for k, v in scope["headers"] if k in _WANTED}
+        headers = [
+            (b"etag", etag),
+            (b"cache-control", _IMMUTABLE),
+            (b"accept-ranges", b"bytes"),
+        ]
+        if b"if-none-match" in req and etag_matches(req[b"if-none-match"], etag):
+            await send({"type": "http.response.start", "status": 304, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        local = self.storage.local_path(key)
+        try:
+            size = os.stat(local).st_size if local is not None else self.storage.size(key)
+        except (FileNotFoundError, BlobNotFound):
+            await send_plain(send, 404, b"Not Found")
+            return
+        try:
+            span = parse_range(
+                _text(req.get(b"range")), size, _text(req.get(b"if-range")), etag.decode()
+            )
+        except RangeNotSatisfiable:
+            await send_plain(
+                send,
+                416,
+                b"Range Not Satisfiable",
+                [(b"content-range", f"bytes */{size}".encode())],
+            )
+            return
+        start, end, status = 0, size, 200
+        if span is not None:
+            start, end = span
+            status = 206
+            headers.append((b"content-range", f"bytes {start}-{end - 1}/{size}".encode()))
+        headers.append((b"content-type", media_type(filename)))
+        headers.append((b"content-length", str(end - start).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        if head_only or end == start:
+            await send({"type": "http.response.body", "body": b""})
+            return
+        if local is not None and end - start <= _ONE_SHOT:
+            body = await anyio.to_thread.run_sync(_read_span, str(local), start, end)
+            await send({"type": "http.response.body", "body": body})
+            return
+        chunks = self._chunks(key, str(local) if local else None, start, end)
+        while True:
+            chunk = await anyio.to_thread.run_sync(next, chunks, None)
+            if chunk is None:
+                break
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    def _chunks(self, key: str, local: str | None, start: int, end: int) -> Iterator[bytes]:
+        if local is None:
+            yield from self.storage.iter_range(key, start, end, chunk_size=_CHUNK)
+            return
+        with open(local, "rb") as fh:
+            fh.seek(start)
+            remaining = end - start
+            while remaining > 0:
+                data = fh.read(min(_CHUNK, remaining))
+                if not data:
+                    return
+                remaining -= len(data)
+                yield data
+
+
+_WANTED = frozenset({b"range", b"if-range", b"if-none-match"})
+
+
+def _text(value: bytes | None) -> str | None:
+    return value.decode("latin-1") if value is not None else None
+
+
+def _read_span(path: str, start: int, end: int) -> bytes:
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        return fh.read(end - start)
