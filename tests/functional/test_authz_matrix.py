@@ -97,6 +97,7 @@ class World:
             "role_id": self.role_id,
             "invitation_id": self.invitation_id,
             "token_id": self.token_id,
+            "username": "carol",
         }
         missing = [p for p in endpoint.params if p not in values]
         assert not missing, (

@@ -386,3 +386,24 @@ def test_database_alone_cannot_forge_a_token(index: Index) -> None:
         token=TOKEN_PREFIX + forged.serialize(),
     )
     assert r.status_code == 403
+
+
+def test_token_use_is_an_event(index: Index) -> None:
+    assert index.upload(wheel_bytes("demo", "1.0"), wheel_name("demo", "1.0")).status_code == 200
+    with index.db.read() as s:
+        uses = s.scalars(select(Event).where(Event.tag == "token:use")).all()
+    assert len(uses) == 1
+    assert uses[0].details["filename"] == "demo-1.0-py3-none-any.whl"
+    assert uses[0].actor_id == index.user().id
+
+
+def test_guessing_tokens_is_rate_limited(index: Index) -> None:
+    from stockade.index.routes import UPLOAD_AUTH_FAILURES
+
+    data = wheel_bytes("demo", "1.0")
+    statuses = [
+        index.upload(data, wheel_name("demo", "1.0"), token="stockade-guess").status_code
+        for _ in range(UPLOAD_AUTH_FAILURES.count + 1)
+    ]
+    assert set(statuses[:-1]) == {403}
+    assert statuses[-1] == 429

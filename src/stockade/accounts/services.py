@@ -10,10 +10,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from stockade.accounts.models import User, UserEmail
+from stockade.accounts.sessions import end_user_sessions
 from stockade.db.base import utcnow
 from stockade.events.services import Origin, record
 
-__all__ = ["AccountError", "create_user", "find_user", "hash_password", "verify_password"]
+__all__ = [
+    "AccountError",
+    "create_user",
+    "find_user",
+    "hash_password",
+    "set_active",
+    "verify_password",
+]
 
 # PyPI's rule: letters, digits, '.', '_' and '-', starting and ending with a letter or digit.
 _USERNAME_RE = re.compile(r"^[A-Za-z0-9]$|^[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]$")
@@ -106,3 +114,28 @@ def create_user(
         is_admin=is_admin,
     )
     return user
+
+
+def set_active(
+    session: Session, user: User, active: bool, *, actor_id: int | None, origin: Origin
+) -> bool:
+    """Enable or disable an account; returns whether anything changed.
+
+    A disabled account can do nothing: it cannot log in, its sessions end at once, and its
+    API tokens are refused while it stays disabled.
+    """
+    changed = user.is_active != active
+    if changed:
+        user.is_active = active
+        record(
+            session,
+            "account:enable" if active else "account:disable",
+            origin=origin,
+            actor_id=actor_id,
+            user_id=user.id,
+            username=user.username,
+        )
+    if not active:
+        # Even when already disabled: no session of a disabled user may survive.
+        end_user_sessions(session, user.id)
+    return changed

@@ -14,10 +14,8 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from stockade.accounts.models import User
-from stockade.accounts.services import AccountError, create_user, find_user
-from stockade.accounts.sessions import end_user_sessions
+from stockade.accounts.services import AccountError, create_user, find_user, set_active
 from stockade.cli.common import CLI_ORIGIN, DataOpt, err, fail, open_db
-from stockade.events.services import record
 from stockade.tokens.queries import role_projects
 
 __all__ = ["app"]
@@ -133,19 +131,7 @@ def _set_active(name: str, active: bool, data: Path | None) -> None:
             user = find_user(session, name)
             if user is None:
                 raise fail(f"no user named {name!r}")
-            changed = user.is_active != active
-            if changed:
-                user.is_active = active
-                record(
-                    session,
-                    "account:enable" if active else "account:disable",
-                    origin=CLI_ORIGIN,
-                    user_id=user.id,
-                    username=user.username,
-                )
-            if not active:
-                # Even when already disabled: no session of a disabled user may survive.
-                end_user_sessions(session, user.id)
+            changed = set_active(session, user, active, actor_id=None, origin=CLI_ORIGIN)
     finally:
         db.dispose()
     word = "enabled" if active else "disabled"

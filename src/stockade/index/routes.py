@@ -17,6 +17,7 @@ from starlette.responses import (
     Response,
 )
 
+from stockade.accounts import ratelimit
 from stockade.index import json_api
 from stockade.index.models import Project
 from stockade.index.multipart import FormError, read_upload_form
@@ -27,6 +28,9 @@ from stockade.web.context import AppContext, Ctx, origin_of
 __all__ = ["router"]
 
 router = APIRouter()
+
+# Failed token checks on /legacy/ per client address.
+UPLOAD_AUTH_FAILURES = ratelimit.Limit(count=60, seconds=900)
 
 _INVALID_AUTH = (
     "Invalid or non-existent authentication information. "
@@ -74,6 +78,11 @@ async def upload(request: Request, ctx: Ctx) -> Response:
     try:
         token = await run_in_threadpool(_authenticate, ctx, password)
     except TokenError as exc:
+        # Guessing tokens is slowed down per address; the failure itself is answered 403.
+        host = request.client.host if request.client else "unknown"
+        await run_in_threadpool(
+            ratelimit.hit, ctx.db, f"upload-auth:ip:{host}", UPLOAD_AUTH_FAILURES
+        )
         return _error(403, f"Invalid API Token: {exc}.")
     try:
         form = await read_upload_form(request, ctx.settings.tmp_dir, ctx.settings.max_file_size)

@@ -367,6 +367,16 @@ def _write(
     session.execute(
         update(ApiToken).where(ApiToken.id == token.token_id).values(last_used_at=utcnow())
     )
+    record(
+        session,
+        "token:use",
+        origin=origin,
+        actor_id=token.user_id,
+        user_id=token.user_id,
+        project_id=project.id,
+        token_id=token.token_id,
+        filename=upload.filename,
+    )
     journal(
         session,
         project,

@@ -23,6 +23,7 @@ from stockade.index.simple_app import Receive, Scope, Send, SimpleApp
 from stockade.mail import mailer_from_settings
 from stockade.storage import open_storage
 from stockade.tokens.routes import router as tokens_router
+from stockade.web.admin import router as admin_router
 from stockade.web.context import AppContext
 from stockade.web.pages import router as pages_router
 from stockade.web.security import SecurityHeaders, install_error_handlers
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None) -> StockadeApp:
     api.include_router(accounts_router)
     api.include_router(tokens_router)
     api.include_router(manage_router)
+    api.include_router(admin_router)
 
     @api.get("/_health/", include_in_schema=False)
     def health() -> Response:

@@ -1,0 +1,116 @@
+"""Administrators' pages: the index at a glance, finding users, disabling and enabling them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+from starlette.responses import RedirectResponse, Response
+
+from stockade.accounts.models import User, UserEmail
+from stockade.accounts.services import find_user, set_active
+from stockade.events.queries import all_events, user_events
+from stockade.index.models import File, Project, Role
+from stockade.web.auth import AdminUser, csrf_protect
+from stockade.web.context import Ctx, origin_of
+from stockade.web.templating import render
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/admin", dependencies=[Depends(csrf_protect)])
+
+
+@router.get("/", include_in_schema=False)
+def overview(
+    request: Request,
+    ctx: Ctx,
+    admin: AdminUser,
+    q: Annotated[str, Query(max_length=100)] = "",
+) -> Response:
+    """Counts, recent events, and a user search (name or email, prefix)."""
+    with ctx.db.read() as session:
+        counts = {
+            "users": session.scalar(select(func.count(User.id))) or 0,
+            "disabled users": session.scalar(
+                select(func.count(User.id)).where(User.is_active.is_(False))
+            )
+            or 0,
+            "projects": session.scalar(select(func.count(Project.id))) or 0,
+            "files": session.scalar(select(func.count(File.id))) or 0,
+        }
+        users: list[User] = []
+        term = q.strip().lower()
+        if term:
+            users = list(
+                session.scalars(
+                    select(User)
+                    .outerjoin(UserEmail, UserEmail.user_id == User.id)
+                    .where(
+                        User.username_lower.startswith(term, autoescape=True)
+                        | UserEmail.email_lower.startswith(term, autoescape=True)
+                    )
+                    .options(selectinload(User.emails))
+                    .distinct()
+                    .order_by(User.username_lower)
+                    .limit(50)
+                )
+            )
+        events = all_events(session, limit=50)
+    return render(
+        request, "admin/index.html", {"counts": counts, "users": users, "q": q, "events": events}
+    )
+
+
+@router.get("/users/{username}/", include_in_schema=False)
+def user_detail(username: str, request: Request, ctx: Ctx, admin: AdminUser) -> Response:
+    """One account: emails, roles, state, history, and the disable/enable form."""
+    with ctx.db.read() as session:
+        user = find_user(session, username)
+        if user is None:
+            return render(request, "not_found.html", {}, status_code=404)
+        emails = list(user.emails)
+        roles = session.execute(
+            select(Project.normalized_name, Role.role_name)
+            .join(Project, Project.id == Role.project_id)
+            .where(Role.user_id == user.id)
+            .order_by(Project.normalized_name)
+        ).all()
+        events = user_events(session, user.id)
+    return render(
+        request,
+        "admin/user.html",
+        {"user": user, "emails": emails, "roles": roles, "events": events},
+    )
+
+
+@router.post("/users/{username}/active/", include_in_schema=False)
+def user_set_active(
+    username: str,
+    request: Request,
+    ctx: Ctx,
+    admin: AdminUser,
+    active: Annotated[str, Form()],
+) -> Response:
+    """Disable (active=0) or enable (active=1) an account."""
+    with ctx.db.write() as session:
+        user = find_user(session, username)
+        if user is None:
+            return render(request, "not_found.html", {}, status_code=404)
+        if user.id == admin.user_id and active != "1":
+            return render(
+                request,
+                "admin/user.html",
+                {
+                    "user": user,
+                    "emails": list(user.emails),
+                    "roles": [],
+                    "events": [],
+                    "error": "You cannot disable your own account.",
+                },
+                status_code=400,
+            )
+        set_active(session, user, active == "1", actor_id=admin.user_id, origin=origin_of(request))
+        name = user.username
+    return RedirectResponse(f"/admin/users/{name}/", status_code=303)
