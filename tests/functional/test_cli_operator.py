@@ -5,10 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -18,26 +14,9 @@ from stockade.events.models import Event
 from stockade.index.models import Project, Role
 from stockade.tokens.models import ApiToken
 from support.builders import wheel_bytes, wheel_name
-from support.index import Index, login_client
+from support.index import Index, login_client, run_cli
 
-BIN = Path(sys.executable).parent
-
-
-def stockade(index: Index, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run ``stockade ARGS --data <the index's data folder>``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STOCKADE_")}
-    env.update(
-        STOCKADE_DATABASE_URL=index.settings.database_url,
-        STOCKADE_STORAGE_URL=index.settings.storage_url,
-        COLUMNS="200",
-    )
-    return subprocess.run(
-        [str(BIN / "stockade"), *args, "--data", str(index.settings.data_dir)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
+stockade = run_cli
 
 
 def ok_json(index: Index, *args: str) -> Any:

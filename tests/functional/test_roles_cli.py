@@ -2,36 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 from sqlalchemy import select
 
 from stockade.accounts.models import User
 from stockade.events.models import Event
 from stockade.index.models import Project, Role
 from support.builders import wheel_bytes, wheel_name
-from support.index import Index
+from support.index import Index, run_cli
 
-BIN = Path(sys.executable).parent
-
-
-def stockade(index: Index, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STOCKADE_")}
-    env.update(
-        STOCKADE_DATABASE_URL=index.settings.database_url,
-        STOCKADE_STORAGE_URL=index.settings.storage_url,
-        COLUMNS="200",
-    )
-    return subprocess.run(
-        [str(BIN / "stockade"), *args, "--data", str(index.settings.data_dir)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
+stockade = run_cli
 
 
 def roles(index: Index) -> dict[str, str]:

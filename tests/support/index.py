@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -178,3 +181,25 @@ def login_client(index: Index, username: str) -> TestClient:
     client = TestClient(index.app, base_url="http://testserver")
     client.cookies.set(SESSION_COOKIE, cookie)
     return client
+
+
+def run_cli(index: Index, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the real ``stockade ARGS --data <the index's data folder>`` on the index's backend."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STOCKADE_")}
+    env.update(
+        STOCKADE_DATABASE_URL=index.settings.database_url,
+        STOCKADE_STORAGE_URL=index.settings.storage_url,
+        COLUMNS="200",
+    )
+    return subprocess.run(
+        [
+            str(Path(sys.executable).parent / "stockade"),
+            *args,
+            "--data",
+            str(index.settings.data_dir),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )

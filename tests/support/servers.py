@@ -268,9 +268,20 @@ class PostgresServer(_ServerBase):
             kwargs["password"] = self.password
         return kwargs
 
-    def create_database(self, name: str) -> str:
-        """Create database ``name`` and return its SQLAlchemy URL."""
-        self._admin("CREATE DATABASE {}", name)
+    def create_database(self, name: str, *, template: str | None = None) -> str:
+        """Create database ``name`` (a copy of ``template`` if given); returns its URL."""
+        if template is None:
+            self._admin("CREATE DATABASE {}", name)
+        else:
+            import psycopg
+            from psycopg import sql
+
+            with psycopg.connect(**self.connect_kwargs(), autocommit=True) as conn:
+                conn.execute(
+                    sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                        sql.Identifier(name), sql.Identifier(template)
+                    )
+                )
         return self.url(name)
 
     def drop_database(self, name: str) -> None:

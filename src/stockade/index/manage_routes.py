@@ -8,6 +8,9 @@ pass every guard).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
@@ -67,17 +70,20 @@ def projects_page(
     return _projects_page(request, ctx, identity, message=notice(done, who))
 
 
-@router.post("/manage/invitations/{invitation_id:int}/accept/", include_in_schema=False)
-def accept_invitation_form(
-    invitation_id: int, request: Request, ctx: Ctx, identity: CurrentUser
+def _answer_invitation(
+    request: Request,
+    ctx: Ctx,
+    identity: CurrentUser,
+    invitation_id: int,
+    answer: Callable[..., Any],
+    done: str,
 ) -> Response:
-    """Accept an invitation addressed to you: you get the role it offers."""
     outbox, origin = outbox_for(ctx, request), origin_of(request)
     try:
         _, project = run_as(
             ctx,
             identity,
-            lambda s, user: accept_invitation(
+            lambda s, user: answer(
                 s, user=user, invitation_id=invitation_id, origin=origin, outbox=outbox
             ),
         )
@@ -86,9 +92,15 @@ def accept_invitation_form(
             request, ctx, identity, error=exc.message, status_code=exc.status_code
         )
     outbox.deliver(ctx.mailer)
-    return RedirectResponse(
-        done_url(PROJECTS_PATH, "accepted", project.normalized_name), status_code=303
-    )
+    return RedirectResponse(done_url(PROJECTS_PATH, done, project.normalized_name), status_code=303)
+
+
+@router.post("/manage/invitations/{invitation_id:int}/accept/", include_in_schema=False)
+def accept_invitation_form(
+    invitation_id: int, request: Request, ctx: Ctx, identity: CurrentUser
+) -> Response:
+    """Accept an invitation addressed to you: you get the role it offers."""
+    return _answer_invitation(request, ctx, identity, invitation_id, accept_invitation, "accepted")
 
 
 @router.post("/manage/invitations/{invitation_id:int}/decline/", include_in_schema=False)
@@ -96,23 +108,7 @@ def decline_invitation_form(
     invitation_id: int, request: Request, ctx: Ctx, identity: CurrentUser
 ) -> Response:
     """Decline an invitation addressed to you."""
-    outbox, origin = outbox_for(ctx, request), origin_of(request)
-    try:
-        _, project = run_as(
-            ctx,
-            identity,
-            lambda s, user: decline_invitation(
-                s, user=user, invitation_id=invitation_id, origin=origin, outbox=outbox
-            ),
-        )
-    except RoleError as exc:
-        return _projects_page(
-            request, ctx, identity, error=exc.message, status_code=exc.status_code
-        )
-    outbox.deliver(ctx.mailer)
-    return RedirectResponse(
-        done_url(PROJECTS_PATH, "declined", project.normalized_name), status_code=303
-    )
+    return _answer_invitation(request, ctx, identity, invitation_id, decline_invitation, "declined")
 
 
 def _canonical(project_name: str, access: ProjectAccess, suffix: str) -> Response | None:
