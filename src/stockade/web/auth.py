@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 from fastapi import Depends, Request
 from markupsafe import Markup
+from sqlalchemy import update
 from starlette.responses import Response
 
 from stockade.accounts.models import User, UserSession
@@ -77,13 +78,23 @@ class CsrfFailed(Exception):
 
 
 def _load(ctx: AppContext, cookie: str) -> tuple[UserSession, User] | None:
-    with ctx.db.write() as session:
+    # Most page views change nothing: read in a read transaction, and take the database's
+    # write lock only for the once-a-minute last_seen_at refresh.
+    with ctx.db.read() as session:
         found = load_session(session, cookie, policy=POLICY)
-        if found is not None:
-            # Write the refreshed last_seen_at before detaching the rows for the caller.
-            session.flush()
-            session.expunge_all()
-        return found
+        if found is None:
+            return None
+        row, user = found
+        touched = session.is_modified(row)
+        session.expunge_all()
+    if touched:
+        with ctx.db.write() as session:
+            session.execute(
+                update(UserSession)
+                .where(UserSession.id == row.id)
+                .values(last_seen_at=row.last_seen_at)
+            )
+    return row, user
 
 
 async def get_identity(request: Request) -> Identity | None:
