@@ -52,13 +52,50 @@ class Settings:
     # The name people see in page titles and mail.
     site_name: str = "stockade"
 
+    # -- two-factor authentication and account safety --------------------------------------
+    # Index-wide 2FA requirement: "none", "critical" (maintainers of critical projects) or
+    # "all" (every upload and management action). Per-project opt-in applies at every level.
+    two_factor_required: str = "critical"
+    # WebAuthn relying party: its id (a domain) and the origin browsers report. Empty: taken
+    # from base_url, else from the request's host.
+    webauthn_rp_id: str = ""
+    webauthn_origin: str = ""
+    # RDAP server for the email-domain checks. Empty: the server the IANA RDAP bootstrap
+    # registry names for each domain's TLD.
+    rdap_url: str = ""
+    rdap_bootstrap_url: str = "https://data.iana.org/rdap/dns.json"
+    # A domain is re-checked at most this often; one run checks at most this many domains.
+    email_domain_recheck_days: int = 30
+    email_domain_batch: int = 500
+
+    # -- release lifecycle ------------------------------------------------------------------
+    # A release accepts new files for this many days after its first upload (0: forever).
+    closed_release_days: int = 14
+    # A deleted project's name stays reserved for its former owners this many days
+    # (critical projects: forever).
+    deleted_name_reserved_days: int = 365
+
+    # -- names ------------------------------------------------------------------------------
+    # New names one edit away from the this many most popular projects are refused.
+    typosquat_top_n: int = 1000
+
     @property
     def tmp_dir(self) -> Path:
         """Where uploads are spooled while they are hashed and checked."""
         return self.data_dir / "tmp"
 
 
-_INT_KEYS = {"max_file_size", "max_project_size", "page_cache_bytes", "workers"}
+_INT_KEYS = {
+    "max_file_size",
+    "max_project_size",
+    "page_cache_bytes",
+    "workers",
+    "email_domain_recheck_days",
+    "email_domain_batch",
+    "closed_release_days",
+    "deleted_name_reserved_days",
+    "typosquat_top_n",
+}
 _FLOAT_KEYS = {"cache_poll_interval"}
 _BOOL_KEYS = {"access_log"}
 
@@ -145,6 +182,12 @@ TEMPLATE = """\
 # mail_url = "smtp://user:password@mail.example.org:587?starttls=1"   # default: <data>/outbox/
 # mail_from = "stockade <noreply@example.org>"
 # site_name = "stockade"
+# two_factor_required = "critical"                            # none | critical | all
+# webauthn_rp_id = "pypi.example.org"                         # default: from base_url
+# rdap_url = ""                                               # default: IANA RDAP bootstrap
+# closed_release_days = 14                                    # 0: releases never close
+# deleted_name_reserved_days = 365
+# typosquat_top_n = 1000
 """
 
 
@@ -182,6 +225,14 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("workers must be at least 1")
     if not settings.database_url.split(":", 1)[0].startswith(("sqlite", "postgresql")):
         raise ConfigError(f"unsupported database URL {settings.database_url!r}")
+    if settings.two_factor_required not in ("none", "critical", "all"):
+        raise ConfigError(
+            "two_factor_required must be none, critical or all, "
+            f"got {settings.two_factor_required!r}"
+        )
+    for key in ("closed_release_days", "deleted_name_reserved_days", "typosquat_top_n"):
+        if getattr(settings, key) < 0:
+            raise ConfigError(f"{key} must not be negative")
     if settings.base_url and not settings.base_url.startswith(("http://", "https://")):
         raise ConfigError(f"base_url must start with http:// or https://: {settings.base_url!r}")
 

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from stockade.cli import events, roles, tokens, users
+from stockade.cli import abuse, admin, events, jobs, lifecycle, roles, tokens, users
 from stockade.cli.common import DataOpt, err, migrated, settings_from
 from stockade.config import write_template
 
@@ -24,6 +24,12 @@ app.add_typer(users.app, name="user")
 app.add_typer(tokens.app, name="token")
 app.add_typer(roles.app, name="role")
 app.add_typer(events.app, name="events")
+app.add_typer(jobs.app, name="jobs")
+app.add_typer(lifecycle.release_app, name="release")
+app.add_typer(lifecycle.project_app, name="project")
+# `stockade admin`: its commands are defined by the domain modules (lifecycle, abuse).
+app.add_typer(admin.app, name="admin")
+_ = abuse
 
 
 @app.command()

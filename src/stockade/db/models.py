@@ -1,8 +1,20 @@
 """Imports every domain's models so that ``Base.metadata`` knows every table."""
 
+from stockade.abuse import models as abuse_models
 from stockade.accounts import models as accounts_models
+from stockade.accounts import recovery_models, twofactor_models
 from stockade.events import models as events_models
 from stockade.index import models as index_models
+from stockade.lifecycle import models as lifecycle_models
 from stockade.tokens import models as tokens_models
 
-__all__ = ["accounts_models", "events_models", "index_models", "tokens_models"]
+__all__ = [
+    "abuse_models",
+    "accounts_models",
+    "events_models",
+    "index_models",
+    "lifecycle_models",
+    "recovery_models",
+    "tokens_models",
+    "twofactor_models",
+]

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -51,6 +52,12 @@ class Project(Base):
     status: Mapped[str] = mapped_column(String(20), default="active")
     status_reason: Mapped[str | None] = mapped_column(Text)
     total_size: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Critical projects (top downloads, or pinned by an admin) stay critical forever.
+    critical: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    critical_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    critical_pinned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Owners' opt-in: every maintainer needs 2FA to upload, manage or be invited.
+    require_2fa: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     releases: Mapped[list[Release]] = relationship(back_populates="project")
 

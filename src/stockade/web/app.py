@@ -12,14 +12,19 @@ from sqlalchemy import text
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp
 
+from stockade.abuse.routes import router as abuse_router
 from stockade.accounts.routes import router as accounts_router
+from stockade.accounts.routes_2fa import router as two_factor_router
+from stockade.accounts.routes_recovery import router as recovery_router
 from stockade.config import Settings, load_settings
 from stockade.db import Database
 from stockade.index.cache import PageCache
 from stockade.index.files_app import FilesApp
 from stockade.index.manage_routes import router as manage_router
+from stockade.index.manage_settings import router as project_settings_router
 from stockade.index.routes import router as index_router
 from stockade.index.simple_app import Receive, Scope, Send, SimpleApp
+from stockade.lifecycle.routes import router as lifecycle_router
 from stockade.mail import mailer_from_settings
 from stockade.storage import open_storage
 from stockade.tokens.routes import router as tokens_router
@@ -105,6 +110,11 @@ def create_app(settings: Settings | None = None) -> StockadeApp:
     api.include_router(tokens_router)
     api.include_router(manage_router)
     api.include_router(admin_router)
+    api.include_router(two_factor_router)
+    api.include_router(recovery_router)
+    api.include_router(project_settings_router)
+    api.include_router(lifecycle_router)
+    api.include_router(abuse_router)
 
     @api.get("/_health/", include_in_schema=False)
     def health() -> Response:

@@ -1,0 +1,1 @@
+"""Abuse: malware reports, quarantine, trusted reporters, name checks."""

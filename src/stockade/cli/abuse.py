@@ -1,0 +1,3 @@
+"""The abuse commands of `stockade admin`: quarantine, clear, prohibit, trust-reporter."""
+
+from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Release lifecycle: yank, delete, restore, archive, closed releases."""

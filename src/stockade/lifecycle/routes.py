@@ -1,0 +1,11 @@
+"""Yank, delete, restore and archive pages."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from stockade.web.auth import csrf_protect
+
+__all__ = ["router"]
+
+router = APIRouter(dependencies=[Depends(csrf_protect)])
