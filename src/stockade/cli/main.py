@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from stockade.cli import abuse, admin, events, jobs, lifecycle, roles, tokens, users
+from stockade.cli import abuse, admin, events, jobs, lifecycle, policy, roles, tokens, users
 from stockade.cli.common import DataOpt, err, migrated, settings_from
 from stockade.config import write_template
 
@@ -27,9 +27,9 @@ app.add_typer(events.app, name="events")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(lifecycle.release_app, name="release")
 app.add_typer(lifecycle.project_app, name="project")
-# `stockade admin`: its commands are defined by the domain modules (lifecycle, abuse).
+# `stockade admin`: its commands are registered by the domain modules that define them.
 app.add_typer(admin.app, name="admin")
-_ = abuse
+_ADMIN_COMMAND_MODULES = (abuse, lifecycle, policy)
 
 
 @app.command()
