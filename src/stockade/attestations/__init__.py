@@ -1,0 +1,1 @@
+"""PEP 740 attestations: verified at upload, served as provenance."""

@@ -1,0 +1,5 @@
+"""Attestation models: the provenance of each file."""
+
+from __future__ import annotations
+
+__all__: list[str] = []

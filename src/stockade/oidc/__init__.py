@@ -1,0 +1,1 @@
+"""Trusted publishing: OIDC publishers, the token exchange, short-lived upload tokens."""
