@@ -1,0 +1,634 @@
+"""Release lifecycle services: yank, delete, restore, archive and a project's PEP 792 status.
+
+Every function works in the caller's transaction: it changes rows, appends to the journal
+(which bumps the project's serial and tells every worker what changed), records an event and
+re-renders the project's simple pages in that same transaction, so the pages never disagree
+with the rows. Once the transaction has committed, the caller calls :func:`announce` so that
+this worker drops its cached copies at once; other workers learn of the change from the journal
+within ``cache_poll_interval``.
+
+Deletion is soft (see :mod:`stockade.lifecycle.models`): rows are tombstoned, blobs and
+filenames stay. Owners delete; on a critical project only an administrator (or the operator at
+the command line) may delete, everyone else may only yank. Only administrators restore.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from packaging.utils import canonicalize_name, canonicalize_version
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from stockade.events.services import Origin, record
+from stockade.index.cache import PageCache
+from stockade.index.models import File, Project, Release
+from stockade.index.state import journal, rerender
+from stockade.lifecycle.errors import LifecycleError
+from stockade.lifecycle.handover import revoke_pending_invitations
+from stockade.lifecycle.models import Deletion
+
+__all__ = [
+    "MAX_REASON",
+    "STATUSES",
+    "LifecycleError",
+    "announce",
+    "archive",
+    "check_may_delete",
+    "delete_file",
+    "delete_project",
+    "delete_release",
+    "find_project",
+    "find_release",
+    "restore",
+    "restore_deletion",
+    "set_status",
+    "unarchive",
+    "unyank",
+    "yank",
+]
+
+# PEP 792 statuses (``active`` is the absence of any other).
+STATUSES = ("active", "archived", "quarantined", "deprecated")
+MAX_REASON = 1000
+
+
+def find_project(session: Session, name: str) -> Project | None:
+    """The project of this name in any spelling, deleted or not."""
+    return session.scalar(select(Project).where(Project.normalized_name == canonicalize_name(name)))
+
+
+def find_release(session: Session, project: Project, version: str) -> Release | None:
+    """The release of ``version`` (1.0 and 1.0.0 are one release), deleted or not."""
+    return session.scalar(
+        select(Release).where(
+            Release.project_id == project.id,
+            Release.canonical_version == canonicalize_version(version),
+        )
+    )
+
+
+def _lock(session: Session, project: Project) -> None:
+    """Lock the project row, as uploads do: a file cannot slip into a release being deleted."""
+    session.execute(select(Project.id).where(Project.id == project.id).with_for_update())
+    session.refresh(project)
+
+
+def _clean_reason(reason: str | None) -> str | None:
+    text = " ".join((reason or "").split())
+    if len(text) > MAX_REASON:
+        raise LifecycleError(400, f"The reason is too long: at most {MAX_REASON} characters.")
+    return text or None
+
+
+def _check_changeable(project: Project, *, admin: bool) -> None:
+    """Owners' and maintainers' changes need a live, unfrozen project."""
+    if project.deletion_id is not None:
+        raise LifecycleError(404, f"Project {project.name!r} does not exist.")
+    if project.status == "quarantined" and not admin:
+        raise LifecycleError(
+            403,
+            f"Project {project.name!r} is quarantined: it cannot be changed until an "
+            "administrator clears it.",
+        )
+    if project.status == "archived":
+        raise LifecycleError(
+            400,
+            f"Project {project.name!r} is archived and read-only; an owner must unarchive it "
+            "first.",
+        )
+
+
+def _live_release(session: Session, project: Project, version: str) -> Release:
+    release = find_release(session, project, version)
+    if release is None or release.deletion_id is not None:
+        raise LifecycleError(404, f"Project {project.name!r} has no release {version!r}.")
+    return release
+
+
+def check_may_delete(project: Project, *, admin: bool) -> None:
+    """The deletion policy: on a critical project only administrators delete."""
+    if project.critical and not admin:
+        raise LifecycleError(
+            403,
+            f"Project {project.name!r} is a critical project: its releases can be yanked but "
+            "nothing can be deleted, except by an administrator (critical-project deletion "
+            "policy).",
+        )
+
+
+# -- yank ---------------------------------------------------------------------------------------
+def yank(
+    session: Session,
+    project: Project,
+    version: str,
+    reason: str | None,
+    *,
+    origin: Origin,
+    actor_id: int | None,
+    admin: bool = False,
+) -> Release:
+    """Yank a release (PEP 592): installers skip it unless it is pinned exactly."""
+    _lock(session, project)
+    _check_changeable(project, admin=admin)
+    release = _live_release(session, project, version)
+    cleaned = _clean_reason(reason)
+    if release.yanked:
+        raise LifecycleError(400, f"Release {release.version!r} is already yanked.")
+    release.yanked, release.yanked_reason = True, cleaned
+    journal(session, project, "yank release", version=release.version, user_id=actor_id)
+    record(
+        session,
+        "release:yank",
+        origin=origin,
+        actor_id=actor_id,
+        project_id=project.id,
+        version=release.version,
+        reason=cleaned,
+    )
+    rerender(session, project)
+    return release
+
+
+def unyank(
+    session: Session,
+    project: Project,
+    version: str,
+    *,
+    origin: Origin,
+    actor_id: int | None,
+    admin: bool = False,
+) -> Release:
+    """Make a yanked release installable again."""
+    _lock(session, project)
+    _check_changeable(project, admin=admin)
+    release = _live_release(session, project, version)
+    if not release.yanked:
+        raise LifecycleError(400, f"Release {release.version!r} is not yanked.")
+    release.yanked, release.yanked_reason = False, None
+    journal(session, project, "unyank release", version=release.version, user_id=actor_id)
+    record(
+        session,
+        "release:unyank",
+        origin=origin,
+        actor_id=actor_id,
+        project_id=project.id,
+        version=release.version,
+    )
+    rerender(session, project)
+    return release
+
+
+# -- delete -------------------------------------------------------------------------------------
+def _tombstone(
+    session: Session,
+    kind: str,
+    project: Project,
+    target: str | None,
+    actor_id: int | None,
+    reason: str | None,
+) -> Deletion:
+    deletion = Deletion(
+        kind=kind,
+        project_name=project.name,
+        target=target,
+        deleted_by_id=actor_id,
+        reason=_clean_reason(reason),
+    )
+    session.add(deletion)
+    session.flush()
+    return deletion
+
+
+def _live_files(session: Session, *conditions: object) -> list[File]:
+    return list(
+        session.scalars(
+            select(File).where(File.deletion_id.is_(None), *conditions)  # type: ignore[arg-type]
+        )
+    )
+
+
+def delete_file(
+    session: Session,
+    project: Project,
+    filename: str,
+    *,
+    origin: Origin,
+    actor_id: int | None,
+    admin: bool,
+    reason: str | None = None,
+) -> File:
+    """Delete one file: it leaves every page at once; its filename can never be used again."""
+    _lock(session, project)
+    _check_changeable(project, admin=admin)
+    check_may_delete(project, admin=admin)
+    file = session.scalar(
+        select(File).where(
+            File.project_id == project.id, File.filename == filename, File.deletion_id.is_(None)
+        )
+    )
+    release = session.get(Release, file.release_id) if file is not None else None
+    if file is None or release is None or release.deletion_id is not None:
+        raise LifecycleError(404, f"Project {project.name!r} has no file {filename!r}.")
+    deletion = _tombstone(session, "file", project, filename, actor_id, reason)
+    file.deletion_id = deletion.id
+    project.total_size -= file.size
+    journal(session, project, f"remove file {filename}", version=release.version, user_id=actor_id)
+    record(
+        session,
+        "file:delete",
+        origin=origin,
+        actor_id=actor_id,
+        project_id=project.id,
+        filename=filename,
+        version=release.version,
+        sha256=file.sha256_digest,
+        reason=deletion.reason,
+    )
+    rerender(session, project)
+    return file
+
+
+def delete_release(
+    session: Session,
+    project: Project,
+    version: str,
+    *,
+    origin: Origin,
+    actor_id: int | None,
+    admin: bool,
+    reason: str | None = None,
+) -> Release:
+    """Delete a release and every file it still has."""
+    _lock(session, project)
+    _check_changeable(project, admin=admin)
+    check_may_delete(project, admin=admin)
+    release = _live_release(session, project, version)
+    deletion = _tombstone(session, "release", project, release.version, actor_id, reason)
+    release.deletion_id = deletion.id
+    files = _live_files(session, File.release_id == release.id)
+    for f in files:
+        f.deletion_id = deletion.id
+        project.total_size -= f.size
+    journal(session, project, "remove release", version=release.version, user_id=actor_id)
+    record(
+        session,
+        "release:delete",
+        origin=origin,
+        actor_id=actor_id,
+        project_id=project.id,
+        version=release.version,
+        files=sorted(f.filename for f in files),
+        reason=deletion.reason,
+    )
+    rerender(session, project)
+    return release
+
+
+def delete_project(
+    session: Session,
+    project: Project,
+    *,
+    origin: Origin,
+    actor_id: int | None,
+    admin: bool,
+    reason: str | None = None,
+) -> Deletion:
+    """Delete a project with all its live releases and files. Its name stays reserved for its
+    former owners (see ``stockade.lifecycle.rules``)."""
+    _lock(session, project)
+    # Unlike its releases, an archived project can be deleted as a whole.
+    if project.status != "archived":
+        _check_changeable(project, admin=admin)
+    elif project.deletion_id is not None:
+        raise LifecycleError(404, f"Project {project.name!r} does not exist.")
+    check_may_delete(project, admin=admin)
+    deletion = _tombstone(session, "project", project, None, actor_id, reason)
+    project.deletion_id = deletion.id
+    releases = list(
+        session.scalars(
+            select(Release).where(Release.project_id == project.id, Release.deletion_id.is_(None))
+        )
+    )
+    for r in releases:
+        r.deletion_id = deletion.id
+    files = _live_files(session, File.project_id == project.id)
+    for f in files:
+        f.deletion_id = deletion.id
+    project.total_size -= sum(f.size for f in files)
+    # An invitation accepted now would make its invitee a "former owner" of the deleted name.
+    revoke_pending_invitations(session, project, origin=origin, actor_id=actor_id)
+    journal(session, project, "remove project", version=None, user_id=actor_id)
+    record(
+        session,
+        "project:delete",
+        origin=origin,
+        actor_id=actor_id,
+        project_id=project.id,
+        name=project.name,
+        releases=len(releases),
+        files=len(files),
+        reason=deletion.reason,
+    )
+    rerender(session, project)
+    return deletion
+
+
+# -- restore ------------------------------------------------------------------------------------
+def _revive(files: list[File]) -> int:
+    """Clear the files' tombstones; returns their total size."""
+    for f in files:
+        f.deletion_id = None
+    return sum(f.size for f in files)
+
+
+def _restore_project_row(
+    session: Session, project: Project, origin: Origin, actor_id: int | None, **details: Any
+) -> None:
+    project.deletion_id = None
+    journal(session, project, "restore project", version=None, user_id=actor_id)
+    record(
+        session,
+        "project:restore",
+        origin=origin,
+        actor_id=actor_id,
+        project_id=project.id,
+        name=project.name,
+        **details,
+    )
+
+
+def restore(
+    session: Session,
+    project_name: str,
+    version: str | None = None,
+    filename: str | None = None,
+    *,
+    origin: Origin,
+    actor_id: int | None,
+) -> str:
+    """Bring back what one deletion took away (administrators and the operator only).
+
+    With ``filename``: that file, and its release and project rows if they were deleted (their
+    other files stay deleted). With ``version``: the release and the files deleted with it. With
+    neither: the project and everything deleted with it; releases and files deleted on their own
+    before stay deleted. Rows come back as they were: same hashes, sizes, upload times.
+    Returns a one-line summary."""
+    project = find_project(session, project_name)
+    if project is None:
+        raise LifecycleError(404, f"There is no project named {project_name!r}.")
+    _lock(session, project)
+    if filename is not None:
+        return _restore_file(session, project, filename, origin, actor_id)
+    if version is not None:
+        return _restore_release(session, project, version, origin, actor_id)
+    batch = project.deletion_id
+    if batch is None:
+        # The project row may have come back with one of its releases or files while the rest
+        # of its deletion is still tombstoned: restore what is left of the latest such batch.
+        batch = _unfinished_project_deletion(session, project)
+    if batch is None:
+        raise LifecycleError(400, f"Project {project.name!r} is not deleted.")
+    return _restore_batch(session, project, batch, origin, actor_id)
+
+
+def _unfinished_project_deletion(session: Session, project: Project) -> int | None:
+    """The latest deletion of the whole project that still has tombstoned releases or files."""
+    left = (
+        select(Release.deletion_id)
+        .where(Release.project_id == project.id, Release.deletion_id.is_not(None))
+        .union(
+            select(File.deletion_id).where(
+                File.project_id == project.id, File.deletion_id.is_not(None)
+            )
+        )
+    )
+    return session.scalar(
+        select(Deletion.id)
+        .where(Deletion.kind == "project", Deletion.id.in_(left))
+        .order_by(Deletion.id.desc())
+        .limit(1)
+    )
+
+
+def restore_deletion(
+    session: Session, deletion_id: int, *, origin: Origin, actor_id: int | None
+) -> tuple[str, str]:
+    """Bring back what the deletion ``deletion_id`` took away and is still deleted (the admin
+    page's one click). Returns the project's normalized name and a one-line summary."""
+    deletion = session.get(Deletion, deletion_id)
+    if deletion is None:
+        raise LifecycleError(404, "There is no such deletion.")
+    project = find_project(session, deletion.project_name)
+    if project is None:
+        raise LifecycleError(404, f"There is no project named {deletion.project_name!r}.")
+    _lock(session, project)
+    if deletion.kind == "file" and deletion.target is not None:
+        summary = _restore_file(session, project, deletion.target, origin, actor_id)
+    elif deletion.kind == "release" and deletion.target is not None:
+        summary = _restore_release(session, project, deletion.target, origin, actor_id)
+    else:
+        summary = _restore_batch(session, project, deletion.id, origin, actor_id)
+    return project.normalized_name, summary
+
+
+def _restore_batch(
+    session: Session, project: Project, batch: int, origin: Origin, actor_id: int | None
+) -> str:
+    """Clear the tombstones of one project deletion: the project row (if it still carries it),
+    the releases and the files deleted with it."""
+    releases = list(
+        session.scalars(
+            select(Release).where(Release.project_id == project.id, Release.deletion_id == batch)
+        )
+    )
+    files = list(
+        session.scalars(
+            select(File).where(File.project_id == project.id, File.deletion_id == batch)
+        )
+    )
+    if project.deletion_id != batch and not releases and not files:
+        raise LifecycleError(400, f"Nothing of this deletion of {project.name!r} is deleted.")
+    for r in releases:
+        r.deletion_id = None
+    project.total_size += _revive(files)
+    if project.deletion_id == batch:
+        _restore_project_row(
+            session, project, origin, actor_id, releases=len(releases), files=len(files)
+        )
+    else:
+        # The project came back another way (a single release or file was restored first).
+        journal(session, project, "restore release", version=None, user_id=actor_id)
+        record(
+            session,
+            "release:restore",
+            origin=origin,
+            actor_id=actor_id,
+            project_id=project.id,
+            versions=sorted(r.version for r in releases),
+            files=sorted(f.filename for f in files),
+        )
+    rerender(session, project)
+    return f"restored project {project.name} ({len(releases)} releases, {len(files)} files)"
+
+
+def _restore_release(
+    session: Session, project: Project, version: str, origin: Origin, actor_id: int | None
+) -> str:
+    release = find_release(session, project, version)
+    if release is None:
+        raise LifecycleError(404, f"Project {project.name!r} has no release {version!r}.")
+    if release.deletion_id is None:
+        raise LifecycleError(
+            400, f"Release {release.version!r} of {project.name!r} is not deleted."
+        )
+    batch = release.deletion_id
+    release.deletion_id = None
+    files = list(
+        session.scalars(
+            select(File).where(File.release_id == release.id, File.deletion_id == batch)
+        )
+    )
+    project.total_size += _revive(files)
+    if project.deletion_id is not None:
+        _restore_project_row(session, project, origin, actor_id, version=release.version)
+    journal(session, project, "restore release", version=release.version, user_id=actor_id)
+    record(
+        session,
+        "release:restore",
+        origin=origin,
+        actor_id=actor_id,
+        project_id=project.id,
+        version=release.version,
+        files=sorted(f.filename for f in files),
+    )
+    rerender(session, project)
+    return f"restored {project.name} {release.version} ({len(files)} files)"
+
+
+def _restore_file(
+    session: Session, project: Project, filename: str, origin: Origin, actor_id: int | None
+) -> str:
+    file = session.scalar(
+        select(File).where(File.project_id == project.id, File.filename == filename)
+    )
+    if file is None:
+        raise LifecycleError(404, f"Project {project.name!r} has no file {filename!r}.")
+    release = session.get(Release, file.release_id)
+    assert release is not None  # a foreign key
+    if file.deletion_id is None and release.deletion_id is None and project.deletion_id is None:
+        raise LifecycleError(400, f"File {filename!r} is not deleted.")
+    if file.deletion_id is not None:
+        file.deletion_id = None
+        project.total_size += file.size
+    if project.deletion_id is not None:
+        _restore_project_row(session, project, origin, actor_id, filename=filename)
+    if release.deletion_id is not None:
+        release.deletion_id = None
+        journal(session, project, "restore release", version=release.version, user_id=actor_id)
+        record(
+            session,
+            "release:restore",
+            origin=origin,
+            actor_id=actor_id,
+            project_id=project.id,
+            version=release.version,
+            files=[filename],
+        )
+    journal(session, project, f"restore file {filename}", version=release.version, user_id=actor_id)
+    record(
+        session,
+        "file:restore",
+        origin=origin,
+        actor_id=actor_id,
+        project_id=project.id,
+        filename=filename,
+        version=release.version,
+        sha256=file.sha256_digest,
+    )
+    rerender(session, project)
+    return f"restored {filename} ({project.name} {release.version})"
+
+
+# -- status -------------------------------------------------------------------------------------
+def set_status(
+    session: Session,
+    project: Project,
+    status: str,
+    reason: str | None,
+    *,
+    origin: Origin,
+    actor_id: int | None,
+    tag: str = "project:status",
+) -> None:
+    """Set the project's PEP 792 status (active, archived, quarantined, deprecated) with an
+    optional reason: journals the change, records the event ``tag`` and re-renders the pages.
+
+    A quarantined project's simple page lists no files, it leaves the ``/simple/`` root list and
+    its files answer 404; an archived one refuses uploads. Checks of who may do this are the
+    caller's."""
+    _lock(session, project)
+    if status not in STATUSES:
+        raise ValueError(f"unknown project status {status!r}")
+    previous = project.status
+    cleaned = _clean_reason(reason) if status != "active" else None
+    project.status, project.status_reason = status, cleaned
+    journal(session, project, f"status {status}", version=None, user_id=actor_id)
+    record(
+        session,
+        tag,
+        origin=origin,
+        actor_id=actor_id,
+        project_id=project.id,
+        status=status,
+        previous=previous,
+        reason=cleaned,
+    )
+    rerender(session, project)
+
+
+def archive(
+    session: Session,
+    project: Project,
+    reason: str | None = None,
+    *,
+    origin: Origin,
+    actor_id: int | None,
+    admin: bool = False,
+) -> None:
+    """Archive a project (PEP 792 ``archived``): read-only, uploads refused."""
+    _lock(session, project)
+    _check_changeable(project, admin=admin)
+    if project.status != "active":
+        raise LifecycleError(
+            400, f"Project {project.name!r} is {project.status}; only active projects are archived."
+        )
+    set_status(
+        session,
+        project,
+        "archived",
+        reason,
+        origin=origin,
+        actor_id=actor_id,
+        tag="project:archive",
+    )
+
+
+def unarchive(session: Session, project: Project, *, origin: Origin, actor_id: int | None) -> None:
+    """Make an archived project active again."""
+    _lock(session, project)
+    if project.deletion_id is not None:
+        raise LifecycleError(404, f"Project {project.name!r} does not exist.")
+    if project.status != "archived":
+        raise LifecycleError(400, f"Project {project.name!r} is not archived.")
+    set_status(
+        session, project, "active", None, origin=origin, actor_id=actor_id, tag="project:unarchive"
+    )
+
+
+def announce(pages: PageCache, normalized_name: str) -> None:
+    """After commit: this worker forgets its cached pages (and the root list) and its file
+    answers for the project at once; other workers follow the journal."""
+    pages.invalidate(normalized_name, root=True)
+    for listener in pages.listeners:
+        listener(normalized_name, "lifecycle change")
