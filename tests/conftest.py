@@ -52,9 +52,9 @@ def settings(
 ) -> Iterator[Settings]:
     """Settings for a brand-new, empty index on this run's backend."""
     overrides, name = backend_overrides(postgres, seaweed)
-    yield load_settings(
-        tmp_path / "data", environ={}, overrides={"cache_poll_interval": 0.2, **overrides}
-    )
+    # No background jobs in tests: they run when a test runs them.
+    defaults = {"cache_poll_interval": 0.2, "scheduler": False}
+    yield load_settings(tmp_path / "data", environ={}, overrides={**defaults, **overrides})
     if postgres is not None:
         postgres.drop_database(name)
 

@@ -7,6 +7,7 @@ Every key of :class:`Settings` can be set in the TOML file (same name) or in the
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import os
 import secrets
 import tomllib
@@ -64,9 +65,15 @@ class Settings:
     # registry names for each domain's TLD.
     rdap_url: str = ""
     rdap_bootstrap_url: str = "https://data.iana.org/rdap/dns.json"
+    # DNS server for the email-domain checks, "host" or "host:port". Empty: the system's.
+    dns_resolver: str = ""
     # A domain is re-checked at most this often; one run checks at most this many domains.
     email_domain_recheck_days: int = 30
     email_domain_batch: int = 500
+
+    # Run due background jobs (email-domain checks …) in a thread of each web worker; a
+    # database lock makes sure only one worker runs a job at a time.
+    scheduler: bool = True
 
     # -- release lifecycle ------------------------------------------------------------------
     # A release accepts new files for this many days after its first upload (0: forever).
@@ -74,6 +81,30 @@ class Settings:
     # A deleted project's name stays reserved for its former owners this many days
     # (critical projects: forever).
     deleted_name_reserved_days: int = 365
+
+    # -- trusted publishing and attestations ----------------------------------------------
+    # OIDC issuers of the built-in providers (GitHub Enterprise Server, self-managed GitLab).
+    oidc_github_issuer: str = "https://token.actions.githubusercontent.com"
+    oidc_gitlab_issuer: str = "https://gitlab.com"
+    oidc_google_issuer: str = "https://accounts.google.com"
+    # The audience CI jobs request their OIDC tokens for. Empty: the base URL's host name.
+    oidc_audience: str = ""
+    # Sigstore trust root (a trusted_root.json) for attestations. Empty: the production root
+    # bundled with sigstore.
+    sigstore_trust_root: str = ""
+    # `stockade serve` speaks HTTPS itself when both are set (PEM files).
+    tls_cert: str = ""
+    tls_key: str = ""
+
+    # -- downloads and critical projects ------------------------------------------------------
+    # Download counts are kept in memory and written this often (seconds).
+    download_flush_interval: float = 5.0
+    # The top this many percent of projects by downloads over the window are critical.
+    critical_percent: float = 1.0
+    critical_window_days: int = 180
+    # The `critical` 2FA rule is enforced from this date (ISO, UTC); before it, uploads by
+    # maintainers without 2FA succeed with a warning. Empty: enforced now.
+    two_factor_enforce_after: str = ""
 
     # -- names ------------------------------------------------------------------------------
     # New names one edit away from the this many most popular projects are refused.
@@ -95,9 +126,10 @@ _INT_KEYS = {
     "closed_release_days",
     "deleted_name_reserved_days",
     "typosquat_top_n",
+    "critical_window_days",
 }
-_FLOAT_KEYS = {"cache_poll_interval"}
-_BOOL_KEYS = {"access_log"}
+_FLOAT_KEYS = {"cache_poll_interval", "download_flush_interval", "critical_percent"}
+_BOOL_KEYS = {"scheduler", "access_log"}
 
 
 def _coerce(key: str, value: Any) -> Any:
@@ -185,9 +217,14 @@ TEMPLATE = """\
 # two_factor_required = "critical"                            # none | critical | all
 # webauthn_rp_id = "pypi.example.org"                         # default: from base_url
 # rdap_url = ""                                               # default: IANA RDAP bootstrap
+# dns_resolver = ""                                           # "host:port"; default: the system's
+# scheduler = true                                            # run due jobs in the web workers
 # closed_release_days = 14                                    # 0: releases never close
 # deleted_name_reserved_days = 365
 # typosquat_top_n = 1000
+# critical_percent = 1                                        # top % of projects by downloads
+# critical_window_days = 180
+# two_factor_enforce_after = "2027-01-01"                     # critical rule from; "" = now
 """
 
 
@@ -233,8 +270,25 @@ def _validate(settings: Settings) -> None:
     for key in ("closed_release_days", "deleted_name_reserved_days", "typosquat_top_n"):
         if getattr(settings, key) < 0:
             raise ConfigError(f"{key} must not be negative")
+    if not 0 < settings.critical_percent <= 100 or settings.critical_window_days < 1:
+        raise ConfigError("critical_percent must be in (0, 100], critical_window_days at least 1")
+    if settings.download_flush_interval <= 0:
+        raise ConfigError("download_flush_interval must be positive")
+    if settings.two_factor_enforce_after:
+        try:
+            dt.date.fromisoformat(settings.two_factor_enforce_after)
+        except ValueError as exc:
+            raise ConfigError(
+                "two_factor_enforce_after must be an ISO date (YYYY-MM-DD), "
+                f"got {settings.two_factor_enforce_after!r}"
+            ) from exc
     if settings.base_url and not settings.base_url.startswith(("http://", "https://")):
         raise ConfigError(f"base_url must start with http:// or https://: {settings.base_url!r}")
+    if settings.sigstore_trust_root and not Path(settings.sigstore_trust_root).is_file():
+        raise ConfigError(
+            f"sigstore_trust_root: no such file {settings.sigstore_trust_root!r} "
+            "(a Sigstore trusted_root.json; empty for the production root bundled with sigstore)"
+        )
 
 
 def replace(settings: Settings, **changes: Any) -> Settings:

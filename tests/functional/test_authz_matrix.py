@@ -19,6 +19,7 @@ changes nothing in the database.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,9 +31,10 @@ from starlette.requests import Request
 from starlette.testclient import TestClient
 
 from stockade.accounts.models import User
+from stockade.accounts.recovery_models import RecoveryRequest
 from stockade.db.base import Base
 from stockade.events.services import CLI
-from stockade.index.models import Project
+from stockade.index.models import File, Project, Release
 from stockade.index.roles import add_role, invite
 from stockade.tokens.models import ApiToken
 from stockade.web.auth import ANON_COOKIE, AdminUser, CurrentUser, csrf_token
@@ -98,6 +100,18 @@ class World:
             "invitation_id": self.invitation_id,
             "token_id": self.token_id,
             "username": "carol",
+            # Lifecycle pages: the world's release 1.0 and its one file.
+            "version": "1.0",
+            "filename": f"{self.project_name}-1.0.tar.gz",
+            "deletion_id": 1,
+            # The admin recovery queue: carol's pending request (see make_world).
+            "request_id": 1,
+            # Security keys: a key id nobody has (the route answers 404 to everyone).
+            "key_id": 1,
+            # Trusted publishing: a provider's add form; publisher ids nobody has (404).
+            "provider": "github",
+            "publisher_id": 1,
+            "pending_id": 1,
         }
         missing = [p for p in endpoint.params if p not in values]
         assert not missing, (
@@ -112,6 +126,14 @@ def make_world(index: Index, n: int) -> World:
         index.user(name)
     with index.db.write() as s:
         users = {u.username: u for u in s.scalars(select(User))}
+        if s.scalar(select(RecoveryRequest.id)) is None:
+            s.add(
+                RecoveryRequest(
+                    user_id=users["carol"].id,
+                    contact_email="carol@example.net",
+                    statement="Lost my phone.",
+                )
+            )
         project = Project(name=f"Matrix_{n}", normalized_name=f"matrix-{n}")
         s.add(project)
         s.flush()
@@ -130,6 +152,23 @@ def make_world(index: Index, n: int) -> World:
             origin=CLI,
         )
         role_id, invitation_id = carol.id, invitation.id
+        release = Release(project_id=project.id, version="1.0", canonical_version="1")
+        s.add(release)
+        s.flush()
+        filename = f"matrix-{n}-1.0.tar.gz"
+        s.add(
+            File(
+                release_id=release.id,
+                project_id=project.id,
+                filename=filename,
+                packagetype="sdist",
+                python_version="source",
+                size=1,
+                sha256_digest=hashlib.sha256(filename.encode()).hexdigest(),
+                blake2_256_digest="0" * 64,
+                md5_digest="0" * 32,
+            )
+        )
     index.token("olive")
     with index.db.read() as s:
         token_id = s.scalar(

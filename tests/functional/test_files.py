@@ -134,3 +134,36 @@ def test_files_of_a_quarantined_project_vanish_for_every_worker(
         assert time.monotonic() < deadline, "file still served after quarantine"
         time.sleep(0.05)
     assert index.client.get(url + ".metadata").status_code == 404
+
+
+def test_a_lookup_racing_with_an_invalidation_is_not_remembered(
+    index: Index, files: dict[str, tuple[str, bytes]]
+) -> None:
+    """The journal poller's forget() lands between a lookup's read and its remembering: the
+    answer read before it must not be kept, or a file taken away meanwhile stays served."""
+    from sqlalchemy import event, update
+
+    from stockade.index.models import Project
+
+    url, _ = files["whl"]
+    files_app = index.app.files
+    files_app.forget()
+    fired: list[str] = []
+
+    def forget_after_the_read(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if not fired and "projects.status" in statement and "files.metadata_sha256" in statement:
+            fired.append(statement)
+            files_app.forget()  # as the poller would, for a change committed just now
+
+    engine = index.db.engine
+    event.listen(engine, "after_cursor_execute", forget_after_the_read)
+    try:
+        assert index.client.get(url).status_code == 200
+    finally:
+        event.remove(engine, "after_cursor_execute", forget_after_the_read)
+    assert fired
+    # The change the forget() stood for: the project is quarantined (no journal here, so this
+    # worker is told nothing more).
+    with index.db.write() as s:
+        s.execute(update(Project).values(status="quarantined"))
+    assert index.client.get(url).status_code == 404

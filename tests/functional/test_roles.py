@@ -460,3 +460,34 @@ def test_disabled_user_cannot_act(index: Index) -> None:
     # The session no longer identifies anyone: the CSRF check refuses before anything happens.
     assert r.status_code == 403
     assert invitation_states(index) == [("bob", "Maintainer", "pending")]
+
+
+def test_a_deleted_projects_invitations_are_revoked_and_cannot_be_answered(index: Index) -> None:
+    create_project(index)
+    index.user("bob")
+    alice, bob = login_client(index, "alice"), login_client(index, "bob")
+    invite(alice, "bob", "Owner")
+    assert "Pending invitations" in bob.get("/manage/projects/").text
+    path = "/manage/project/demo/delete/"
+    r = alice.post(
+        path,
+        data={"csrf_token": csrf_from(alice, path), "confirm": "demo"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    assert invitation_states(index) == [("bob", "Owner", "revoked")]
+    assert tags(index).count("project:role:revoke-invite") == 1
+    # Even an invitation still marked pending (answered in a race with the deletion) is shown
+    # nowhere and cannot be accepted or declined.
+    with index.db.write() as s:
+        s.execute(update(RoleInvitation).values(status="pending"))
+    assert "Pending invitations" not in bob.get("/manage/projects/").text
+    inv = invitation_id(index, "bob")
+    for answer in ("accept", "decline"):
+        r = post(bob, f"/manage/invitations/{inv}/{answer}/")
+        assert r.status_code == 404, r.text
+        assert "Role invitation no longer exists." in r.text
+    assert roles(index) == {"alice": "Owner"}
+    # bob never became a former owner: the deleted name stays reserved for alice.
+    refused = upload_as(index, "bob", "2.0")
+    assert refused.status_code == 400 and "deleted-name reservation" in refused.text

@@ -238,3 +238,37 @@ def test_head_and_method_not_allowed(demo: Index) -> None:
     assert r.status_code == 200 and r.content == b""
     assert int(r.headers["content-length"]) > 0
     assert demo.client.post("/simple/demo/").status_code == 405
+
+
+def test_journal_ids_are_taken_in_commit_order(demo: Index) -> None:
+    """PostgreSQL draws journal ids from a sequence: a second writer must wait for the first
+    to commit before it takes an id, or a poller could skip an id that commits later."""
+    import threading
+
+    from support.backend import BACKEND
+
+    if BACKEND != "postgres":
+        pytest.skip("SQLite serializes writers; the ordering lock is PostgreSQL's")
+    pages = demo.app.context.pages
+    pages.start_serial()
+    done: list[int] = []
+    with demo.db.write() as first:
+        project = first.scalar(select(Project).where(Project.normalized_name == "demo"))
+        assert project is not None
+        first_id = journal(first, project, "remove file a", version=None, user_id=None)
+
+        def second_writer() -> None:
+            with demo.db.write() as second:
+                other = second.scalar(select(Project).where(Project.normalized_name == "demo"))
+                assert other is not None
+                done.append(journal(second, other, "remove file b", version=None, user_id=None))
+
+        thread = threading.Thread(target=second_writer)
+        thread.start()
+        thread.join(0.5)
+        assert thread.is_alive() and not done  # waiting for the first to commit
+        # Nothing committed yet: a poller sees nothing and skips nothing.
+        assert pages.poll_once() == 0
+    thread.join(10)
+    assert done and done[0] > first_id
+    assert pages.poll_once() == 2

@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,8 @@ from stockade.events.services import CLI
 from stockade.tokens.services import create_token
 from stockade.web.app import StockadeApp, create_app
 
+BASE_URL = "http://testserver"
+
 
 @dataclass
 class Index:
@@ -41,7 +43,9 @@ class Index:
     @contextlib.contextmanager
     def open(cls, settings: Settings) -> Iterator[Index]:
         Database(settings.database_url).migrate()
-        app = create_app(settings)
+        # The TestClient's host ("testserver") is not a loopback name, and links mailed to
+        # people are only built from a configured base_url or a loopback host.
+        app = create_app(settings if settings.base_url else replace(settings, base_url=BASE_URL))
         with TestClient(app, base_url="http://testserver") as client:
             yield cls(settings, app, client)
         app.context.db.dispose()

@@ -12,12 +12,15 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from stockade.accounts.domains import DomainUntrusted, domain_refusal
 from stockade.accounts.forms import RegisterForm
+from stockade.accounts.login_2fa import start_pending_login
 from stockade.accounts.models import User, UserEmail, UserSession
 from stockade.accounts.onetime import TokenInvalid, TokenProblem, issue_token, redeem_token
 from stockade.accounts.passwords import burn_password_check
 from stockade.accounts.services import create_user, find_user, verify_password
 from stockade.accounts.sessions import SessionPolicy, end_session, start_session
+from stockade.accounts.twofactor import has_two_factor
 from stockade.db.base import utcnow
 from stockade.events.services import Origin, record
 
@@ -27,6 +30,7 @@ __all__ = [
     "VERIFY_EMAIL",
     "VERIFY_LIFETIME",
     "PendingVerification",
+    "SecondFactorNeeded",
     "VerifiedEmail",
     "find_login_user",
     "log_in",
@@ -41,6 +45,14 @@ USERNAME_IN_USE = (
     "This username is already being used by another account. Choose a different username."
 )
 EMAIL_IN_USE = "This email address is already being used by another account. Use a different email."
+
+
+@dataclass(frozen=True)
+class SecondFactorNeeded:
+    """The password was right; the login waits for a second factor (the pending login's
+    secret goes into the browser's cookie)."""
+
+    pending_secret: str
 
 
 @dataclass(frozen=True)
@@ -111,7 +123,8 @@ def verify_email(session: Session, secret: str, *, origin: Origin) -> VerifiedEm
     """Use a verification link: the address it was sent to becomes verified.
 
     Raises TokenInvalid for a secret that is unknown, expired, used or meant for something
-    else, and for an address removed (or an account disabled) since the link was sent.
+    else, and for an address removed (or an account disabled) since the link was sent;
+    DomainUntrusted while the address's domain failed its last domain check.
     Event: ``account:email:verified``.
     """
     token = redeem_token(session, secret, purpose=VERIFY_EMAIL)
@@ -119,6 +132,9 @@ def verify_email(session: Session, secret: str, *, origin: Origin) -> VerifiedEm
     user = session.get(User, token.user_id)
     if email is None or user is None or email.user_id != user.id or not user.is_active:
         raise TokenInvalid(TokenProblem.INVALID)
+    # A lapsed or resurrected domain's mail may be read by someone else (see domains).
+    if not email.verified and (problem := domain_refusal(session, email.email)) is not None:
+        raise DomainUntrusted(problem)
     already = email.verified
     if not already:
         email.verified = True
@@ -153,8 +169,12 @@ def log_in(
     origin: Origin,
     policy: SessionPolicy,
     previous_session: str | None = None,
-) -> str | None:
+    next_path: str | None = None,
+) -> str | SecondFactorNeeded | None:
     """Check a password and start a session: returns the new session cookie, or None.
+
+    For an account with two-factor authentication no session starts: the result is a
+    SecondFactorNeeded whose secret identifies the pending login (see accounts.login_2fa).
 
     ``previous_session`` (the session the browser had, if any) ends: a login always gets a
     fresh session id, so a planted cookie is worth nothing. Failures are events with a reason
@@ -174,6 +194,10 @@ def log_in(
     if reason is not None:
         record(session, "account:login:failure", origin=origin, user_id=user.id, reason=reason)
         return None
+    if has_two_factor(session, user.id):
+        return SecondFactorNeeded(
+            start_pending_login(session, user, origin=origin, next_path=next_path)
+        )
     if previous_session is not None:
         row = session.get(UserSession, previous_session)
         if row is not None and row.revoked_at is None:

@@ -64,6 +64,10 @@ def check_email(address: str) -> str | None:
         return "Specify an email address."
     if len(address) > MAX_EMAIL or "\x00" in address or not _EMAIL_RE.match(address):
         return EMAIL_INVALID
+    # "bob@lapsed.org." is the same mailbox as "bob@lapsed.org": one spelling per domain, or
+    # the domain checks (stockade.accounts.domains) could be sidestepped.
+    if address.endswith(".") or "@." in address:
+        return EMAIL_INVALID
     return None
 
 

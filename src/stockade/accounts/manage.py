@@ -17,6 +17,7 @@ from stockade.accounts.forms import PasswordForm
 from stockade.accounts.models import User, UserEmail
 from stockade.accounts.services import hash_password, verify_password
 from stockade.accounts.sessions import SessionPolicy, end_user_sessions, start_session
+from stockade.accounts.twofactor import end_pending_logins
 from stockade.db.base import utcnow
 from stockade.events.services import Origin, record
 
@@ -201,6 +202,7 @@ def change_password(
     # Every session, this one included: whoever else was logged in is out, and this browser
     # gets a new session id.
     end_user_sessions(session, user.id)
+    end_pending_logins(session, user.id)
     cookie, _ = start_session(session, user, origin=origin, policy=policy)
     record(session, "account:password:change", origin=origin, actor_id=user.id, user_id=user.id)
     # As on PyPI, notices go only to a verified primary address.

@@ -7,9 +7,11 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.exc import IntegrityError
 from starlette.responses import RedirectResponse, Response
 
+from stockade.accounts.domains import DomainUntrusted
 from stockade.accounts.flows import (
     VERIFY_LIFETIME,
     PendingVerification,
+    SecondFactorNeeded,
     find_login_user,
     log_in,
     register,
@@ -23,6 +25,7 @@ from stockade.accounts.forms import (
     safe_next,
 )
 from stockade.accounts.limits import LOGIN_PER_ACCOUNT, LOGIN_PER_IP, REGISTER_PER_IP
+from stockade.accounts.login_2fa_web import second_step_redirect
 from stockade.accounts.mails import VERIFY_PATH, deliver, verification_link, verification_mail
 from stockade.accounts.models import UserSession
 from stockade.accounts.onetime import TokenInvalid, TokenProblem
@@ -121,11 +124,12 @@ async def register_submit(request: Request, ctx: Ctx, identity: MaybeUser) -> Re
     # zxcvbn takes a few milliseconds of CPU: not on the event loop.
     posted = await run_in_threadpool(parse_register_form, await request.form())
     pending = None
+    link_base = ctx.link_base(request)
     if not posted.errors:
         pending = await run_in_threadpool(_register, ctx, posted, origin)
     if pending is None:
         return render(request, "accounts/register.html", {"form": posted}, status_code=400)
-    sent = await run_in_threadpool(send_verification, ctx, ctx.base_url(request), pending)
+    sent = await run_in_threadpool(send_verification, ctx, link_base, pending)
     return render(
         request,
         "accounts/registered.html",
@@ -150,6 +154,14 @@ def verify_email_link(request: Request, ctx: Ctx, identity: MaybeUser, token: st
             status_code=400,
             headers=_NO_STORE,
         )
+    except DomainUntrusted as exc:
+        return render(
+            request,
+            "accounts/verify_failed.html",
+            {"message": exc.message},
+            status_code=400,
+            headers=_NO_STORE,
+        )
     return render(request, "accounts/verified.html", {"result": result}, headers=_NO_STORE)
 
 
@@ -165,7 +177,9 @@ def login_page(request: Request, identity: MaybeUser, next: str | None = None) -
     return render(request, "accounts/login.html", {"form": LoginForm(next=target)})
 
 
-def _login(ctx: AppContext, posted: LoginForm, origin: Origin, previous: str | None) -> str | None:
+def _login(
+    ctx: AppContext, posted: LoginForm, origin: Origin, previous: str | None
+) -> str | SecondFactorNeeded | None:
     hit(ctx.db, _ip_key("login", origin), LOGIN_PER_IP)
     if posted.errors:
         return None
@@ -194,6 +208,7 @@ def _login(ctx: AppContext, posted: LoginForm, origin: Origin, previous: str | N
             origin=origin,
             policy=POLICY,
             previous_session=previous,
+            next_path=posted.next,
         )
 
 
@@ -209,6 +224,8 @@ async def login_submit(request: Request, ctx: Ctx, identity: MaybeUser) -> Respo
         if not posted.errors:
             posted.errors["form"] = LOGIN_FAILED
         return render(request, "accounts/login.html", {"form": posted}, status_code=400)
+    if isinstance(cookie, SecondFactorNeeded):
+        return second_step_redirect(request, cookie.pending_secret)
     response = RedirectResponse(posted.next or AFTER_LOGIN, status_code=303)
     set_session_cookie(request, response, cookie)
     return response

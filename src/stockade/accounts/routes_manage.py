@@ -181,6 +181,7 @@ async def update_profile(request: Request, ctx: Ctx, identity: CurrentUser) -> R
 async def add_email(request: Request, ctx: Ctx, identity: CurrentUser) -> Response:
     """Add an address and mail it a verification link."""
     address = text_field(await request.form(), "email")
+    link_base = ctx.link_base(request)
     problem = check_email(address)
     if problem is None:
         await run_in_threadpool(
@@ -199,7 +200,7 @@ async def add_email(request: Request, ctx: Ctx, identity: CurrentUser) -> Respon
         return await _refuse(
             request, ctx, identity.user_id, {"add_email": problem}, {"email": address}
         )
-    sent = await run_in_threadpool(send_verification, ctx, ctx.base_url(request), pending)
+    sent = await run_in_threadpool(send_verification, ctx, link_base, pending)
     return _done("email-added" if sent else "mail-failed", pending.email_id)
 
 
@@ -222,6 +223,7 @@ async def _email_action(
 @router.post(ACCOUNT_PATH + "emails/resend/", include_in_schema=False)
 async def resend_verification(request: Request, ctx: Ctx, identity: CurrentUser) -> Response:
     """Mail a new verification link for an unverified address."""
+    link_base = ctx.link_base(request)
     await run_in_threadpool(
         hit, ctx.db, f"verify-mail:user:{identity.user_id}", VERIFY_MAIL_PER_ACCOUNT
     )
@@ -234,7 +236,7 @@ async def resend_verification(request: Request, ctx: Ctx, identity: CurrentUser)
     if isinstance(outcome, Response):
         return outcome
     email_id, pending = outcome
-    sent = await run_in_threadpool(send_verification, ctx, ctx.base_url(request), pending)
+    sent = await run_in_threadpool(send_verification, ctx, link_base, pending)
     return _done("email-sent" if sent else "mail-failed", email_id)
 
 

@@ -11,7 +11,19 @@ from typing import Annotated
 
 import typer
 
-from stockade.cli import abuse, admin, events, jobs, lifecycle, policy, roles, tokens, users
+from stockade.cli import (
+    abuse,
+    admin,
+    events,
+    jobs,
+    lifecycle,
+    policy,
+    publishers,
+    roles,
+    stats,
+    tokens,
+    users,
+)
 from stockade.cli.common import DataOpt, err, migrated, settings_from
 from stockade.config import write_template
 
@@ -25,6 +37,8 @@ app.add_typer(tokens.app, name="token")
 app.add_typer(roles.app, name="role")
 app.add_typer(events.app, name="events")
 app.add_typer(jobs.app, name="jobs")
+app.add_typer(stats.app, name="stats")
+app.add_typer(publishers.app, name="publisher")
 app.add_typer(lifecycle.release_app, name="release")
 app.add_typer(lifecycle.project_app, name="project")
 # `stockade admin`: its commands are registered by the domain modules that define them.
@@ -38,9 +52,28 @@ def serve(
     host: Annotated[str, typer.Option(envvar="STOCKADE_HOST")] = "127.0.0.1",
     port: Annotated[int, typer.Option(envvar="STOCKADE_PORT")] = 8080,
     workers: Annotated[int | None, typer.Option(envvar="STOCKADE_WORKERS")] = None,
+    tls_cert: Annotated[
+        str | None,
+        typer.Option(
+            "--tls-cert", envvar="STOCKADE_TLS_CERT", help="Serve HTTPS: PEM certificate."
+        ),
+    ] = None,
+    tls_key: Annotated[
+        str | None,
+        typer.Option("--tls-key", envvar="STOCKADE_TLS_KEY", help="Serve HTTPS: PEM private key."),
+    ] = None,
 ) -> None:
-    """Create or migrate the database, then serve the index."""
-    settings = settings_from(data, workers=workers)
+    """Create or migrate the database, then serve the index (over HTTPS with --tls-cert and
+    --tls-key: trusted publishing clients such as ``uv publish`` call the index over HTTPS)."""
+    settings = settings_from(data, workers=workers, tls_cert=tls_cert, tls_key=tls_key)
+    if bool(settings.tls_cert) != bool(settings.tls_key):
+        err.print("[red]error:[/] --tls-cert and --tls-key go together")
+        raise typer.Exit(2)
+    for path in (settings.tls_cert, settings.tls_key):
+        if path and not os.path.isfile(path):
+            err.print(f"[red]error:[/] no such file: {path}")
+            raise typer.Exit(2)
+    scheme = "https" if settings.tls_cert else "http"
     if write_template(settings.data_dir):
         err.print(f"wrote default settings to {settings.data_dir / 'stockade.toml'}")
     migrated(settings).dispose()
@@ -49,7 +82,7 @@ def serve(
     os.environ["STOCKADE_DATABASE_URL"] = settings.database_url
     os.environ["STOCKADE_STORAGE_URL"] = settings.storage_url
     err.print(
-        f"stockade serving http://{host}:{port}/ (data: {settings.data_dir}, "
+        f"stockade serving {scheme}://{host}:{port}/ (data: {settings.data_dir}, "
         f"workers: {settings.workers})"
     )
     # Replace this process with a fresh uvicorn: the CLI, Alembic and the migration code stay
@@ -72,6 +105,8 @@ def serve(
         "10",
         "--access-log" if settings.access_log else "--no-access-log",
     ]
+    if settings.tls_cert:
+        argv += ["--ssl-certfile", settings.tls_cert, "--ssl-keyfile", settings.tls_key]
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, argv)  # noqa: S606  (our own interpreter, fixed arguments)

@@ -21,14 +21,15 @@ from sqlalchemy import func, select
 
 from stockade.db import Database
 from stockade.index.models import JournalEntry, Project, SimplePage
-from stockade.index.render import render_root_html, render_root_json
+from stockade.index.render import render_root_html, render_root_json, with_base_url
 
 __all__ = ["CachedPage", "PageCache"]
 
 log = logging.getLogger(__name__)
 
-# Journal actions that add or remove a project, and so change the root page.
-_ROOT_ACTIONS = ("create", "remove project", "restore project")
+# Journal actions that add or remove a project, and so change the root page (a status change
+# can: quarantined projects are not listed).
+_ROOT_ACTIONS = ("create", "remove project", "restore project", "status ")
 
 
 @dataclass(frozen=True)
@@ -64,8 +65,13 @@ def _etag(body: bytes) -> str:
 class PageCache:
     """Rendered pages of one worker, bounded in bytes, invalidated from the journal."""
 
-    def __init__(self, db: Database, *, poll_interval: float, max_bytes: int) -> None:
+    def __init__(
+        self, db: Database, *, poll_interval: float, max_bytes: int, base_url: str
+    ) -> None:
         self.db = db
+        # The configured public base URL: provenance links are qualified with it on load
+        # (see ``render.with_base_url``); empty, they stay relative.
+        self.base_url = base_url
         self.poll_interval = poll_interval
         self.max_bytes = max_bytes
         self._pages: OrderedDict[str, CachedPage | None] = OrderedDict()
@@ -97,7 +103,10 @@ class PageCache:
                     SimplePage.normalized_name == name
                 )
             ).one_or_none()
-        page = CachedPage.build(row.serial, row.html, row.json) if row is not None else None
+        page = None
+        if row is not None:
+            html, json = with_base_url(row.html, row.json, self.base_url)
+            page = CachedPage.build(row.serial, html, json)
         self._store(name, page, generation)
         return page
 
@@ -116,7 +125,8 @@ class PageCache:
                 (r.name, r.normalized_name)
                 for r in session.execute(
                     select(Project.name, Project.normalized_name)
-                    .where(Project.status != "removed")
+                    # Deleted and quarantined projects are not listed (PEP 792).
+                    .where(Project.deletion_id.is_(None), Project.status != "quarantined")
                     .order_by(Project.normalized_name)
                 )
             ]

@@ -14,7 +14,7 @@ import os
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import anyio
 from sqlalchemy import select
@@ -56,6 +56,11 @@ class FilesApp:
         self.max_entries = max_entries
         self._known: OrderedDict[tuple[str, str], str] = OrderedDict()
         self._lock = threading.Lock()
+        # Bumped by every forget(): a lookup that raced with one is not remembered (it may
+        # have read the file just before it was deleted or quarantined).
+        self._generation = 0
+        # Told of each full GET of a file (stockade.stats.counter.DownloadCounter.hit).
+        self.on_download: Callable[[str, str], None] | None = None
 
     # -- what may be served -------------------------------------------------------------------
     def journal_changed(self, name: str, action: str) -> None:
@@ -66,17 +71,24 @@ class FilesApp:
     def forget(self) -> None:
         """Forget every remembered answer."""
         with self._lock:
+            self._generation += 1
             self._known.clear()
 
     def _lookup(self, sha256: str, filename: str) -> str | None:
         """The blob sha256 to serve for (file sha256, requested name), or None."""
         want_metadata = filename.endswith(".metadata")
         dist_name = filename[: -len(".metadata")] if want_metadata else filename
+        generation = self._generation
         with self.db.read() as session:
             row = session.execute(
                 select(File.metadata_sha256, Project.status)
                 .join(Project, Project.id == File.project_id)
-                .where(File.filename == dist_name, File.sha256_digest == sha256)
+                .where(
+                    File.filename == dist_name,
+                    File.sha256_digest == sha256,
+                    # A live file implies a live release and project (deletions cascade).
+                    File.deletion_id.is_(None),
+                )
             ).one_or_none()
         if row is None or row.status == "quarantined":
             return None
@@ -84,6 +96,8 @@ class FilesApp:
         if blob is None:
             return None
         with self._lock:
+            if generation != self._generation:
+                return blob  # answer this request, but do not remember a possibly stale row
             self._known[(sha256, filename)] = blob
             while len(self._known) > self.max_entries:
                 self._known.popitem(last=False)
@@ -153,6 +167,8 @@ class FilesApp:
             headers.append((b"content-range", f"bytes {start}-{end - 1}/{size}".encode()))
         headers.append((b"content-type", media_type(filename)))
         headers.append((b"content-length", str(end - start).encode()))
+        if status == 200 and not head_only and self.on_download is not None:
+            self.on_download(blob, filename)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         if head_only or end == start:
             await send({"type": "http.response.body", "body": b""})

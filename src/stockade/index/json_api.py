@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from stockade.index.models import File, Project, Release
 from stockade.index.paths import file_path
 from stockade.index.state import version_key
+from stockade.stats.counts import recent_downloads
 
 __all__ = ["project_json", "release_json"]
 
@@ -97,10 +98,16 @@ def _info(project: Project, release: Release, base_url: str) -> dict[str, Any]:
 
 
 def _load(session: Session, project: Project) -> tuple[list[Release], dict[int, list[File]]]:
-    releases = list(session.scalars(select(Release).where(Release.project_id == project.id)))
+    releases = list(
+        session.scalars(
+            select(Release).where(Release.project_id == project.id, Release.deletion_id.is_(None))
+        )
+    )
     files: dict[int, list[File]] = {r.id: [] for r in releases}
     for f in session.scalars(
-        select(File).where(File.project_id == project.id).order_by(File.filename)
+        select(File)
+        .where(File.project_id == project.id, File.deletion_id.is_(None))
+        .order_by(File.filename)
     ):
         files[f.release_id].append(f)
     return releases, files
@@ -109,12 +116,14 @@ def _load(session: Session, project: Project) -> tuple[list[Release], dict[int, 
 def project_json(session: Session, project: Project, base_url: str) -> dict[str, Any] | None:
     """The whole-project document, or None when the project has no releases."""
     releases, files = _load(session, project)
-    if not releases or project.status == "quarantined":
+    if not releases or project.status == "quarantined" or project.deletion_id is not None:
         return None
     latest = _latest(releases)
     by_version = sorted(releases, key=lambda r: version_key(r.version))
+    info = _info(project, latest, base_url)
+    info["downloads"] = recent_downloads(session, project.id).as_dict()
     return {
-        "info": _info(project, latest, base_url),
+        "info": info,
         "last_serial": project.last_serial,
         "releases": {
             r.version: [_file_dict(f, r, base_url) for f in files[r.id]] for r in by_version
@@ -128,21 +137,27 @@ def release_json(
     session: Session, project: Project, version: str, base_url: str
 ) -> dict[str, Any] | None:
     """One release's document, or None when there is no such release."""
-    if project.status == "quarantined":
+    if project.status == "quarantined" or project.deletion_id is not None:
         return None
     canonical = canonicalize_version(version)
     release = session.scalar(
         select(Release).where(
-            Release.project_id == project.id, Release.canonical_version == canonical
+            Release.project_id == project.id,
+            Release.canonical_version == canonical,
+            Release.deletion_id.is_(None),
         )
     )
     if release is None:
         return None
     files = session.scalars(
-        select(File).where(File.release_id == release.id).order_by(File.filename)
+        select(File)
+        .where(File.release_id == release.id, File.deletion_id.is_(None))
+        .order_by(File.filename)
     ).all()
+    info = _info(project, release, base_url)
+    info["downloads"] = recent_downloads(session, project.id).as_dict()
     return {
-        "info": _info(project, release, base_url),
+        "info": info,
         "last_serial": project.last_serial,
         "urls": [_file_dict(f, release, base_url) for f in files],
         "vulnerabilities": [],

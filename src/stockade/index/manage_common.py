@@ -61,7 +61,7 @@ async def form_fields(request: Request, *names: str) -> dict[str, str]:
 
 def outbox_for(ctx: AppContext, request: Request) -> Outbox:
     """An empty outbox whose links point at this site."""
-    return Outbox(ctx.base_url(request), ctx.settings.site_name)
+    return Outbox(ctx.link_base(request), ctx.settings.site_name)
 
 
 def run_as(ctx: AppContext, identity: Identity, action: Callable[[Session, User], T]) -> T:

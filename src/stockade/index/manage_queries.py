@@ -78,7 +78,7 @@ def user_projects(session: Session, user_id: int) -> list[ProjectRoleView]:
     rows = session.execute(
         select(Project.name, Project.normalized_name, Role.role_name)
         .join(Role, Role.project_id == Project.id)
-        .where(Role.user_id == user_id)
+        .where(Role.user_id == user_id, Project.deletion_id.is_(None))
         .order_by(Project.normalized_name)
     ).all()
     return [ProjectRoleView(name, normalized, role) for name, normalized, role in rows]
@@ -95,6 +95,7 @@ def _invitations(session: Session, *conditions: object) -> list[InvitationView]:
         .where(
             RoleInvitation.status == "pending",
             RoleInvitation.expires_at > utcnow(),
+            Project.deletion_id.is_(None),  # a deleted project's invitations cannot be answered
             *conditions,  # type: ignore[arg-type]
         )
         .order_by(RoleInvitation.id)
@@ -139,8 +140,8 @@ def project_releases(session: Session, project_id: int) -> list[ReleaseView]:
     """The project's releases, newest version first, with their file counts."""
     rows = session.execute(
         select(Release, func.count(File.id))
-        .outerjoin(File, File.release_id == Release.id)
-        .where(Release.project_id == project_id)
+        .outerjoin(File, (File.release_id == Release.id) & File.deletion_id.is_(None))
+        .where(Release.project_id == project_id, Release.deletion_id.is_(None))
         .group_by(Release.id)
     ).all()
     views = [ReleaseView(r.version, r.created_at, r.yanked, count) for r, count in rows]
@@ -150,7 +151,11 @@ def project_releases(session: Session, project_id: int) -> list[ReleaseView]:
 def project_links(session: Session, project_id: int) -> list[tuple[str, str]]:
     """(label, URL) of the newest release's project URLs; only http(s) links, so a crafted
     ``javascript:`` URL is never rendered as a link."""
-    releases = list(session.scalars(select(Release).where(Release.project_id == project_id)))
+    releases = list(
+        session.scalars(
+            select(Release).where(Release.project_id == project_id, Release.deletion_id.is_(None))
+        )
+    )
     if not releases:
         return []
     meta = max(releases, key=lambda r: version_key(r.version)).metadata_json or {}

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
 
 from stockade.accounts.models import User
+from stockade.accounts.policy import TwoFactorPolicy
 from stockade.index.manage_common import done_url, form_fields, notice, outbox_for, run_as
 from stockade.index.manage_queries import collaborators, pending_for_project
 from stockade.index.models import Project
@@ -28,7 +29,7 @@ from stockade.index.roles import (
 )
 from stockade.web.auth import csrf_protect
 from stockade.web.context import AppContext, Ctx, origin_of
-from stockade.web.guards import MaintainerAccess, OwnerAccess, ProjectAccess
+from stockade.web.guards import MaintainerAccess, MemberLeaving, OwnerAccess, ProjectAccess
 from stockade.web.templating import render
 
 __all__ = ["router"]
@@ -125,6 +126,7 @@ async def invite_form(request: Request, ctx: Ctx, access: OwnerAccess) -> Respon
     """Invite a user by name to a role; they accept or decline from their projects page."""
     fields = await form_fields(request, "username", "role_name")
     origin = origin_of(request)
+    two_factor = TwoFactorPolicy.of(ctx.settings, ctx.base_url(request))
     result = await _act(
         request,
         ctx,
@@ -137,6 +139,7 @@ async def invite_form(request: Request, ctx: Ctx, access: OwnerAccess) -> Respon
             role_name=fields["role_name"],
             origin=origin,
             outbox=outbox,
+            two_factor=two_factor,
         ),
         form=fields,
     )
@@ -200,8 +203,9 @@ async def remove_role_form(
 
 
 @router.post(ROLES + "leave/", include_in_schema=False)
-async def leave_form(request: Request, ctx: Ctx, access: MaintainerAccess) -> Response:
-    """Give up your own role on the project (the last Owner cannot)."""
+async def leave_form(request: Request, ctx: Ctx, access: MemberLeaving) -> Response:
+    """Give up your own role on the project (the last Owner cannot). Open even to a member
+    the project's 2FA requirement locks out: leaving only reduces risk."""
     origin = origin_of(request)
     result = await _act(
         request,

@@ -8,12 +8,14 @@ pass every guard).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
+from stockade.accounts.policy import TwoFactorPolicy
 from stockade.events.queries import project_events
 from stockade.index.manage_common import done_url, notice, outbox_for, run_as
 from stockade.index.manage_queries import (
@@ -25,6 +27,7 @@ from stockade.index.manage_queries import (
 )
 from stockade.index.manage_roles import router as roles_router
 from stockade.index.roles import RoleError, accept_invitation, decline_invitation
+from stockade.stats.mandate import critical_status
 from stockade.web.auth import CurrentUser, Identity, csrf_protect
 from stockade.web.context import AppContext, Ctx, origin_of
 from stockade.web.guards import MaintainerAccess, ProjectAccess
@@ -50,10 +53,17 @@ def _projects_page(
     with ctx.db.read() as session:
         projects = user_projects(session, identity.user_id)
         invitations = pending_for_user(session, identity.user_id)
+        critical = critical_status(session, ctx.settings, identity.user_id)
     return render(
         request,
         "manage/projects.html",
-        {"projects": projects, "invitations": invitations, "notice": message, "error": error},
+        {
+            "projects": projects,
+            "invitations": invitations,
+            "notice": message,
+            "error": error,
+            "critical": critical,
+        },
         status_code=status_code,
     )
 
@@ -100,7 +110,9 @@ def accept_invitation_form(
     invitation_id: int, request: Request, ctx: Ctx, identity: CurrentUser
 ) -> Response:
     """Accept an invitation addressed to you: you get the role it offers."""
-    return _answer_invitation(request, ctx, identity, invitation_id, accept_invitation, "accepted")
+    two_factor = TwoFactorPolicy.of(ctx.settings, ctx.base_url(request))
+    accept = functools.partial(accept_invitation, two_factor=two_factor)
+    return _answer_invitation(request, ctx, identity, invitation_id, accept, "accepted")
 
 
 @router.post("/manage/invitations/{invitation_id:int}/decline/", include_in_schema=False)

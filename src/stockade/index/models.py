@@ -37,6 +37,13 @@ ROLE_OWNER = "Owner"
 ROLE_MAINTAINER = "Maintainer"
 
 
+def _ultranormalized(context: Any) -> str:
+    # Every way of creating a project fills the column, whoever forgets to.
+    from stockade.abuse.names import ultranormalize
+
+    return ultranormalize(context.get_current_parameters()["normalized_name"])
+
+
 class Project(Base):
     """A project: a normalized name and everything published under it."""
 
@@ -58,6 +65,12 @@ class Project(Base):
     critical_pinned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Owners' opt-in: every maintainer needs 2FA to upload, manage or be invited.
     require_2fa: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # What the name looks like (stockade.abuse.names.ultranormalize): new names must not match.
+    ultranormalized_name: Mapped[str] = mapped_column(
+        String(255), index=True, default=_ultranormalized, server_default=""
+    )
+    # Set while the project is deleted (a tombstone; see stockade.lifecycle.models).
+    deletion_id: Mapped[int | None] = mapped_column(ForeignKey("deletions.id"))
 
     releases: Mapped[list[Release]] = relationship(back_populates="project")
 
@@ -122,6 +135,8 @@ class Release(Base):
     summary: Mapped[str | None] = mapped_column(Text)
     # Core metadata of the first file uploaded to this release (legacy JSON API "info").
     metadata_json: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Set while the release is deleted (a tombstone; see stockade.lifecycle.models).
+    deletion_id: Mapped[int | None] = mapped_column(ForeignKey("deletions.id"))
 
     project: Mapped[Project] = relationship(back_populates="releases")
     files: Mapped[list[File]] = relationship(back_populates="release")
@@ -153,7 +168,13 @@ class File(Base):
     metadata_version: Mapped[str | None] = mapped_column(String(10))
     upload_time: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # The trusted publisher (stockade.oidc) whose upload token sent the file, if any.
+    publisher_id: Mapped[int | None] = mapped_column(
+        ForeignKey("oidc_publishers.id", ondelete="SET NULL")
+    )
     comment_text: Mapped[str | None] = mapped_column(Text)
+    # Set while the file is deleted (a tombstone; see stockade.lifecycle.models).
+    deletion_id: Mapped[int | None] = mapped_column(ForeignKey("deletions.id"))
 
     release: Mapped[Release] = relationship(back_populates="files")
 

@@ -23,6 +23,7 @@ __all__ = [
     "render_project_json",
     "render_root_html",
     "render_root_json",
+    "with_base_url",
 ]
 
 API_VERSION = "1.4"
@@ -60,6 +61,43 @@ class ProjectState:
 def _relative_url(entry: FileEntry) -> str:
     # Pages live at /simple/<name>/, two levels below the root.
     return "../.." + file_path(entry.sha256, entry.filename)
+
+
+# How every stored page links a provenance object: relative to /simple/<name>/.
+_PROVENANCE_PREFIX = "../../"
+_HTML_PROVENANCE = b'data-provenance="' + _PROVENANCE_PREFIX.encode()
+
+
+def with_base_url(html_body: bytes, json_body: bytes, base_url: str) -> tuple[bytes, bytes]:
+    """The stored pages with their provenance links made fully qualified under ``base_url``.
+
+    PEP 740 wants ``data-provenance`` (and the JSON ``provenance``) to be a fully qualified URL.
+    Stored pages keep the relative link, so they do not depend on the configured base URL (it
+    may change without re-rendering anything); each worker qualifies the links when it loads a
+    page. The public base URL is only known when ``base_url`` is configured (the Host header is
+    the client's to choose and must never end up in a cached page), so with an empty
+    ``base_url`` the links stay relative: they resolve correctly, but are not fully qualified.
+    """
+    if not base_url:
+        return html_body, json_body
+    base = base_url.rstrip("/") + "/"
+    # Only the renderer writes data-provenance="../../…": text from users is HTML-escaped, so
+    # it cannot contain the attribute's quote.
+    html_body = html_body.replace(
+        _HTML_PROVENANCE, b'data-provenance="' + html.escape(base).encode("utf-8")
+    )
+    if b'"provenance":"' + _PROVENANCE_PREFIX.encode() in json_body:
+        doc = json.loads(json_body)
+        for f in doc["files"]:
+            link = f.get("provenance")
+            if isinstance(link, str) and link.startswith(_PROVENANCE_PREFIX):
+                f["provenance"] = base + link.removeprefix(_PROVENANCE_PREFIX)
+        json_body = _dumps(doc)
+    return html_body, json_body
+
+
+def _dumps(doc: object) -> bytes:
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 def _iso(ts: dt.datetime) -> str:
@@ -133,7 +171,7 @@ def render_project_json(state: ProjectState) -> bytes:
         "versions": list(state.versions),
         "files": files,
     }
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return _dumps(doc)
 
 
 def render_root_html(names: list[tuple[str, str]]) -> bytes:

@@ -15,7 +15,9 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from stockade.abuse.quarantine import frozen_refusal
 from stockade.accounts.models import User
+from stockade.accounts.policy import TwoFactorPolicy
 from stockade.accounts.services import find_user
 from stockade.db.base import utcnow
 from stockade.events.services import Origin, record
@@ -64,6 +66,33 @@ __all__ = [
 ]
 
 
+# Without the index-wide level (callers that pass none): the owners' opt-in still applies.
+OPT_IN_ONLY = TwoFactorPolicy()
+
+
+def _require_two_factor(
+    session: Session, policy: TwoFactorPolicy, user: User, project: Project
+) -> None:
+    refusal = policy.refusal(
+        session,
+        user_id=user.id,
+        username=user.username,
+        project=project,
+        project_name=project.name,
+        action="join",
+    )
+    if refusal is not None:
+        raise NotAllowed(refusal)
+
+
+def _refuse_frozen(project: Project) -> None:
+    # A quarantined project's roles are frozen (stockade.abuse.quarantine); operators' direct
+    # changes (add_role, remove_user_role) are not.
+    refusal = frozen_refusal(project)
+    if refusal is not None:
+        raise NotAllowed(refusal)
+
+
 def invite(
     session: Session,
     *,
@@ -73,13 +102,16 @@ def invite(
     role_name: str,
     origin: Origin,
     outbox: Outbox | None = None,
+    two_factor: TwoFactorPolicy = OPT_IN_ONLY,
 ) -> RoleInvitation:
     """Invite ``username`` to ``role_name`` on ``project`` (Owners and administrators only).
 
     Refused (RoleError) for an unknown or disabled user, a user who already has a role, a user
-    without a verified primary email address, and a user with a pending invitation.
+    without a verified primary email address, a user with a pending invitation, and a user
+    without 2FA when ``two_factor`` requires it for the project (NotAllowed).
     """
     lock_project(session, project)
+    _refuse_frozen(project)
     require_owner(session, actor, project)
     role_name = parse_role_name(role_name)
     invitee = find_user(session, username.strip()) if username.strip() else None
@@ -98,6 +130,7 @@ def invite(
             f"User {invitee.username!r} does not have a verified primary email address and "
             f"cannot be added as a {role_name} for project."
         )
+    _require_two_factor(session, two_factor, invitee, project)
     now = utcnow()
     for old in session.scalars(
         select(RoleInvitation).where(
@@ -145,16 +178,22 @@ def accept_invitation(
     invitation_id: int,
     origin: Origin,
     outbox: Outbox | None = None,
+    two_factor: TwoFactorPolicy = OPT_IN_ONLY,
 ) -> tuple[Role, Project]:
     """The invitee accepts: they get the role. An expired invitation is marked so and refused
-    with InvitationExpired (commit anyway, to keep the mark)."""
+    with InvitationExpired (commit anyway, to keep the mark). Refused (NotAllowed) while the
+    project requires 2FA under ``two_factor`` and the invitee has none."""
     invitation = session.get(RoleInvitation, invitation_id)
     if invitation is None or invitation.user_id != user.id:
         raise RoleNotFound("Role invitation no longer exists.")
     project = session.get(Project, invitation.project_id)
     assert project is not None  # the foreign key cascades deletes
     lock_project(session, project)
+    if project.deletion_id is not None:  # a role on a deleted project would reserve its name
+        raise RoleNotFound("Role invitation no longer exists.")
+    _refuse_frozen(project)
     pending_invitation(invitation, now=utcnow())
+    _require_two_factor(session, two_factor, user, project)
     role = new_role(session, user, project, invitation.role_name)
     invitation.status = "accepted"
     session.flush()
@@ -190,6 +229,8 @@ def decline_invitation(
         raise RoleNotFound("Role invitation no longer exists.")
     project = session.get(Project, invitation.project_id)
     assert project is not None
+    if project.deletion_id is not None:
+        raise RoleNotFound("Role invitation no longer exists.")
     pending_invitation(invitation, now=utcnow())
     invitation.status = "declined"
     record(
@@ -220,6 +261,7 @@ def revoke_invitation(
 ) -> tuple[RoleInvitation, User]:
     """An owner withdraws a pending invitation; the invitee is told."""
     lock_project(session, project)
+    _refuse_frozen(project)
     require_owner(session, actor, project)
     invitation = session.get(RoleInvitation, invitation_id)
     if invitation is None or invitation.project_id != project.id:
@@ -257,6 +299,7 @@ def change_role(
 ) -> tuple[Role, User]:
     """An owner changes someone's role. The last owner cannot be demoted."""
     lock_project(session, project)
+    _refuse_frozen(project)
     require_owner(session, actor, project)
     role_name = parse_role_name(role_name)
     role, user = project_role(session, project, role_id)
@@ -295,6 +338,7 @@ def remove_role(
 ) -> User:
     """An owner removes someone's role (never the last owner's); returns whose it was."""
     lock_project(session, project)
+    _refuse_frozen(project)
     require_owner(session, actor, project)
     role, user = project_role(session, project, role_id)
     reason = "left" if user.id == actor.id else "removed"
@@ -307,6 +351,7 @@ def remove_role(
 def leave_project(session: Session, *, user: User, project: Project, origin: Origin) -> str:
     """A user gives up their own role (not the last owner); returns the role they had."""
     lock_project(session, project)
+    _refuse_frozen(project)
     role = role_of(session, user.id, project.id)
     if role is None:
         raise RoleNotFound(f"You have no role on project {project.name!r}.")

@@ -18,10 +18,12 @@ from starlette.responses import (
 )
 
 from stockade.accounts import ratelimit
+from stockade.config import replace as replace_settings
 from stockade.index import json_api
 from stockade.index.models import Project
 from stockade.index.multipart import FormError, read_upload_form
 from stockade.index.upload import UploadError, accept_upload
+from stockade.stats.mandate import upload_warning
 from stockade.tokens.services import AuthenticatedToken, TokenError, check_token
 from stockade.web.context import AppContext, Ctx, origin_of
 
@@ -89,8 +91,10 @@ async def upload(request: Request, ctx: Ctx) -> Response:
     except FormError as exc:
         return _error(exc.status, exc.message)
     try:
+        # Refusals link pages of this site (the 2FA setup page): at the URL the client used.
+        settings = replace_settings(ctx.settings, base_url=ctx.base_url(request))
         result = await run_in_threadpool(
-            accept_upload, ctx.db, ctx.storage, ctx.settings, token, form, origin_of(request)
+            accept_upload, ctx.db, ctx.storage, settings, token, form, origin_of(request)
         )
     except UploadError as exc:
         return _error(exc.status, exc.message)
@@ -99,7 +103,11 @@ async def upload(request: Request, ctx: Ctx) -> Response:
             form.file.discard()
     if result.outcome == "created":
         ctx.pages.invalidate(result.project, root=True)
-    return PlainTextResponse("OK\n")
+    # Before the 2FA enforcement date: the upload is taken, with a warning in the body.
+    warning = await run_in_threadpool(
+        upload_warning, ctx.db, settings, token, result.project, origin_of(request)
+    )
+    return PlainTextResponse("OK\n" if warning is None else f"OK\n{warning}\n")
 
 
 # -- legacy JSON API --------------------------------------------------------------------------

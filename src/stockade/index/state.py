@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from packaging.version import InvalidVersion, Version
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from stockade.attestations.services import attested_file_ids, provenance_url
 from stockade.db.base import utcnow
-from stockade.index.models import File, Project, Release, SimplePage
+from stockade.index.models import File, JournalEntry, Project, Release, SimplePage
 from stockade.index.render import (
     FileEntry,
     ProjectState,
@@ -15,7 +16,7 @@ from stockade.index.render import (
     render_project_json,
 )
 
-__all__ = ["load_state", "rerender", "version_key"]
+__all__ = ["JOURNAL_LOCK_KEY", "journal", "load_state", "rerender", "version_key"]
 
 
 def version_key(version: str) -> tuple[int, Version | str]:
@@ -26,14 +27,49 @@ def version_key(version: str) -> tuple[int, Version | str]:
         return (0, version)
 
 
+# pg_advisory_xact_lock key that orders journal appends ("journal" in ASCII).
+JOURNAL_LOCK_KEY = 0x6A6F75726E616C
+
+
+def journal(
+    session: Session, project: Project, action: str, *, version: str | None, user_id: int | None
+) -> int:
+    """Append to the change feed and bump the project's serial; returns the new serial.
+
+    Workers follow the feed by id (``PageCache.poll_once`` remembers the highest id it saw), so
+    ids must become visible in increasing order. On PostgreSQL they come from a sequence at
+    flush time, and two transactions could commit out of id order: a poller could then skip an
+    id that commits later, and that change (a deletion, a quarantine) would never reach the
+    other workers. A transaction-scoped advisory lock, taken before the id is drawn and held
+    until commit or rollback, makes journal writers take ids in commit order. SQLite
+    serializes writers anyway."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": JOURNAL_LOCK_KEY})
+    entry = JournalEntry(
+        name=project.normalized_name, version=version, action=action, submitted_by_id=user_id
+    )
+    session.add(entry)
+    session.flush()
+    project.last_serial = entry.id
+    return entry.id
+
+
 def load_state(session: Session, project: Project) -> ProjectState:
     """The project's simple-API state, straight from the database."""
-    releases = session.scalars(select(Release).where(Release.project_id == project.id)).all()
+    # Tombstoned (deleted) releases and files are not part of the index.
+    releases = session.scalars(
+        select(Release).where(Release.project_id == project.id, Release.deletion_id.is_(None))
+    ).all()
     by_id = {r.id: r for r in releases}
-    files = session.scalars(select(File).where(File.project_id == project.id)).all()
+    files = session.scalars(
+        select(File).where(File.project_id == project.id, File.deletion_id.is_(None))
+    ).all()
+    attested = attested_file_ids(session, (f.id for f in files))
     entries = []
     for f in files:
-        release = by_id[f.release_id]
+        release = by_id.get(f.release_id)
+        if release is None:  # a deleted release: its files are gone with it
+            continue
         yanked: bool | str = (release.yanked_reason or "") if release.yanked else False
         entries.append(
             FileEntry(
@@ -45,6 +81,13 @@ def load_state(session: Session, project: Project) -> ProjectState:
                 requires_python=f.requires_python,
                 yanked=yanked,
                 metadata_sha256=f.metadata_sha256,
+                # PEP 740: stored relative to /simple/<name>/, like the file URLs; the page
+                # cache qualifies it with the configured base_url (render.with_base_url).
+                provenance_url=(
+                    "../.." + provenance_url(project.normalized_name, release.version, f.filename)
+                    if f.id in attested
+                    else None
+                ),
             )
         )
     entries.sort(key=lambda e: (version_key(e.version), e.filename))
@@ -60,10 +103,17 @@ def load_state(session: Session, project: Project) -> ProjectState:
     )
 
 
-def rerender(session: Session, project: Project) -> SimplePage:
-    """Render the project's pages into the ``simple_pages`` row, in the caller's transaction."""
-    state = load_state(session, project)
+def rerender(session: Session, project: Project) -> SimplePage | None:
+    """Render the project's pages into the ``simple_pages`` row, in the caller's transaction.
+
+    A deleted project has no pages (``/simple/<name>/`` answers 404): its row is removed, and
+    None is returned."""
     page = session.get(SimplePage, project.id)
+    if project.deletion_id is not None:
+        if page is not None:
+            session.delete(page)
+        return None
+    state = load_state(session, project)
     if page is None:
         page = SimplePage(project_id=project.id, normalized_name=project.normalized_name)
         session.add(page)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from packaging.utils import canonicalize_name, canonicalize_version
 from packaging.version import InvalidVersion, Version
@@ -20,6 +20,14 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from stockade.abuse.naming import name_refusal
+from stockade.abuse.quarantine import frozen_refusal
+from stockade.accounts.policy import two_factor_refusal
+from stockade.attestations.services import (
+    AttestationUploadError,
+    check_attestations,
+    store_provenance,
+)
 from stockade.config import Settings
 from stockade.db import Database, utcnow
 from stockade.dists import ArchiveLimits, DistError, DistInfo, inspect_distribution, parse_filename
@@ -28,19 +36,20 @@ from stockade.index.models import (
     ROLE_OWNER,
     File,
     FilenameRegistry,
-    JournalEntry,
     Project,
     Release,
     Role,
 )
 from stockade.index.multipart import UploadedFile, UploadForm
 from stockade.index.paths import blob_key
-from stockade.index.state import rerender
+from stockade.index.state import journal, rerender
+from stockade.lifecycle import rules as lifecycle_rules
+from stockade.lifecycle.errors import LifecycleError
 from stockade.storage import BlobStorage
 from stockade.tokens.models import ApiToken
 from stockade.tokens.services import AuthenticatedToken
 
-__all__ = ["UploadError", "UploadResult", "accept_upload", "journal"]
+__all__ = ["UploadError", "UploadResult", "accept_upload", "create_project", "journal"]
 
 
 class UploadError(Exception):
@@ -135,19 +144,6 @@ def release_key(dist: DistInfo) -> str:
     return canonicalize_version(dist.version)
 
 
-def journal(
-    session: Session, project: Project, action: str, *, version: str | None, user_id: int | None
-) -> int:
-    """Append to the change feed and bump the project's serial; returns the new serial."""
-    entry = JournalEntry(
-        name=project.normalized_name, version=version, action=action, submitted_by_id=user_id
-    )
-    session.add(entry)
-    session.flush()
-    project.last_serial = entry.id
-    return entry.id
-
-
 def accept_upload(
     db: Database,
     storage: BlobStorage,
@@ -169,6 +165,8 @@ def accept_upload(
         done = _precheck(session, settings, token, dist, upload)
     if done is not None:
         return done
+    # PEP 740: verified before the transaction (CPU work), stored in it.
+    provenance = _attestations(db, settings, token, form, upload)
 
     # Content-addressed and idempotent: storing before the transaction keeps the database's
     # write lock short; only a lost race can leave this blob unreferenced.
@@ -181,7 +179,17 @@ def accept_upload(
     for _attempt in range(3):
         try:
             with db.write() as session:
-                return _write(session, settings, token, dist, upload, metadata_sha256, form, origin)
+                return _write(
+                    session,
+                    settings,
+                    token,
+                    dist,
+                    upload,
+                    metadata_sha256,
+                    form,
+                    origin,
+                    provenance=provenance,
+                )
         except IntegrityError:
             # Another upload won a race: a new project of this name, or this filename.
             with db.read() as session:
@@ -191,10 +199,36 @@ def accept_upload(
     raise UploadError(409, "The upload conflicted with concurrent changes; try again.")
 
 
+def _attestations(
+    db: Database,
+    settings: Settings,
+    token: AuthenticatedToken,
+    form: UploadForm,
+    upload: UploadedFile,
+) -> dict[str, Any] | None:
+    """The verified provenance of an upload carrying ``attestations`` (PEP 740), else None."""
+    raw = form.get("attestations")
+    if raw is None:
+        return None
+    try:
+        return check_attestations(
+            db,
+            raw,
+            publisher_id=token.publisher_id,
+            filename=upload.filename,
+            sha256=upload.sha256,
+            trust_root=settings.sigstore_trust_root,
+        )
+    except AttestationUploadError as exc:
+        raise UploadError(400, f"Invalid attestations supplied during upload: {exc}") from exc
+
+
 def _existing(session: Session, upload: UploadedFile, dist: DistInfo) -> UploadResult | None:
     registered = session.get(FilenameRegistry, upload.filename)
     if registered is not None:
-        live = session.scalar(select(File.id).where(File.filename == upload.filename))
+        live = session.scalar(
+            select(File.id).where(File.filename == upload.filename, File.deletion_id.is_(None))
+        )
         if registered.sha256_digest == upload.sha256 and live is not None:
             return UploadResult("exists", dist.normalized_name, dist.version, upload.filename)
         if live is None:
@@ -208,24 +242,40 @@ def _existing(session: Session, upload: UploadedFile, dist: DistInfo) -> UploadR
             f"File already exists ({upload.filename!r}, with blake2_256 hash "
             f"{upload.blake2_256!r}).",
         )
-    same_bytes = session.scalar(select(File.filename).where(File.sha256_digest == upload.sha256))
-    if same_bytes is not None:
+    same = session.execute(
+        select(File.filename, File.deletion_id).where(File.sha256_digest == upload.sha256)
+    ).one_or_none()
+    if same is not None:
+        deleted = " (since deleted: its bytes can never be uploaded again)" if same[1] else ""
         raise UploadError(
             400,
             f"File already exists ({upload.filename!r}, with blake2_256 hash "
-            f"{upload.blake2_256!r}): the same bytes were uploaded as {same_bytes!r}.",
+            f"{upload.blake2_256!r}): the same bytes were uploaded as {same[0]!r}{deleted}.",
         )
     return None
 
 
 def _authorize(
-    session: Session, token: AuthenticatedToken, project: Project | None, name: str
+    session: Session,
+    settings: Settings,
+    token: AuthenticatedToken,
+    project: Project | None,
+    name: str,
 ) -> None:
     if not token.allows(canonicalize_name(name)):
         raise UploadError(
             403, f"Invalid API Token: project-scoped token is not valid for project: {name!r}"
         )
+    if token.publisher_id is not None:
+        # A trusted publisher's registration is the authorization, and its short-lived token
+        # stands in for 2FA (PyPI's rule); it never creates or re-creates a project.
+        if project is None or project.deletion_id is not None:
+            raise UploadError(
+                403, f"Invalid API Token: the trusted publisher's project {name!r} does not exist."
+            )
+        return
     if project is None:
+        _require_two_factor(session, settings, token, None, name)
         return
     role = session.scalar(
         select(Role.role_name).where(Role.project_id == project.id, Role.user_id == token.user_id)
@@ -235,6 +285,28 @@ def _authorize(
             403,
             f"The user {token.username!r} isn't allowed to upload to project {project.name!r}.",
         )
+    _require_two_factor(session, settings, token, project, project.name)
+
+
+def _require_two_factor(
+    session: Session,
+    settings: Settings,
+    token: AuthenticatedToken,
+    project: Project | None,
+    name: str,
+) -> None:
+    # The 2FA requirement (stockade.accounts.policy): a token does not stand in for 2FA.
+    refusal = two_factor_refusal(
+        session,
+        settings,
+        user_id=token.user_id,
+        username=token.username,
+        project=project,
+        project_name=name,
+        action="upload",
+    )
+    if refusal is not None:
+        raise UploadError(403, refusal)
 
 
 def _check_limits(
@@ -259,7 +331,9 @@ def _check_limits(
     if release_id is not None:
         sdists = session.scalar(
             select(func.count(File.id)).where(
-                File.release_id == release_id, File.packagetype == "sdist"
+                File.release_id == release_id,
+                File.packagetype == "sdist",
+                File.deletion_id.is_(None),
             )
         )
         if sdists:
@@ -274,12 +348,110 @@ def _precheck(
     upload: UploadedFile,
 ) -> UploadResult | None:
     project = session.scalar(select(Project).where(Project.normalized_name == dist.normalized_name))
-    _authorize(session, token, project, dist.name)
+    project = _target(session, settings, token, project)
+    _authorize(session, settings, token, project, dist.name)
     done = _existing(session, upload, dist)
     if done is not None:
         return done
+    _check_open(session, settings, project, dist)
+    _check_abuse(session, settings, token, project, dist.name)
     _check_limits(session, settings, project, dist, upload.size)
     return None
+
+
+def _target(
+    session: Session, settings: Settings, token: AuthenticatedToken, project: Project | None
+) -> Project | None:
+    """The project as the role check sees it (None: the upload creates it, perhaps re-creating
+    a deleted one); refused when a deleted project's name is reserved for others."""
+    try:
+        return lifecycle_rules.upload_target(session, settings, project, token.user_id)
+    except LifecycleError as exc:
+        raise UploadError(exc.status_code, exc.message) from exc
+
+
+def _reopen(
+    session: Session,
+    settings: Settings,
+    token: AuthenticatedToken,
+    project: Project,
+    origin: Origin,
+) -> None:
+    try:
+        lifecycle_rules.reopen(
+            session,
+            settings,
+            project,
+            user_id=token.user_id,
+            username=token.username,
+            origin=origin,
+        )
+    except LifecycleError as exc:
+        raise UploadError(exc.status_code, exc.message) from exc
+
+
+def _check_open(
+    session: Session, settings: Settings, project: Project | None, dist: DistInfo
+) -> None:
+    """Archived projects, deleted and closed releases take no new files."""
+    if project is None:
+        return
+    try:
+        lifecycle_rules.check_release_open(session, settings, project, dist.version)
+    except LifecycleError as exc:
+        raise UploadError(exc.status_code, exc.message) from exc
+
+
+def _check_abuse(
+    session: Session,
+    settings: Settings,
+    token: AuthenticatedToken,
+    project: Project | None,
+    name: str,
+) -> None:
+    """A quarantined project takes no uploads; a new project's name must pass the name rules
+    (stockade.abuse.naming: prohibited, standard library, look-alikes, typosquats)."""
+    if project is not None:
+        frozen = frozen_refusal(project)
+        if frozen is not None:
+            raise UploadError(403, frozen)
+        if project.deletion_id is None:
+            return
+    # A new project, or a deleted one coming back (whose name may have been prohibited since).
+    refusal = name_refusal(session, name, user_id=token.user_id, top_n=settings.typosquat_top_n)
+    if refusal is not None:
+        raise UploadError(400, refusal)
+
+
+def create_project(
+    session: Session, name: str, *, user_id: int, username: str, origin: Origin
+) -> Project:
+    """Create a project owned by ``user_id`` (the caller has run the name checks). Also used
+    by trusted publishing, when a pending publisher's first upload token is minted."""
+    project = Project(name=name, normalized_name=canonicalize_name(name))
+    session.add(project)
+    session.flush()
+    session.add(Role(user_id=user_id, project_id=project.id, role_name=ROLE_OWNER))
+    journal(session, project, "create", version=None, user_id=user_id)
+    record(
+        session,
+        "project:create",
+        origin=origin,
+        actor_id=user_id,
+        project_id=project.id,
+        name=project.name,
+    )
+    record(
+        session,
+        "project:role:add",
+        origin=origin,
+        actor_id=user_id,
+        user_id=user_id,
+        project_id=project.id,
+        role=ROLE_OWNER,
+        username=username,
+    )
+    return project
 
 
 def _write(
@@ -291,38 +463,24 @@ def _write(
     metadata_sha256: str | None,
     form: UploadForm,
     origin: Origin,
+    *,
+    provenance: dict[str, Any] | None = None,
 ) -> UploadResult:
     query = select(Project).where(Project.normalized_name == dist.normalized_name)
     project = session.scalar(query.with_for_update())
-    _authorize(session, token, project, dist.name)
+    if project is not None and project.deletion_id is not None and token.publisher_id is None:
+        _reopen(session, settings, token, project, origin)
+    _authorize(session, settings, token, project, dist.name)
     done = _existing(session, upload, dist)
     if done is not None:
         return done
+    _check_open(session, settings, project, dist)
+    _check_abuse(session, settings, token, project, dist.name)
     _check_limits(session, settings, project, dist, upload.size)
 
     if project is None:
-        project = Project(name=dist.name, normalized_name=dist.normalized_name)
-        session.add(project)
-        session.flush()
-        session.add(Role(user_id=token.user_id, project_id=project.id, role_name=ROLE_OWNER))
-        journal(session, project, "create", version=None, user_id=token.user_id)
-        record(
-            session,
-            "project:create",
-            origin=origin,
-            actor_id=token.user_id,
-            project_id=project.id,
-            name=project.name,
-        )
-        record(
-            session,
-            "project:role:add",
-            origin=origin,
-            actor_id=token.user_id,
-            user_id=token.user_id,
-            project_id=project.id,
-            role=ROLE_OWNER,
-            username=token.username,
+        project = create_project(
+            session, dist.name, user_id=token.user_id, username=token.username, origin=origin
         )
 
     release = session.scalar(
@@ -342,7 +500,7 @@ def _write(
         )
         session.add(release)
         session.flush()
-        journal(session, project, "new release", version=dist.version, user_id=token.user_id)
+        journal(session, project, "new release", version=dist.version, user_id=token.actor_id)
 
     session.add(FilenameRegistry(filename=upload.filename, sha256_digest=upload.sha256))
     session.add(
@@ -359,7 +517,8 @@ def _write(
             md5_digest=upload.md5,
             metadata_sha256=metadata_sha256,
             metadata_version=dist.metadata_version,
-            uploaded_by_id=token.user_id,
+            uploaded_by_id=token.actor_id,
+            publisher_id=token.publisher_id,
             comment_text=form.get("comment"),
         )
     )
@@ -371,30 +530,38 @@ def _write(
         session,
         "token:use",
         origin=origin,
-        actor_id=token.user_id,
-        user_id=token.user_id,
+        actor_id=token.actor_id,
+        user_id=token.actor_id,
         project_id=project.id,
         token_id=token.token_id,
         filename=upload.filename,
+        publisher_id=token.publisher_id,
     )
     journal(
         session,
         project,
         f"add {dist.file.python_version} file {upload.filename}",
         version=release.version,
-        user_id=token.user_id,
+        user_id=token.actor_id,
     )
     record(
         session,
         "file:upload",
         origin=origin,
-        actor_id=token.user_id,
+        actor_id=token.actor_id,
         project_id=project.id,
         filename=upload.filename,
         version=release.version,
         sha256=upload.sha256,
         token_id=token.token_id,
+        publisher_id=token.publisher_id,
+        attested=provenance is not None,
     )
     session.flush()
+    if provenance is not None:
+        file_id = session.scalar(select(File.id).where(File.filename == upload.filename))
+        assert file_id is not None  # added just above
+        store_provenance(session, file_id, provenance)
+        session.flush()
     rerender(session, project)
     return UploadResult("created", project.normalized_name, release.version, upload.filename)

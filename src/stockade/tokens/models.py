@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from stockade.db.base import Base, UTCDateTime, utcnow
@@ -18,9 +18,19 @@ class ApiToken(Base):
     usable token."""
 
     __tablename__ = "api_tokens"
+    # A token belongs to a user or to a trusted publisher, never both.
+    __table_args__ = (
+        CheckConstraint("(user_id IS NULL) <> (publisher_id IS NULL)", name="one_owner"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # None for a trusted publisher's short-lived upload token (publisher_id is set instead).
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    publisher_id: Mapped[int | None] = mapped_column(
+        ForeignKey("oidc_publishers.id", ondelete="CASCADE"), index=True
+    )
     name: Mapped[str] = mapped_column(String(100))
     # Public identifier carried in the macaroon; finds the row.
     identifier: Mapped[str] = mapped_column(String(64), unique=True)

@@ -96,11 +96,12 @@ class RoleProject:
 
 
 def role_projects(session: Session, user_id: int) -> list[RoleProject]:
-    """The projects on which the user has a role, by normalized name."""
+    """The projects on which the user has a role, by normalized name (deleted projects, whose
+    roles are kept only to reserve the name for their former owners, are left out)."""
     rows = session.execute(
         select(Project.name, Project.normalized_name, Role.role_name)
         .join(Role, Role.project_id == Project.id)
-        .where(Role.user_id == user_id)
+        .where(Role.user_id == user_id, Project.deletion_id.is_(None))
         .order_by(Project.normalized_name)
     ).all()
     return [RoleProject(name, normalized, role) for name, normalized, role in rows]

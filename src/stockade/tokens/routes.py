@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
+from stockade.accounts.mails import deliver, token_created_mail
 from stockade.accounts.models import User
 from stockade.accounts.ratelimit import Limit, hit
 from stockade.events.services import Origin
@@ -82,6 +83,22 @@ def _create(
     return posted, wanted, token, page
 
 
+def _mail_new_token(ctx: AppContext, user_id: int, token_name: str) -> None:
+    """Tell the account's verified primary address that a token was created (after commit)."""
+    with ctx.db.read() as session:
+        user = session.get(User, user_id)
+        primary = user.primary_email if user is not None else None
+        if user is None or primary is None or not primary.verified:
+            return
+        message = token_created_mail(
+            site_name=ctx.settings.site_name,
+            username=user.username,
+            address=primary.email,
+            token_name=token_name,
+        )
+    deliver(ctx.mailer, message)
+
+
 @router.post(TOKENS_PATH, include_in_schema=False)
 async def create_token_form(request: Request, ctx: Ctx, identity: CurrentUser) -> Response:
     """Create a token and show it, this once; or show the form again with its errors."""
@@ -93,6 +110,7 @@ async def create_token_form(request: Request, ctx: Ctx, identity: CurrentUser) -
     if wanted is None or token is None:
         return render(request, "tokens/list.html", {**page, "form": posted}, status_code=400)
     # The transaction has committed: the token works from the moment it is shown.
+    await run_in_threadpool(_mail_new_token, ctx, identity.user_id, wanted.name)
     return render(
         request,
         "tokens/created.html",

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from stockade.accounts.models import User
 from stockade.db.base import utcnow
 from stockade.events.services import Origin, record
+from stockade.oidc.models import Publisher
 from stockade.tokens.models import ApiToken
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "AuthenticatedToken",
     "TokenError",
     "check_token",
+    "create_publisher_token",
     "create_token",
     "revoke_token",
 ]
@@ -52,14 +54,23 @@ class AuthenticatedToken:
     """A token that passed every check, and what it may do."""
 
     token_id: int
+    # The token's user. A trusted publisher's token has no user: then user_id is 0, username
+    # is empty and publisher_id is set; use ``actor_id`` for events and rows.
     user_id: int
     username: str
     # Normalized project names the token is limited to; None means no project limit.
     projects: frozenset[str] | None
+    # The trusted publisher (stockade.oidc) a short-lived upload token was minted for.
+    publisher_id: int | None = None
 
     def allows(self, normalized_project: str) -> bool:
         """Whether the token's caveats allow uploading to this project."""
         return self.projects is None or normalized_project in self.projects
+
+    @property
+    def actor_id(self) -> int | None:
+        """The user acting with this token; None for a trusted publisher's token."""
+        return None if self.publisher_id is not None else self.user_id
 
 
 def _root_key(secret_key: str, identifier: str) -> bytes:
@@ -112,11 +123,48 @@ def create_token(
     return TOKEN_PREFIX + serialized
 
 
+def create_publisher_token(
+    session: Session,
+    publisher: Publisher,
+    normalized_project: str,
+    *,
+    secret_key: str,
+    lifetime: dt.timedelta,
+) -> tuple[str, ApiToken]:
+    """A short-lived upload token for a trusted publisher, limited to its one project.
+
+    The caller records the exchange (stockade.oidc.services); the token is shown only once.
+    """
+    now = utcnow()
+    identifier = secrets.token_hex(16)
+    expires_at = now + lifetime
+    row = ApiToken(
+        user_id=None,
+        publisher_id=publisher.id,
+        name=f"trusted publisher {publisher.id}",
+        identifier=identifier,
+        projects=[normalized_project],
+        expires_at=expires_at,
+    )
+    session.add(row)
+    session.flush()
+    macaroon = Macaroon(
+        location=_LOCATION, identifier=identifier, key=_root_key(secret_key, identifier)
+    )
+    macaroon.add_first_party_caveat(json.dumps({"t": "publisher", "id": publisher.id}))
+    macaroon.add_first_party_caveat(json.dumps({"t": "projects", "names": [normalized_project]}))
+    window = {"t": "expiry", "nbf": int(now.timestamp()), "exp": int(expires_at.timestamp())}
+    macaroon.add_first_party_caveat(json.dumps(window))
+    serialized: str = macaroon.serialize()
+    return TOKEN_PREFIX + serialized, row
+
+
 class _Caveats:
     """Checks each first-party caveat; collects the project limits."""
 
-    def __init__(self, user_id: int, now: dt.datetime) -> None:
+    def __init__(self, user_id: int | None, publisher_id: int | None, now: dt.datetime) -> None:
         self.user_id = user_id
+        self.publisher_id = publisher_id
         self.now = int(now.timestamp())
         self.projects: frozenset[str] | None = None
         self.failure: str | None = None
@@ -129,9 +177,14 @@ class _Caveats:
             self.failure = "the token has a caveat this index does not understand"
             return False
         if kind == "user":
-            ok = caveat.get("id") == self.user_id
+            ok = self.user_id is not None and caveat.get("id") == self.user_id
             if not ok:
                 self.failure = "the token does not belong to its user"
+            return bool(ok)
+        if kind == "publisher":
+            ok = self.publisher_id is not None and caveat.get("id") == self.publisher_id
+            if not ok:
+                self.failure = "the token does not belong to its trusted publisher"
             return bool(ok)
         if kind == "projects":
             names = caveat.get("names")
@@ -167,14 +220,16 @@ def check_token(session: Session, raw: str, *, secret_key: str) -> Authenticated
         raise TokenError("malformed token") from exc
     row = session.execute(
         select(ApiToken, User)
-        .join(User, User.id == ApiToken.user_id)
+        .outerjoin(User, User.id == ApiToken.user_id)
         .where(ApiToken.identifier == identifier)
     ).one_or_none()
     if row is None:
         raise TokenError("unknown token")
     token, user = row
+    if user is None and token.publisher_id is None:
+        raise TokenError("unknown token")
     now = utcnow()
-    caveats = _Caveats(user.id, now)
+    caveats = _Caveats(user.id if user else None, token.publisher_id, now)
     verifier = Verifier()
     verifier.satisfy_general(caveats)
     try:
@@ -187,12 +242,14 @@ def check_token(session: Session, raw: str, *, secret_key: str) -> Authenticated
         raise TokenError("the token was revoked")
     if token.expires_at is not None and token.expires_at <= now:
         raise TokenError("the token has expired")
-    if not user.is_active:
+    if user is not None and not user.is_active:
         raise TokenError("the token's user is disabled")
     projects = caveats.projects
     if token.projects is not None:
         stored = frozenset(token.projects)
         projects = stored if projects is None else projects & stored
+    if user is None:
+        return AuthenticatedToken(token.id, 0, "", projects, publisher_id=token.publisher_id)
     return AuthenticatedToken(token.id, user.id, user.username, projects)
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 from starlette.responses import RedirectResponse, Response
 
+from stockade.abuse.trust import is_trusted
 from stockade.accounts.models import User, UserEmail
 from stockade.accounts.services import find_user, set_active
 from stockade.events.queries import all_events, user_events
@@ -74,14 +75,22 @@ def user_detail(username: str, request: Request, ctx: Ctx, admin: AdminUser) -> 
         roles = session.execute(
             select(Project.normalized_name, Role.role_name)
             .join(Project, Project.id == Role.project_id)
-            .where(Role.user_id == user.id)
+            # A deleted project's roles only reserve its name; it has no page to link to.
+            .where(Role.user_id == user.id, Project.deletion_id.is_(None))
             .order_by(Project.normalized_name)
         ).all()
         events = user_events(session, user.id)
+        trusted = is_trusted(session, user.id)
     return render(
         request,
         "admin/user.html",
-        {"user": user, "emails": emails, "roles": roles, "events": events},
+        {
+            "user": user,
+            "emails": emails,
+            "roles": roles,
+            "events": events,
+            "trusted_reporter": trusted,
+        },
     )
 
 

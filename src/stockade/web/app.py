@@ -16,6 +16,7 @@ from stockade.abuse.routes import router as abuse_router
 from stockade.accounts.routes import router as accounts_router
 from stockade.accounts.routes_2fa import router as two_factor_router
 from stockade.accounts.routes_recovery import router as recovery_router
+from stockade.attestations.routes import router as integrity_router
 from stockade.config import Settings, load_settings
 from stockade.db import Database
 from stockade.index.cache import PageCache
@@ -24,8 +25,14 @@ from stockade.index.manage_routes import router as manage_router
 from stockade.index.manage_settings import router as project_settings_router
 from stockade.index.routes import router as index_router
 from stockade.index.simple_app import Receive, Scope, Send, SimpleApp
+from stockade.jobs.registry import JobContext
+from stockade.jobs.scheduler import Scheduler
 from stockade.lifecycle.routes import router as lifecycle_router
 from stockade.mail import mailer_from_settings
+from stockade.oidc.routes import api_router as oidc_api_router
+from stockade.oidc.routes import router as publishers_router
+from stockade.stats.counter import DownloadCounter
+from stockade.stats.routes import router as stats_router
 from stockade.storage import open_storage
 from stockade.tokens.routes import router as tokens_router
 from stockade.web.admin import router as admin_router
@@ -74,10 +81,18 @@ def create_app(settings: Settings | None = None) -> StockadeApp:
     """Build the app for ``settings`` (the schema must already be migrated)."""
     settings = settings or load_settings()
     settings.tmp_dir.mkdir(parents=True, exist_ok=True)
+    if not settings.base_url:
+        log.warning(
+            "base_url is not set: links in mail (password resets, login confirmations, "
+            "verifications, invitations) work only for requests to localhost; set base_url"
+        )
     db = Database(settings.database_url)
     storage = open_storage(settings.storage_url)
     pages = PageCache(
-        db, poll_interval=settings.cache_poll_interval, max_bytes=settings.page_cache_bytes
+        db,
+        poll_interval=settings.cache_poll_interval,
+        max_bytes=settings.page_cache_bytes,
+        base_url=settings.base_url,
     )
     context = AppContext(
         settings=settings,
@@ -87,15 +102,31 @@ def create_app(settings: Settings | None = None) -> StockadeApp:
         mailer=mailer_from_settings(settings),
     )
 
+    # Background jobs in a thread of this worker (the job lock keeps workers from colliding).
+    scheduler = (
+        Scheduler(JobContext(settings=settings, db=db, mailer=context.mailer))
+        if settings.scheduler
+        else None
+    )
+
+    downloads = DownloadCounter(db, interval=settings.download_flush_interval)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(pages.start_serial)
+        downloads.start()
+        if scheduler is not None:
+            scheduler.start()
         async with anyio.create_task_group() as tg:
             tg.start_soon(pages.run_poller)
             try:
                 yield
             finally:
                 tg.cancel_scope.cancel()
+        if scheduler is not None:
+            await anyio.to_thread.run_sync(scheduler.stop)
+        # Nothing counted is lost on a clean shutdown.
+        await anyio.to_thread.run_sync(downloads.stop)
         storage.close()
         db.dispose()
 
@@ -105,6 +136,8 @@ def create_app(settings: Settings | None = None) -> StockadeApp:
     api.state.ctx = context
     install_error_handlers(api)
     api.include_router(index_router)
+    # Before the pages: /project/<name>/report/ would otherwise be read as a release.
+    api.include_router(abuse_router)
     api.include_router(pages_router)
     api.include_router(accounts_router)
     api.include_router(tokens_router)
@@ -114,7 +147,10 @@ def create_app(settings: Settings | None = None) -> StockadeApp:
     api.include_router(recovery_router)
     api.include_router(project_settings_router)
     api.include_router(lifecycle_router)
-    api.include_router(abuse_router)
+    api.include_router(oidc_api_router)
+    api.include_router(publishers_router)
+    api.include_router(integrity_router)
+    api.include_router(stats_router)
 
     @api.get("/_health/", include_in_schema=False)
     def health() -> Response:
@@ -123,6 +159,7 @@ def create_app(settings: Settings | None = None) -> StockadeApp:
         return PlainTextResponse("OK\n")
 
     files = FilesApp(db, storage)
+    files.on_download = downloads.hit
     pages.listeners.append(files.journal_changed)
     simple = SimpleApp(pages, max_age=10)
     return StockadeApp(context, api, SecurityHeaders(api), simple, files)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, HTTPException
 from starlette.requests import Request
 
 from stockade.config import Settings
@@ -15,7 +15,12 @@ from stockade.index.cache import PageCache
 from stockade.mail import Mailer
 from stockade.storage import BlobStorage
 
-__all__ = ["AppContext", "Ctx", "get_context", "origin_of"]
+__all__ = ["LOOPBACK_HOSTS", "UNKNOWN_HOST", "AppContext", "Ctx", "get_context", "origin_of"]
+
+# Hosts a request may name when no base_url is configured: the out-of-the-box laptop setup.
+# Links mailed to people are never built from any other Host header (an attacker chooses it).
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+UNKNOWN_HOST = "Set base_url: this server cannot mail links for a host it does not know."
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,21 @@ class AppContext:
         if self.settings.base_url:
             return self.settings.base_url
         return str(request.base_url).rstrip("/")
+
+    def link_base(self, request: Request) -> str:
+        """The base URL for links mailed to people (and the WebAuthn relying party).
+
+        ``settings.base_url`` when set. Without it, the request's own base URL only when the
+        request names a loopback host: the Host header is the client's to choose, and a mail
+        with the victim's real token must never link to a host an attacker picked. Any other
+        host is refused with a 500 that says what to configure.
+        """
+        if self.settings.base_url:
+            return self.settings.base_url
+        host = (request.url.hostname or "").lower()
+        if host in LOOPBACK_HOSTS:
+            return str(request.base_url).rstrip("/")
+        raise HTTPException(status_code=500, detail=UNKNOWN_HOST)
 
 
 def get_context(request: Request) -> AppContext:

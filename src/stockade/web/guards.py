@@ -21,6 +21,7 @@ from packaging.utils import canonicalize_name
 from sqlalchemy import select
 from starlette.exceptions import HTTPException
 
+from stockade.accounts.policy import manage_refusal
 from stockade.index.models import ROLE_MAINTAINER, ROLE_OWNER, Project, Role
 from stockade.web.auth import Forbidden, Identity, require_admin, require_user
 from stockade.web.context import AppContext, get_context
@@ -28,6 +29,7 @@ from stockade.web.context import AppContext, get_context
 __all__ = [
     "GUARD_ATTRIBUTE",
     "MaintainerAccess",
+    "MemberLeaving",
     "OwnerAccess",
     "ProjectAccess",
     "ProjectNotFound",
@@ -69,8 +71,8 @@ def _load(ctx: AppContext, name: str, user_id: int) -> tuple[Project, str | None
         project = session.scalar(
             select(Project).where(Project.normalized_name == canonicalize_name(name))
         )
-        if project is None:
-            return None
+        if project is None or project.deletion_id is not None:
+            return None  # a deleted project is managed by administrators from /admin/deleted/
         role = session.scalar(
             select(Role.role_name).where(Role.project_id == project.id, Role.user_id == user_id)
         )
@@ -78,9 +80,13 @@ def _load(ctx: AppContext, name: str, user_id: int) -> tuple[Project, str | None
 
 
 def require_project_role(
-    min_role: Literal["Maintainer", "Owner"],
+    min_role: Literal["Maintainer", "Owner"], *, two_factor: bool = True
 ) -> Callable[..., Awaitable[ProjectAccess]]:
-    """A dependency admitting users whose role on ``project_name`` is at least ``min_role``."""
+    """A dependency admitting users whose role on ``project_name`` is at least ``min_role``.
+
+    ``two_factor=False`` skips the 2FA requirement: only for actions that reduce risk (leaving
+    a project), which must stay open to the very members the requirement locks out.
+    """
     needed = _RANK[min_role]
 
     async def guard(
@@ -96,6 +102,21 @@ def require_project_role(
             if min_role == ROLE_OWNER:
                 raise Forbidden(f"Only owners of project {project.name!r} can do this.")
             raise Forbidden(f"You are not a maintainer or owner of project {project.name!r}.")
+        # The 2FA requirement (stockade.accounts.policy); administrators are not exempt.
+        ctx = get_context(request)
+        if not two_factor:
+            return ProjectAccess(project.id, project.name, project.normalized_name, role, identity)
+        refusal = await run_in_threadpool(
+            manage_refusal,
+            ctx.db,
+            ctx.settings,
+            user_id=identity.user_id,
+            username=identity.username,
+            project=project,
+            base_url=ctx.base_url(request),
+        )
+        if refusal is not None:
+            raise Forbidden(refusal)
         return ProjectAccess(project.id, project.name, project.normalized_name, role, identity)
 
     # Tests and tools read the guard from the route table.
@@ -106,6 +127,10 @@ def require_project_role(
 
 MaintainerAccess = Annotated[ProjectAccess, Depends(require_project_role(ROLE_MAINTAINER))]
 OwnerAccess = Annotated[ProjectAccess, Depends(require_project_role(ROLE_OWNER))]
+# A member (Maintainer or Owner) without the 2FA requirement: for leaving a project only.
+MemberLeaving = Annotated[
+    ProjectAccess, Depends(require_project_role(ROLE_MAINTAINER, two_factor=False))
+]
 
 
 def _calls(dependant: Any) -> list[Callable[..., Any]]:

@@ -92,7 +92,9 @@ def _summaries(session: Session, projects: Iterable[Project]) -> list[ProjectSum
     by_project: dict[int, list[Release]] = {p.id: [] for p in projects}
     if projects:
         for release in session.scalars(
-            select(Release).where(Release.project_id.in_(list(by_project)))
+            select(Release).where(
+                Release.project_id.in_(list(by_project)), Release.deletion_id.is_(None)
+            )
         ):
             by_project[release.project_id].append(release)
     out = []
@@ -113,9 +115,10 @@ def _summaries(session: Session, projects: Iterable[Project]) -> list[ProjectSum
 
 
 def _listed() -> ColumnElement[bool]:
-    """Projects the public pages show: not quarantined, with at least one release."""
-    has_release = exists().where(Release.project_id == Project.id)
-    return and_(Project.status != "quarantined", has_release)
+    """Projects the public pages show: not deleted, not quarantined, with at least one release
+    that is not deleted."""
+    has_release = exists().where(Release.project_id == Project.id, Release.deletion_id.is_(None))
+    return and_(Project.deletion_id.is_(None), Project.status != "quarantined", has_release)
 
 
 def project_is_listed(session: Session, normalized_name: str) -> bool:
@@ -167,7 +170,9 @@ def search_projects(
     if len(query) >= MIN_SUBSTRING:
         in_name = Project.normalized_name.contains(name_q, autoescape=True)
         in_summary = exists().where(
-            Release.project_id == Project.id, Release.summary.icontains(query, autoescape=True)
+            Release.project_id == Project.id,
+            Release.deletion_id.is_(None),
+            Release.summary.icontains(query, autoescape=True),
         )
         conditions += [in_name, in_summary]
         ranks.append((in_name, 2))

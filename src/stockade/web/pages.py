@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from packaging.utils import canonicalize_name
 from starlette.responses import RedirectResponse, Response
 
+from stockade.abuse.routes import quarantined_page
 from stockade.web.auth import MaybeUser, csrf_protect
 from stockade.web.context import Ctx
 from stockade.web.page_queries import (
@@ -72,6 +73,10 @@ def _project(request: Request, ctx: Ctx, name: str, version: str | None) -> Resp
             version is not None and project_is_listed(session, normalized)
         )
     if view is None:
+        # Owners and administrators still see a quarantined project (stockade.abuse).
+        hidden = quarantined_page(request, ctx, normalized)
+        if hidden is not None:
+            return hidden
         # "No release 9.9" only when the project itself can be shown.
         return _not_found(request, name, version if listed else None)
     if version is not None and version != view.version:

@@ -12,9 +12,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from stockade.accounts.models import User
+from stockade.attestations.services import Identity, identities
 from stockade.index.models import ROLE_OWNER, File, Project, Release, Role
 from stockade.index.paths import file_path
 from stockade.index.state import version_key
+from stockade.oidc.services import publisher_names
+from stockade.stats.counts import recent_downloads
 from stockade.web.page_queries import is_prerelease, latest_release
 
 __all__ = ["FileRow", "HistoryEntry", "Maintainer", "ProjectView", "load_project_view"]
@@ -36,6 +39,10 @@ class FileRow:
     blake2_256: str
     md5: str
     uploaded: dt.datetime
+    # Who signed the file's PEP 740 attestations (verified at upload); None: not attested.
+    attestation: Identity | None = None
+    # The trusted publisher (stockade.oidc) whose upload token sent the file, if any.
+    published_via: str | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +96,9 @@ class ProjectView:
     requires_dist: list[str]
     description: str
     description_content_type: str | None
+    # Downloads over the last day, week and month (stockade.stats), and the critical flag.
+    downloads: dict[str, int] | None = None
+    critical: bool = False
 
     @property
     def is_latest(self) -> bool:
@@ -152,8 +162,12 @@ def _maintainers(session: Session, project_id: int) -> list[Maintainer]:
 
 def _files(session: Session, release: Release) -> list[FileRow]:
     files = session.scalars(
-        select(File).where(File.release_id == release.id).order_by(File.filename)
+        select(File)
+        .where(File.release_id == release.id, File.deletion_id.is_(None))
+        .order_by(File.filename)
     ).all()
+    attested = identities(session, (f.id for f in files))
+    publishers = publisher_names(session, (f.publisher_id for f in files))
     return [
         FileRow(
             filename=f.filename,
@@ -166,6 +180,8 @@ def _files(session: Session, release: Release) -> list[FileRow]:
             blake2_256=f.blake2_256_digest,
             md5=f.md5_digest,
             uploaded=f.upload_time,
+            attestation=attested.get(f.id),
+            published_via=publishers.get(f.publisher_id) if f.publisher_id else None,
         )
         for f in files
     ]
@@ -177,9 +193,13 @@ def load_project_view(
     """The page of ``version`` (the latest release when None) of a project, or None when the
     project or that release does not exist, or the project is quarantined or has no releases."""
     project = session.scalar(select(Project).where(Project.normalized_name == normalized_name))
-    if project is None or project.status == "quarantined":
+    if project is None or project.status == "quarantined" or project.deletion_id is not None:
         return None
-    releases = list(session.scalars(select(Release).where(Release.project_id == project.id)))
+    releases = list(
+        session.scalars(
+            select(Release).where(Release.project_id == project.id, Release.deletion_id.is_(None))
+        )
+    )
     if not releases:
         return None
     latest = latest_release(releases)
@@ -232,4 +252,6 @@ def load_project_view(
         requires_dist=_strings(meta, "requires_dist"),
         description=description if isinstance(description, str) else "",
         description_content_type=_text(meta, "description_content_type"),
+        downloads=recent_downloads(session, project.id).as_dict(),
+        critical=project.critical,
     )
