@@ -59,6 +59,8 @@ def tls_server(
         env.update(
             STOCKADE_OIDC_GITHUB_ISSUER=issuer.url,
             SSL_CERT_FILE=str(certificates.ca_file),
+            # As in the shared live server: no job runs on the scheduler's clock mid-test.
+            STOCKADE_SCHEDULER="0",
         )
         port = free_port()
         log = tmp_path / "server.log"
