@@ -17,6 +17,8 @@ from stockade.abuse.reports import REPORTS_PER_USER
 from stockade.accounts.models import RateLimitHit, User
 from stockade.events.models import Event
 from stockade.index.models import Project
+from stockade.oidc.publishers import GitHubPublisherSpec
+from support.attestations import publisher_token
 from support.builders import wheel_bytes, wheel_name
 from support.index import Index, csrf_from, login_client
 
@@ -333,3 +335,21 @@ def test_removing_deletes_the_project_and_prohibits_its_name(index: Index) -> No
     r = index.upload(wheel_bytes("demo", "2.0"), wheel_name("demo", "2.0"), token=index.token())
     assert r.status_code == 400
     assert "isn't allowed" in r.text
+
+
+def test_a_trusted_publishers_token_cannot_file_reports(index: Index) -> None:
+    spec = GitHubPublisherSpec(
+        owner="octo", owner_id="4242", repository="quillpod", workflow="release.yml"
+    )
+    token = publisher_token(index, spec, "quillpod")
+    r = index.client.post(
+        "/api/reports",
+        json={"project": "quillpod", "reason": "credential stealer", "evidence": EVIDENCE},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert r.status_code == 403
+    assert r.json()["message"] == (
+        "Invalid API Token: trusted-publisher tokens cannot file reports."
+    )
+    with index.db.read() as session:
+        assert session.scalar(select(Report.id)) is None

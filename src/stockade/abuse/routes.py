@@ -3,8 +3,6 @@ and the page owners and administrators see for a quarantined project."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from typing import Annotated, Any
 
@@ -27,6 +25,7 @@ from stockade.accounts.services import find_user
 from stockade.index.models import Project, Release, Role
 from stockade.lifecycle.services import LifecycleError, announce
 from stockade.mail import Message
+from stockade.tokens.http import request_token
 from stockade.tokens.services import TokenError, check_token
 from stockade.web.auth import AdminUser, CurrentUser, Identity, csrf_protect
 from stockade.web.context import AppContext, Ctx, origin_of
@@ -135,22 +134,6 @@ def _json_error(status: int, message: str, headers: dict[str, str] | None = None
     return JSONResponse({"message": message}, status_code=status, headers=headers)
 
 
-def _bearer_or_basic(request: Request) -> str | None:
-    """The API token from ``Authorization: Bearer`` or HTTP Basic ``__token__``."""
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer":
-        return value.strip() or None
-    if scheme.lower() != "basic":
-        return None
-    try:
-        user, sep, password = (
-            base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
-        )
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    return password if sep and user == "__token__" else None
-
-
 def _api_file(ctx: AppContext, request: Request, raw: str, doc: dict[str, Any]) -> Response:
     try:
         with ctx.db.read() as session:
@@ -159,6 +142,9 @@ def _api_file(ctx: AppContext, request: Request, raw: str, doc: dict[str, Any]) 
         host = request.client.host if request.client else "unknown"
         ratelimit.hit(ctx.db, f"report-auth:ip:{host}", API_AUTH_FAILURES)
         return _json_error(403, f"Invalid API Token: {exc}.")
+    if token.publisher_id is not None:
+        # A trusted publisher's upload token belongs to a CI job, not to a person who can report.
+        return _json_error(403, "Invalid API Token: trusted-publisher tokens cannot file reports.")
     try:
         ratelimit.hit(ctx.db, f"report:user:{token.user_id}", REPORTS_PER_USER)
     except ratelimit.RateLimited as exc:
@@ -192,7 +178,7 @@ def _api_file(ctx: AppContext, request: Request, raw: str, doc: dict[str, Any]) 
 async def api_report(request: Request, ctx: Ctx) -> Response:
     """File a malware report with an API token: JSON ``{"project", "version"?, "reason",
     "evidence"}`` answers 201 ``{"id", "project", "quarantined"}``."""
-    raw = _bearer_or_basic(request)
+    raw = request_token(request)
     if raw is None:
         return _json_error(
             401,

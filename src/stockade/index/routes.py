@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -24,6 +22,7 @@ from stockade.index.models import Project
 from stockade.index.multipart import FormError, read_upload_form
 from stockade.index.upload import UploadError, accept_upload
 from stockade.stats.mandate import upload_warning
+from stockade.tokens.http import basic_credentials
 from stockade.tokens.services import AuthenticatedToken, TokenError, check_token
 from stockade.web.context import AppContext, Ctx, origin_of
 
@@ -45,19 +44,6 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
     return PlainTextResponse(message + "\n", status_code=status, headers=headers)
 
 
-def _basic_credentials(request: Request) -> tuple[str, str] | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    user, sep, password = decoded.partition(":")
-    return (user, password) if sep else None
-
-
 def _authenticate(ctx: AppContext, password: str) -> AuthenticatedToken:
     with ctx.db.read() as session:
         return check_token(session, password, secret_key=ctx.settings.secret_key)
@@ -67,7 +53,7 @@ def _authenticate(ctx: AppContext, password: str) -> AuthenticatedToken:
 @router.post("/legacy", include_in_schema=False)
 async def upload(request: Request, ctx: Ctx) -> Response:
     """The legacy upload API, as twine and ``uv publish`` speak it."""
-    credentials = _basic_credentials(request)
+    credentials = basic_credentials(request)
     if credentials is None:
         return _error(401, _INVALID_AUTH, {"WWW-Authenticate": 'Basic realm="stockade"'})
     username, password = credentials
