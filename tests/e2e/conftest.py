@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import ssl
 import subprocess
 import sys
 import time
@@ -92,6 +94,46 @@ class LiveServer:
         return paths
 
 
+@contextlib.contextmanager
+def stockade_serve(
+    data: Path,
+    env: dict[str, str],
+    log: Path,
+    *args: str,
+    scheme: str = "http",
+    verify: ssl.SSLContext | bool = True,
+) -> Iterator[str]:
+    """`stockade serve --data DATA ARGS…` in a subprocess (output to ``log``) until its health
+    check answers; yields its base URL and stops it afterwards."""
+    port = free_port()
+    with log.open("w") as fh:
+        proc = subprocess.Popen(
+            [str(BIN / "stockade"), "serve", "--data", str(data), "--port", str(port), *args],
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    url = f"{scheme}://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/_health/", timeout=2, verify=verify).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"stockade serve did not start:\n{log.read_text()}")
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 @pytest.fixture(scope="module")
 def live(
     tmp_path_factory: pytest.TempPathFactory,
@@ -108,53 +150,21 @@ def live(
     # job makes stockade's own dependencies (six, urllib3 … in the corpus) critical, and then
     # uploads to them need 2FA — a test must not depend on whether the job ran first.
     env["STOCKADE_SCHEDULER"] = "0"
-    port = free_port()
     log = data / "server.log"
-    with log.open("w") as fh:
-        proc = subprocess.Popen(
-            [
-                str(BIN / "stockade"),
-                "serve",
-                "--data",
-                str(data),
-                "--port",
-                str(port),
-                "--workers",
-                "2",
-            ],
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/_health/", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"stockade serve did not start:\n{log.read_text()}")
-            time.sleep(0.1)
-        server = LiveServer(url, data, log, env, "")
-        server.stockade(
-            "user",
-            "create",
-            "alice",
-            "--email",
-            "alice@example.test",
-            "--password-stdin",
-            stdin="correct horse battery\n",
-        )
-        server.token = server.stockade("token", "create", "alice").strip()
-        yield server
+        with stockade_serve(data, env, log, "--workers", "2") as url:
+            server = LiveServer(url, data, log, env, "")
+            server.stockade(
+                "user",
+                "create",
+                "alice",
+                "--email",
+                "alice@example.test",
+                "--password-stdin",
+                stdin="correct horse battery\n",
+            )
+            server.token = server.stockade("token", "create", "alice").strip()
+            yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
         if postgres is not None:
             postgres.drop_database(name)

@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 import os
 import ssl
-import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,12 +22,11 @@ import pytest
 
 from support.backend import backend_overrides
 from support.builders import wheel_bytes, wheel_name
-from support.index import free_port
 from support.oidc import REQUEST_TOKEN, Issuer, github_claims, serve_issuer
 from support.servers import PostgresServer, SeaweedServer
 from support.tls import Certificates, make_certificates
 
-from .conftest import BIN, client_env, run
+from .conftest import BIN, client_env, run, stockade_serve
 
 NAME = "lanternfish-tp"
 
@@ -62,52 +59,23 @@ def tls_server(
             # As in the shared live server: no job runs on the scheduler's clock mid-test.
             STOCKADE_SCHEDULER="0",
         )
-        port = free_port()
         log = tmp_path / "server.log"
-        with log.open("w") as fh:
-            proc = subprocess.Popen(
-                [
-                    str(BIN / "stockade"),
-                    "serve",
-                    "--data",
-                    str(data),
-                    "--port",
-                    str(port),
-                    "--workers",
-                    "1",
-                    "--tls-cert",
-                    str(certificates.cert_file),
-                    "--tls-key",
-                    str(certificates.key_file),
-                ],
-                stdout=fh,
-                stderr=subprocess.STDOUT,
-                env=env,
-            )
-        url = f"https://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    health = httpx.get(
-                        f"{url}/_health/",
-                        timeout=2,
-                        verify=ssl.create_default_context(cafile=certificates.ca_file),
-                    )
-                    if health.status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"stockade serve did not start:\n{log.read_text()}")
-                time.sleep(0.1)
-            yield TlsServer(url, data, env, certificates, issuer)
+            with stockade_serve(
+                data,
+                env,
+                log,
+                "--workers",
+                "1",
+                "--tls-cert",
+                str(certificates.cert_file),
+                "--tls-key",
+                str(certificates.key_file),
+                scheme="https",
+                verify=ssl.create_default_context(cafile=certificates.ca_file),
+            ) as url:
+                yield TlsServer(url, data, env, certificates, issuer)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
             if postgres is not None:
                 postgres.drop_database(name)
 
