@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from stockade.web.readme import readme_cache
+from stockade.web.index.readme import readme_cache
 from support.builders import metadata_text, wheel_bytes, wheel_name
 from support.index import Index
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from stockade.index.negotiate import HTML_V1, JSON_V1, negotiate
-from stockade.index.ranges import RangeNotSatisfiable, parse_range
+from stockade.web.index.negotiate import HTML_V1, JSON_V1, negotiate
+from stockade.web.index.ranges import RangeNotSatisfiable, parse_range
 
 PIP_ACCEPT = f"{JSON_V1}, {HTML_V1}; q=0.1, text/html; q=0.01"
 UV_ACCEPT = f"{JSON_V1}, {HTML_V1};q=0.2, text/html;q=0.01"

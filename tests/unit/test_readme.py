@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from stockade.web.readme import ReadmeCache, render_readme, sanitize
+from stockade.web.index.readme import ReadmeCache, render_readme, sanitize
 
 ATTACKS = {
     "script": "<script>window.__xss = 1</script>",

@@ -40,7 +40,6 @@ from stockade.index.models import (
     Release,
     Role,
 )
-from stockade.index.multipart import UploadedFile, UploadForm
 from stockade.index.paths import blob_key
 from stockade.index.state import journal, rerender
 from stockade.lifecycle import rules as lifecycle_rules
@@ -48,6 +47,7 @@ from stockade.lifecycle.errors import LifecycleError
 from stockade.storage import BlobStorage
 from stockade.tokens.models import ApiToken
 from stockade.tokens.services import AuthenticatedToken
+from stockade.web.publish.multipart import UploadedFile, UploadForm
 
 __all__ = ["UploadError", "UploadResult", "accept_upload", "create_project", "journal"]
 

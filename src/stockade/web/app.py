@@ -12,33 +12,33 @@ from sqlalchemy import text
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp
 
-from stockade.abuse.routes import router as abuse_router
-from stockade.accounts.routes import router as accounts_router
-from stockade.accounts.routes_2fa import router as two_factor_router
-from stockade.accounts.routes_recovery import router as recovery_router
-from stockade.attestations.routes import router as integrity_router
 from stockade.config import Settings, load_settings
 from stockade.db import Database
 from stockade.index.cache import PageCache
-from stockade.index.files_app import FilesApp
-from stockade.index.manage_routes import router as manage_router
-from stockade.index.manage_settings import router as project_settings_router
-from stockade.index.routes import router as index_router
-from stockade.index.simple_app import Receive, Scope, Send, SimpleApp
 from stockade.jobs.registry import JobContext
 from stockade.jobs.scheduler import Scheduler
-from stockade.lifecycle.routes import router as lifecycle_router
 from stockade.mail import mailer_from_settings
-from stockade.oidc.routes import api_router as oidc_api_router
-from stockade.oidc.routes import router as publishers_router
 from stockade.stats.counter import DownloadCounter
-from stockade.stats.routes import router as stats_router
 from stockade.storage import open_storage
-from stockade.tokens.routes import router as tokens_router
+from stockade.web.abuse.pages import router as abuse_router
+from stockade.web.accounts.recovery.pages import router as recovery_router
+from stockade.web.accounts.routes import router as accounts_router
+from stockade.web.accounts.twofactor.enrol import router as two_factor_router
 from stockade.web.admin import router as admin_router
+from stockade.web.attestations.provenance import router as integrity_router
 from stockade.web.context import AppContext
-from stockade.web.pages import router as pages_router
+from stockade.web.index.files import FilesApp
+from stockade.web.index.pages import router as pages_router
+from stockade.web.index.routes import router as index_router
+from stockade.web.index.simple import Receive, Scope, Send, SimpleApp
+from stockade.web.lifecycle.pages import router as lifecycle_router
+from stockade.web.manage.projects import router as manage_router
+from stockade.web.manage.settings import router as project_settings_router
+from stockade.web.oidc.api import api_router as oidc_api_router
+from stockade.web.oidc.api import router as publishers_router
 from stockade.web.security import SecurityHeaders, install_error_handlers
+from stockade.web.stats.pages import router as stats_router
+from stockade.web.tokens.pages import router as tokens_router
 
 __all__ = ["StockadeApp", "create_app", "create_app_from_env"]
 

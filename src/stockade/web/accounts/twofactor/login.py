@@ -7,7 +7,6 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
-from stockade.accounts.limits import LOGIN_PER_IP
 from stockade.accounts.login_2fa import (
     CONFIRM_LIFETIME,
     SECOND_FACTOR_PER_ACCOUNT,
@@ -19,16 +18,9 @@ from stockade.accounts.login_2fa import (
     login_with_recovery_code,
     login_with_totp,
 )
-from stockade.accounts.login_2fa_web import (
-    CONFIRM_PATH,
-    PENDING_COOKIE,
-    SECOND_STEP_PATH,
-    clear_pending_cookie,
-)
 from stockade.accounts.mails import deliver, login_confirmation_mail, recovery_code_used_mail
 from stockade.accounts.onetime import TokenInvalid
 from stockade.accounts.ratelimit import hit
-from stockade.accounts.routes_auth import AFTER_LOGIN, LOGIN_PATH
 from stockade.accounts.twofactor import TwoFactorError, two_factor_methods
 from stockade.accounts.webauthn_keys import (
     authentication_options,
@@ -36,6 +28,14 @@ from stockade.accounts.webauthn_keys import (
     relying_party,
 )
 from stockade.events.services import Origin
+from stockade.web.accounts.limits import LOGIN_PER_IP
+from stockade.web.accounts.login import AFTER_LOGIN, LOGIN_PATH
+from stockade.web.accounts.twofactor.pending import (
+    CONFIRM_PATH,
+    PENDING_COOKIE,
+    SECOND_STEP_PATH,
+    clear_pending_cookie,
+)
 from stockade.web.auth import POLICY, MaybeUser, csrf_protect, set_session_cookie
 from stockade.web.context import UNKNOWN_HOST, AppContext, Ctx, origin_of
 from stockade.web.templating import render

@@ -14,7 +14,6 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from stockade.accounts.models import User
-from stockade.index.manage_common import form_fields
 from stockade.index.models import Project
 from stockade.oidc import services
 from stockade.oidc.exchange import audience_for
@@ -22,6 +21,7 @@ from stockade.oidc.publishers import FIELDS, PublisherError, build_spec, describ
 from stockade.web.auth import CurrentUser, Identity, LoginRequired
 from stockade.web.context import AppContext, Ctx, origin_of
 from stockade.web.guards import OwnerAccess, ProjectAccess, ProjectNotFound
+from stockade.web.manage.common import form_fields
 from stockade.web.templating import render
 
 __all__ = ["router"]

@@ -10,7 +10,6 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
 from stockade.accounts.models import User
 from stockade.accounts.policy import TwoFactorPolicy, enforcement_date, rule_summary
-from stockade.index.manage_common import form_fields, run_as
 from stockade.index.manage_rules import RoleError, RoleNotFound, find_project
 from stockade.index.models import Project
 from stockade.index.project_settings import (
@@ -22,6 +21,7 @@ from stockade.index.project_settings import (
 from stockade.web.auth import AdminUser, csrf_protect
 from stockade.web.context import AppContext, Ctx, origin_of
 from stockade.web.guards import OwnerAccess, ProjectAccess, ProjectNotFound
+from stockade.web.manage.common import form_fields, run_as
 from stockade.web.templating import render
 
 __all__ = ["router", "settings_path"]

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from stockade.accounts.routes_auth import router as auth_router
-from stockade.accounts.routes_manage import router as manage_router
+from stockade.web.accounts.login import router as auth_router
+from stockade.web.accounts.settings import router as manage_router
 from stockade.web.auth import csrf_protect
 
 __all__ = ["router"]

@@ -15,7 +15,7 @@ import anyio
 from packaging.utils import canonicalize_name
 
 from stockade.index.cache import CachedPage, PageCache
-from stockade.index.negotiate import negotiate
+from stockade.web.index.negotiate import negotiate
 
 __all__ = ["Receive", "Scope", "Send", "SimpleApp", "etag_matches", "send_plain"]
 

@@ -22,9 +22,9 @@ from sqlalchemy import select
 from stockade.db import Database
 from stockade.index.models import File, Project
 from stockade.index.paths import blob_key
-from stockade.index.ranges import RangeNotSatisfiable, parse_range
-from stockade.index.simple_app import Receive, Scope, Send, etag_matches, send_plain
 from stockade.storage import BlobNotFound, BlobStorage
+from stockade.web.index.ranges import RangeNotSatisfiable, parse_range
+from stockade.web.index.simple import Receive, Scope, Send, etag_matches, send_plain
 
 __all__ = ["FilesApp"]
 

@@ -20,7 +20,6 @@ from packaging.utils import canonicalize_version
 from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
 
-from stockade.index.manage_common import form_fields
 from stockade.index.models import Project
 from stockade.lifecycle import services
 from stockade.lifecycle.errors import LifecycleError
@@ -28,6 +27,7 @@ from stockade.lifecycle.queries import deleted_items, project_report
 from stockade.web.auth import Identity, csrf_protect, require_admin
 from stockade.web.context import AppContext, Ctx, origin_of
 from stockade.web.guards import MaintainerAccess, OwnerAccess, ProjectAccess
+from stockade.web.manage.common import form_fields
 from stockade.web.templating import render
 
 __all__ = ["router"]

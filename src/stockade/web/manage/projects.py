@@ -17,7 +17,6 @@ from starlette.responses import RedirectResponse, Response
 
 from stockade.accounts.policy import TwoFactorPolicy
 from stockade.events.queries import project_events
-from stockade.index.manage_common import done_url, notice, outbox_for, run_as
 from stockade.index.manage_queries import (
     collaborators,
     pending_for_user,
@@ -25,12 +24,13 @@ from stockade.index.manage_queries import (
     project_releases,
     user_projects,
 )
-from stockade.index.manage_roles import router as roles_router
 from stockade.index.roles import RoleError, accept_invitation, decline_invitation
 from stockade.stats.mandate import critical_status
 from stockade.web.auth import CurrentUser, Identity, csrf_protect
 from stockade.web.context import AppContext, Ctx, origin_of
 from stockade.web.guards import MaintainerAccess, ProjectAccess
+from stockade.web.manage.common import done_url, notice, outbox_for, run_as
+from stockade.web.manage.roles import router as roles_router
 from stockade.web.templating import render
 
 __all__ = ["PROJECTS_PATH", "router"]

@@ -8,17 +8,17 @@ from fastapi import APIRouter, Depends, Request
 from packaging.utils import canonicalize_name
 from starlette.responses import RedirectResponse, Response
 
-from stockade.abuse.routes import quarantined_page
-from stockade.web.auth import MaybeUser, csrf_protect
-from stockade.web.context import Ctx
-from stockade.web.page_queries import (
+from stockade.index.browse import (
     MAX_PAGE,
     project_is_listed,
     recent_projects,
     search_projects,
 )
-from stockade.web.project_view import ProjectView, load_project_view
-from stockade.web.readme import RenderedReadme, rendered_for_release
+from stockade.web.abuse.pages import quarantined_page
+from stockade.web.auth import MaybeUser, csrf_protect
+from stockade.web.context import Ctx
+from stockade.web.index.project_view import ProjectView, load_project_view
+from stockade.web.index.readme import RenderedReadme, rendered_for_release
 from stockade.web.templating import render
 
 __all__ = ["router"]

@@ -17,13 +17,13 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from stockade.accounts import ratelimit
-from stockade.oidc import pages
 from stockade.oidc.errors import ExchangeError
 from stockade.oidc.exchange import audience_for, exchange
 from stockade.oidc.keys import KeyStore
 from stockade.oidc.services import MintedToken, burn_token
 from stockade.web.auth import csrf_protect
 from stockade.web.context import AppContext, Ctx, origin_of
+from stockade.web.oidc import pages
 
 __all__ = ["api_router", "router"]
 

@@ -18,12 +18,12 @@ from stockade.accounts.mails import deliver, token_created_mail
 from stockade.accounts.models import User
 from stockade.accounts.ratelimit import Limit, hit
 from stockade.events.services import Origin
-from stockade.tokens.forms import MAX_EXPIRES_DAYS, TokenForm, TokenRequest, parse_token_form
 from stockade.tokens.queries import find_user_token, role_projects, user_tokens
 from stockade.tokens.services import create_token, revoke_token
 from stockade.web.auth import CurrentUser, Identity, LoginRequired, csrf_protect
 from stockade.web.context import AppContext, Ctx, origin_of
 from stockade.web.templating import render
+from stockade.web.tokens.forms import MAX_EXPIRES_DAYS, TokenForm, TokenRequest, parse_token_form
 
 __all__ = ["TOKENS_PATH", "router"]
 

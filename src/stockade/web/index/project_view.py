@@ -13,12 +13,12 @@ from sqlalchemy.orm import Session
 
 from stockade.accounts.models import User
 from stockade.attestations.services import Identity, identities
+from stockade.index.browse import is_prerelease, latest_release
 from stockade.index.models import ROLE_OWNER, File, Project, Release, Role
 from stockade.index.paths import file_path
 from stockade.index.state import version_key
 from stockade.oidc.services import publisher_names
 from stockade.stats.counts import recent_downloads
-from stockade.web.page_queries import is_prerelease, latest_release
 
 __all__ = ["FileRow", "HistoryEntry", "Maintainer", "ProjectView", "load_project_view"]
 

@@ -25,11 +25,11 @@ from stockade.accounts.services import find_user
 from stockade.index.models import Project, Release, Role
 from stockade.lifecycle.services import LifecycleError, announce
 from stockade.mail import Message
-from stockade.tokens.http import request_token
 from stockade.tokens.services import TokenError, check_token
 from stockade.web.auth import AdminUser, CurrentUser, Identity, csrf_protect
 from stockade.web.context import AppContext, Ctx, origin_of
 from stockade.web.templating import render
+from stockade.web.tokens.http import request_token
 
 __all__ = ["quarantined_page", "router"]
 

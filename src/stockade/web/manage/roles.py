@@ -13,7 +13,6 @@ from starlette.responses import RedirectResponse, Response
 
 from stockade.accounts.models import User
 from stockade.accounts.policy import TwoFactorPolicy
-from stockade.index.manage_common import done_url, form_fields, notice, outbox_for, run_as
 from stockade.index.manage_queries import collaborators, pending_for_project
 from stockade.index.models import Project
 from stockade.index.roles import (
@@ -30,6 +29,7 @@ from stockade.index.roles import (
 from stockade.web.auth import csrf_protect
 from stockade.web.context import AppContext, Ctx, origin_of
 from stockade.web.guards import MaintainerAccess, MemberLeaving, OwnerAccess, ProjectAccess
+from stockade.web.manage.common import done_url, form_fields, notice, outbox_for, run_as
 from stockade.web.templating import render
 
 __all__ = ["router"]

@@ -34,10 +34,10 @@ from stockade.accounts.reset import (
     complete_reset,
     request_reset,
 )
-from stockade.accounts.routes_recovery_admin import router as admin_router
-from stockade.accounts.routes_recovery_admin import send_resets
 from stockade.events.services import Origin, record
 from stockade.mail import Mailer
+from stockade.web.accounts.recovery.admin import router as admin_router
+from stockade.web.accounts.recovery.admin import send_resets
 from stockade.web.auth import csrf_protect
 from stockade.web.context import AppContext, Ctx, origin_of
 from stockade.web.templating import render

@@ -17,14 +17,14 @@ from starlette.responses import (
 
 from stockade.accounts import ratelimit
 from stockade.config import replace as replace_settings
-from stockade.index import json_api
 from stockade.index.models import Project
-from stockade.index.multipart import FormError, read_upload_form
 from stockade.index.upload import UploadError, accept_upload
 from stockade.stats.mandate import upload_warning
-from stockade.tokens.http import basic_credentials
 from stockade.tokens.services import AuthenticatedToken, TokenError, check_token
 from stockade.web.context import AppContext, Ctx, origin_of
+from stockade.web.index import json_api
+from stockade.web.publish.multipart import FormError, read_upload_form
+from stockade.web.tokens.http import basic_credentials
 
 __all__ = ["router"]
 

@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
-from stockade.accounts.limits import PASSWORD_CHANGE_PER_ACCOUNT
 from stockade.accounts.mails import (
     deliver,
     recovery_code_used_mail,
@@ -24,7 +23,6 @@ from stockade.accounts.mails import (
 from stockade.accounts.models import User
 from stockade.accounts.ratelimit import hit
 from stockade.accounts.recovery_codes import generate_codes, remaining_codes
-from stockade.accounts.routes_login_2fa import router as login_router
 from stockade.accounts.services import verify_password
 from stockade.accounts.totp import provisioning_uri, qr_svg
 from stockade.accounts.twofactor import (
@@ -43,8 +41,10 @@ from stockade.accounts.twofactor import (
 )
 from stockade.accounts.twofactor_models import WebAuthnKey
 from stockade.accounts.webauthn_keys import register_key, registration_options, relying_party
-from stockade.accounts.webauthn_script import SCRIPT, SCRIPT_PATH
 from stockade.events.services import Origin, record
+from stockade.web.accounts.limits import PASSWORD_CHANGE_PER_ACCOUNT
+from stockade.web.accounts.twofactor.login import router as login_router
+from stockade.web.accounts.twofactor.webauthn_script import SCRIPT, SCRIPT_PATH
 from stockade.web.auth import CurrentUser, LoginRequired, csrf_protect
 from stockade.web.context import AppContext, Ctx, origin_of
 from stockade.web.templating import render

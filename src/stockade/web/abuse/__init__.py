@@ -1,0 +1,1 @@
+"""Abuse pages and API: malware reports, the admin queue, quarantine, prohibited names."""

@@ -1,0 +1,1 @@
+"""Account pages: register, log in, settings."""

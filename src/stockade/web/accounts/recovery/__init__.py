@@ -1,0 +1,1 @@
+"""Password reset and account recovery pages, and the administrators' recovery queue."""

@@ -1,0 +1,1 @@
+"""Two-factor pages: enrolment, the second login step, and the security-key script."""

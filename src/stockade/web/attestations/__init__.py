@@ -1,0 +1,1 @@
+"""PEP 740 provenance served over HTTP."""

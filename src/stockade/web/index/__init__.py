@@ -1,0 +1,1 @@
+"""The index's public face: the simple API, files, the JSON API and the project pages."""

@@ -1,0 +1,1 @@
+"""Release lifecycle pages: yank, delete, restore and archive."""

@@ -1,0 +1,1 @@
+"""Project management pages: your projects, a project's roles, invitations and settings."""

@@ -1,0 +1,1 @@
+"""Trusted publishing: PyPI's token-exchange endpoints and the publisher pages."""

@@ -1,0 +1,1 @@
+"""Publishing over HTTP: the legacy upload form and its streaming reader."""

@@ -1,0 +1,1 @@
+"""API tokens over HTTP: reading them from requests, and the token pages."""
