@@ -31,7 +31,7 @@ from starlette.requests import Request
 from starlette.testclient import TestClient
 
 from stockade.accounts.models import User
-from stockade.accounts.recovery_models import RecoveryRequest
+from stockade.accounts.recovery.models import RecoveryRequest
 from stockade.db.base import Base
 from stockade.events.services import CLI
 from stockade.index.models import File, Project, Release

@@ -13,7 +13,7 @@ import pyotp
 from sqlalchemy import select
 
 from stockade.accounts.models import User
-from stockade.accounts.twofactor import enable_totp
+from stockade.accounts.twofactor.factors import enable_totp
 from stockade.config import Settings
 from stockade.events.models import Event
 from stockade.events.services import CLI

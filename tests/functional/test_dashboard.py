@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import select
 
 from stockade.accounts.models import User
-from stockade.accounts.twofactor import enable_totp
-from stockade.accounts.twofactor_models import WebAuthnKey
+from stockade.accounts.twofactor.factors import enable_totp
+from stockade.accounts.twofactor.models import WebAuthnKey
 from stockade.attestations.models import FileProvenance
 from stockade.events.services import CLI
 from stockade.index.models import File, Project

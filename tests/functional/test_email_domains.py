@@ -16,18 +16,18 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from stockade.accounts.dns_check import checker_from_setting, resolver_address
-from stockade.accounts.domains import (
+from stockade.accounts.email_domains.check import (
     VouchRefused,
-    check_domains,
     domain_refusal,
     vouch_for_email,
 )
+from stockade.accounts.email_domains.dns import checker_from_setting, resolver_address
+from stockade.accounts.email_domains.job import check_domains
+from stockade.accounts.email_domains.models import EmailDomainCheck
+from stockade.accounts.email_domains.rdap import RdapClient, RdapUnavailable
 from stockade.accounts.flows import start_verification
 from stockade.accounts.forms import check_email
 from stockade.accounts.models import User, UserEmail
-from stockade.accounts.rdap import RdapClient, RdapUnavailable
-from stockade.accounts.recovery_models import EmailDomainCheck
 from stockade.config import Settings
 from stockade.db.base import utcnow
 from stockade.events.models import Event

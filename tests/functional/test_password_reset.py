@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from starlette.testclient import TestClient
 
 from stockade.accounts.models import AccountToken, User, UserEmail
-from stockade.accounts.twofactor import enable_totp, two_factor_methods
+from stockade.accounts.twofactor.factors import enable_totp, two_factor_methods
 from stockade.config import Settings
 from stockade.db.base import utcnow
 from stockade.events.models import Event

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from stockade.accounts.models import User
-from stockade.accounts.twofactor import enable_totp, totp_of
+from stockade.accounts.twofactor.factors import enable_totp, totp_of
 from stockade.config import Settings, replace
 from stockade.events.models import Event
 from stockade.events.services import CLI

@@ -10,8 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from stockade.accounts.models import User
-from stockade.accounts.totp import spend_code
-from stockade.accounts.twofactor import (
+from stockade.accounts.twofactor.factors import (
     TwoFactorError,
     enable_totp,
     has_two_factor,
@@ -19,7 +18,8 @@ from stockade.accounts.twofactor import (
     totp_of,
     two_factor_methods,
 )
-from stockade.accounts.twofactor_models import RecoveryCode, TotpSecret, WebAuthnKey
+from stockade.accounts.twofactor.models import RecoveryCode, TotpSecret, WebAuthnKey
+from stockade.accounts.twofactor.totp import spend_code
 from stockade.events.models import Event
 from stockade.events.services import CLI
 from support.index import Index

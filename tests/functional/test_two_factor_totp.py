@@ -17,14 +17,14 @@ from sqlalchemy import select, update
 from starlette.testclient import TestClient
 
 from stockade.accounts.models import User, UserEmail, UserSession
-from stockade.accounts.twofactor import (
+from stockade.accounts.twofactor.factors import (
     TwoFactorError,
     enable_totp,
     remove_totp,
     remove_webauthn_key,
     two_factor_methods,
 )
-from stockade.accounts.twofactor_models import RecoveryCode, WebAuthnKey
+from stockade.accounts.twofactor.models import RecoveryCode, WebAuthnKey
 from stockade.events.models import Event
 from stockade.events.services import CLI
 from stockade.web.app import create_app

@@ -14,9 +14,9 @@ from soft_webauthn import SoftWebauthnDevice
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from stockade.accounts.twofactor import two_factor_methods
-from stockade.accounts.twofactor_models import WebAuthnKey
-from stockade.accounts.webauthn_keys import relying_party
+from stockade.accounts.twofactor.factors import two_factor_methods
+from stockade.accounts.twofactor.models import WebAuthnKey
+from stockade.accounts.twofactor.webauthn import relying_party
 from stockade.config import load_settings
 from stockade.events.models import Event
 from stockade.web.auth import SESSION_COOKIE

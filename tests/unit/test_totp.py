@@ -7,7 +7,7 @@ import base64
 import pyotp
 import pytest
 
-from stockade.accounts.totp import matching_step, new_secret, normalize_code, qr_svg
+from stockade.accounts.twofactor.totp import matching_step, new_secret, normalize_code, qr_svg
 
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 T = 1700000000  # TOTP(SECRET).at(T) == "406058"

@@ -12,15 +12,15 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from stockade.accounts.domains import DomainUntrusted, domain_refusal
+from stockade.accounts.email_domains.check import DomainUntrusted, domain_refusal
 from stockade.accounts.forms import RegisterForm
-from stockade.accounts.login_2fa import start_pending_login
 from stockade.accounts.models import User, UserEmail, UserSession
 from stockade.accounts.onetime import TokenInvalid, TokenProblem, issue_token, redeem_token
 from stockade.accounts.passwords import burn_password_check
 from stockade.accounts.services import create_user, find_user, verify_password
 from stockade.accounts.sessions import SessionPolicy, end_session, start_session
-from stockade.accounts.twofactor import has_two_factor
+from stockade.accounts.twofactor.factors import has_two_factor
+from stockade.accounts.twofactor.login import start_pending_login
 from stockade.db.base import utcnow
 from stockade.events.services import Origin, record
 

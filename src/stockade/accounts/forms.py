@@ -65,7 +65,7 @@ def check_email(address: str) -> str | None:
     if len(address) > MAX_EMAIL or "\x00" in address or not _EMAIL_RE.match(address):
         return EMAIL_INVALID
     # "bob@lapsed.org." is the same mailbox as "bob@lapsed.org": one spelling per domain, or
-    # the domain checks (stockade.accounts.domains) could be sidestepped.
+    # the domain checks (stockade.accounts.email_domains.check) could be sidestepped.
     if address.endswith(".") or "@." in address:
         return EMAIL_INVALID
     return None

@@ -17,7 +17,7 @@ from stockade.accounts.forms import PasswordForm
 from stockade.accounts.models import User, UserEmail
 from stockade.accounts.services import hash_password, verify_password
 from stockade.accounts.sessions import SessionPolicy, end_user_sessions, start_session
-from stockade.accounts.twofactor import end_pending_logins
+from stockade.accounts.twofactor.factors import end_pending_logins
 from stockade.db.base import utcnow
 from stockade.events.services import Origin, record
 

@@ -29,7 +29,7 @@ from typing import Literal
 
 from sqlalchemy.orm import Session
 
-from stockade.accounts.twofactor import has_two_factor
+from stockade.accounts.twofactor.factors import has_two_factor
 from stockade.config import Settings
 from stockade.db import Database
 from stockade.index.models import Project

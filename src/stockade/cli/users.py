@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from stockade.accounts.models import User
 from stockade.accounts.services import AccountError, create_user, find_user, set_active
-from stockade.accounts.twofactor import two_factor_methods
+from stockade.accounts.twofactor.factors import two_factor_methods
 from stockade.cli.common import CLI_ORIGIN, DataOpt, err, fail, open_db
 from stockade.tokens.queries import role_projects
 
@@ -160,7 +160,7 @@ def user_verify_email(name: str, email: str, data: DataOpt = None) -> None:
     if it is not there yet). Refused while the address's domain failed its last domain check.
     Records ``account:email:verified`` with ``vouched: true``.
     """
-    from stockade.accounts.domains import VouchRefused, vouch_for_email
+    from stockade.accounts.email_domains.check import VouchRefused, vouch_for_email
 
     _, db = open_db(data)
     try:

@@ -2,7 +2,9 @@
 
 from stockade.abuse import models as abuse_models
 from stockade.accounts import models as accounts_models
-from stockade.accounts import recovery_models, twofactor_models
+from stockade.accounts.email_domains import models as email_domains_models
+from stockade.accounts.recovery import models as recovery_models
+from stockade.accounts.twofactor import models as twofactor_models
 from stockade.attestations import models as attestations_models
 from stockade.events import models as events_models
 from stockade.index import models as index_models
@@ -16,6 +18,7 @@ __all__ = [
     "abuse_models",
     "accounts_models",
     "attestations_models",
+    "email_domains_models",
     "events_models",
     "index_models",
     "jobs_models",

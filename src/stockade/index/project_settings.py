@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from stockade.accounts.models import User
 from stockade.accounts.policy import TwoFactorPolicy
-from stockade.accounts.twofactor import has_two_factor
+from stockade.accounts.twofactor.factors import has_two_factor
 from stockade.db.base import utcnow
 from stockade.events.services import Origin, record
 from stockade.index.manage_rules import NotAllowed, lock_project, require_owner

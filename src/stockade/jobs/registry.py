@@ -44,7 +44,7 @@ class Job:
 def all_jobs() -> dict[str, Job]:
     """Every job, by name. Domain packages define their jobs; they are listed here."""
     # Imported here: the domains import this module for the Job type.
-    from stockade.accounts.domains import EMAIL_DOMAINS_JOB
+    from stockade.accounts.email_domains.job import EMAIL_DOMAINS_JOB
     from stockade.stats.critical import CRITICAL_PROJECTS_JOB
     from stockade.stats.security import SECURITY_SNAPSHOT_JOB
 

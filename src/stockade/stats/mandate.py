@@ -10,7 +10,7 @@ from sqlalchemy import select, true
 from sqlalchemy.orm import Session
 
 from stockade.accounts.policy import TwoFactorPolicy
-from stockade.accounts.twofactor import has_two_factor
+from stockade.accounts.twofactor.factors import has_two_factor
 from stockade.config import Settings
 from stockade.db import Database
 from stockade.events.services import Origin, record

@@ -9,7 +9,7 @@ from sqlalchemy import func, select, true
 from sqlalchemy.orm import Session
 
 from stockade.accounts.models import User
-from stockade.accounts.twofactor_models import TotpSecret, WebAuthnKey
+from stockade.accounts.twofactor.models import TotpSecret, WebAuthnKey
 from stockade.attestations.models import FileProvenance
 from stockade.db.base import utcnow
 from stockade.index.models import File, Project, Role

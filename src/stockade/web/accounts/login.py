@@ -7,7 +7,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.exc import IntegrityError
 from starlette.responses import RedirectResponse, Response
 
-from stockade.accounts.domains import DomainUntrusted
+from stockade.accounts.email_domains.check import DomainUntrusted
 from stockade.accounts.flows import (
     VERIFY_LIFETIME,
     PendingVerification,

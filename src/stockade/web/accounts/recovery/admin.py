@@ -10,7 +10,14 @@ from starlette.responses import RedirectResponse, Response
 from stockade.accounts.forms import text_field
 from stockade.accounts.mails import deliver
 from stockade.accounts.models import User
-from stockade.accounts.recovery import (
+from stockade.accounts.recovery.mails import (
+    password_reset_mail,
+    recovery_approved_mail,
+    recovery_rejected_mail,
+    reset_link,
+)
+from stockade.accounts.recovery.models import RecoveryRequest
+from stockade.accounts.recovery.requests import (
     MAX_NOTE,
     PROOFS,
     RecoveryError,
@@ -20,14 +27,7 @@ from stockade.accounts.recovery import (
     save_checks,
     view_request,
 )
-from stockade.accounts.recovery_mails import (
-    password_reset_mail,
-    recovery_approved_mail,
-    recovery_rejected_mail,
-    reset_link,
-)
-from stockade.accounts.recovery_models import RecoveryRequest
-from stockade.accounts.reset import RESET_LIFETIME, PendingReset
+from stockade.accounts.recovery.reset import RESET_LIFETIME, PendingReset
 from stockade.events.services import Origin, record
 from stockade.mail import Mailer
 from stockade.web.auth import AdminUser

@@ -13,7 +13,12 @@ from stockade.accounts.forms import EMPTY_NEW_PW, PASSWORDS_DIFFER, check_email,
 from stockade.accounts.mails import deliver
 from stockade.accounts.passwords import password_problem
 from stockade.accounts.ratelimit import RateLimited, hit
-from stockade.accounts.recovery import (
+from stockade.accounts.recovery.mails import (
+    RESET_PATH,
+    recovery_filed_mail,
+    reset_password_changed_mail,
+)
+from stockade.accounts.recovery.requests import (
     MAX_STATEMENT,
     PROOFS,
     RECOVERY_PER_ACCOUNT,
@@ -21,12 +26,7 @@ from stockade.accounts.recovery import (
     Filed,
     file_request,
 )
-from stockade.accounts.recovery_mails import (
-    RESET_PATH,
-    recovery_filed_mail,
-    reset_password_changed_mail,
-)
-from stockade.accounts.reset import (
+from stockade.accounts.recovery.reset import (
     RESET_REQUESTS_PER_IP,
     PendingReset,
     ResetInvalid,

@@ -22,10 +22,8 @@ from stockade.accounts.mails import (
 )
 from stockade.accounts.models import User
 from stockade.accounts.ratelimit import hit
-from stockade.accounts.recovery_codes import generate_codes, remaining_codes
 from stockade.accounts.services import verify_password
-from stockade.accounts.totp import provisioning_uri, qr_svg
-from stockade.accounts.twofactor import (
+from stockade.accounts.twofactor.factors import (
     NEEDS_VERIFIED_EMAIL,
     WRONG_PASSWORD,
     TwoFactorError,
@@ -39,8 +37,10 @@ from stockade.accounts.twofactor import (
     totp_of,
     two_factor_methods,
 )
-from stockade.accounts.twofactor_models import WebAuthnKey
-from stockade.accounts.webauthn_keys import register_key, registration_options, relying_party
+from stockade.accounts.twofactor.models import WebAuthnKey
+from stockade.accounts.twofactor.recovery_codes import generate_codes, remaining_codes
+from stockade.accounts.twofactor.totp import provisioning_uri, qr_svg
+from stockade.accounts.twofactor.webauthn import register_key, registration_options, relying_party
 from stockade.events.services import Origin, record
 from stockade.web.accounts.limits import PASSWORD_CHANGE_PER_ACCOUNT
 from stockade.web.accounts.twofactor.login import router as login_router

@@ -7,7 +7,11 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
-from stockade.accounts.login_2fa import (
+from stockade.accounts.mails import deliver, login_confirmation_mail, recovery_code_used_mail
+from stockade.accounts.onetime import TokenInvalid
+from stockade.accounts.ratelimit import hit
+from stockade.accounts.twofactor.factors import TwoFactorError, two_factor_methods
+from stockade.accounts.twofactor.login import (
     CONFIRM_LIFETIME,
     SECOND_FACTOR_PER_ACCOUNT,
     LoginOutcome,
@@ -18,11 +22,7 @@ from stockade.accounts.login_2fa import (
     login_with_recovery_code,
     login_with_totp,
 )
-from stockade.accounts.mails import deliver, login_confirmation_mail, recovery_code_used_mail
-from stockade.accounts.onetime import TokenInvalid
-from stockade.accounts.ratelimit import hit
-from stockade.accounts.twofactor import TwoFactorError, two_factor_methods
-from stockade.accounts.webauthn_keys import (
+from stockade.accounts.twofactor.webauthn import (
     authentication_options,
     check_key_login,
     relying_party,

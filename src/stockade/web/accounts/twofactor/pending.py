@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from stockade.accounts.login_2fa import CONFIRM_LIFETIME
+from stockade.accounts.twofactor.login import CONFIRM_LIFETIME
 from stockade.web.context import get_context
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""The mail of password reset, account recovery and the email-domain checks.
+"""The mail of password reset and account recovery.
 
 Builders only; ``stockade.accounts.mails.deliver`` sends them once the transaction committed.
 """
@@ -11,7 +11,6 @@ from stockade.mail import Message
 
 __all__ = [
     "RESET_PATH",
-    "domain_unverified_mail",
     "password_reset_mail",
     "recovery_approved_mail",
     "recovery_filed_mail",
@@ -71,30 +70,6 @@ If you did not do this, someone can read your email: contact the administrators 
 -- {site_name}
 """
     return Message(to=address, subject=f"Your {site_name} password has changed", body=body)
-
-
-def domain_unverified_mail(
-    *, site_name: str, username: str, address: str, unverified: str, reason: str
-) -> Message:
-    """Tells another verified address that one address is no longer trusted."""
-    body = f"""\
-Hello {username},
-
-The email address {unverified} of your account "{username}" on {site_name} is no longer
-verified: {reason}.
-
-Someone who registers a lapsed domain receives its mail, and could use it to reset your
-password. Until the domain is back in good standing, {site_name} sends nothing there and no
-password reset can go to it. If the domain is yours and healthy again, verify the address
-again from your account settings.
-
--- {site_name}
-"""
-    return Message(
-        to=address,
-        subject=f"An email address of your {site_name} account was unverified",
-        body=body,
-    )
 
 
 def recovery_filed_mail(*, site_name: str, username: str, address: str) -> Message:

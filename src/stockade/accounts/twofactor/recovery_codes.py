@@ -9,7 +9,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
-from stockade.accounts.twofactor_models import RecoveryCode
+from stockade.accounts.twofactor.models import RecoveryCode
 from stockade.db.base import utcnow
 from stockade.events.services import Origin, record
 

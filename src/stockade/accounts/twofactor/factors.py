@@ -12,20 +12,20 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from stockade.accounts.models import User, UserEmail
-from stockade.accounts.recovery_codes import (
-    generate_codes,
-    remaining_codes,
-    spend_recovery_code,
-)
 from stockade.accounts.services import verify_password
-from stockade.accounts.totp import matching_step, new_secret, spend_code
-from stockade.accounts.twofactor_models import (
+from stockade.accounts.twofactor.models import (
     PendingLogin,
     RecoveryCode,
     TotpSecret,
     WebAuthnChallenge,
     WebAuthnKey,
 )
+from stockade.accounts.twofactor.recovery_codes import (
+    generate_codes,
+    remaining_codes,
+    spend_recovery_code,
+)
+from stockade.accounts.twofactor.totp import matching_step, new_secret, spend_code
 from stockade.db.base import utcnow
 from stockade.events.services import Origin, record
 

@@ -14,7 +14,7 @@ from sqlalchemy import or_, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
-from stockade.accounts.twofactor_models import TotpSecret
+from stockade.accounts.twofactor.models import TotpSecret
 
 __all__ = [
     "DIGITS",

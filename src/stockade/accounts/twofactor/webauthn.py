@@ -31,7 +31,7 @@ from webauthn.helpers.structs import (
 
 from stockade.accounts.models import User
 from stockade.accounts.services import verify_password
-from stockade.accounts.twofactor import (
+from stockade.accounts.twofactor.factors import (
     WRONG_PASSWORD,
     TwoFactorError,
     factor_added,
@@ -39,7 +39,7 @@ from stockade.accounts.twofactor import (
     lock_account,
     require_verified_email,
 )
-from stockade.accounts.twofactor_models import PendingLogin, WebAuthnChallenge, WebAuthnKey
+from stockade.accounts.twofactor.models import PendingLogin, WebAuthnChallenge, WebAuthnKey
 from stockade.config import Settings
 from stockade.db.base import utcnow
 from stockade.events.services import Origin, record

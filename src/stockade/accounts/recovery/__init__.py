@@ -1,0 +1,1 @@
+"""Getting an account back: password reset by mail, and admin-reviewed account recovery."""
