@@ -16,6 +16,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from stockade import catalogue  # noqa: F401  (every model mapped, as in the app and the CLI)
 from stockade.config import Settings, load_settings
 from support.backend import BACKEND, backend_overrides
 from support.index import Index

@@ -9,9 +9,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
+from stockade import catalogue  # noqa: F401  (registers every table)
 from stockade.config import Settings
 from stockade.db import Base, Database
-from stockade.db import models as _models  # noqa: F401  (registers every table)
 from stockade.db.base import utcnow
 from stockade.index.models import FilenameRegistry
 

@@ -12,11 +12,11 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from stockade.accounts.models import User, UserSession
-from stockade.accounts.ratelimit import hit
 from stockade.accounts.recovery.models import RecoveryRequest
 from stockade.accounts.recovery.requests import RECOVERY_PER_ACCOUNT
 from stockade.accounts.services import verify_password
 from stockade.accounts.twofactor.factors import enable_totp, two_factor_methods
+from stockade.db.ratelimit import hit
 from stockade.events.models import Event
 from stockade.events.services import CLI
 from stockade.web.auth import SESSION_COOKIE

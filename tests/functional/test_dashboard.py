@@ -21,7 +21,7 @@ from stockade.events.services import CLI
 from stockade.index.models import File, Project
 from stockade.index.project_settings import pin_critical
 from stockade.index.roles import add_role
-from stockade.jobs.registry import JobContext
+from stockade.jobs.interface import JobContext
 from stockade.mail import mailer_from_settings
 from stockade.oidc.models import Publisher
 from stockade.stats.counts import today

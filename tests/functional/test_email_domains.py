@@ -28,12 +28,13 @@ from stockade.accounts.email_domains.rdap import RdapClient, RdapUnavailable
 from stockade.accounts.flows import start_verification
 from stockade.accounts.forms import check_email
 from stockade.accounts.models import User, UserEmail
+from stockade.catalogue import JOBS, find_job
 from stockade.config import Settings
 from stockade.db.base import utcnow
 from stockade.events.models import Event
 from stockade.events.services import CLI
+from stockade.jobs.interface import JobContext, JobResult
 from stockade.jobs.models import JobLock, JobRun
-from stockade.jobs.registry import JobContext, JobResult, find_job
 from stockade.jobs.runner import JobBusy, run_job
 from stockade.jobs.scheduler import Scheduler
 from stockade.mail import Message, mailer_from_settings
@@ -308,7 +309,8 @@ def test_the_scheduler_runs_due_jobs_once(
     rdap, dns = world
     add_email(index, "alice", "a@good.org", verified_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
     scheduler = Scheduler(
-        job_context(index, rdap_bootstrap_url=rdap.bootstrap_url, dns_resolver=dns.address)
+        job_context(index, rdap_bootstrap_url=rdap.bootstrap_url, dns_resolver=dns.address),
+        JOBS.values(),
     )
     # Other domains register jobs too: this one must run exactly once per due period.
     assert scheduler.run_due().count("email-domains") == 1

@@ -14,7 +14,8 @@ from starlette.testclient import TestClient
 
 from stockade.abuse.models import Report
 from stockade.abuse.reports import REPORTS_PER_USER
-from stockade.accounts.models import RateLimitHit, User
+from stockade.accounts.models import User
+from stockade.db.ratelimit import RateLimitHit
 from stockade.events.models import Event
 from stockade.index.models import Project
 from stockade.oidc.publishers import GitHubPublisherSpec

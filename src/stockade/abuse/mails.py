@@ -1,7 +1,7 @@
 """The mail a quarantine, its clearing and a removal send to the project's owners.
 
 Built during the transaction, delivered by the caller after it commits
-(``stockade.accounts.mails.deliver``). As on PyPI, mail goes only to verified primary addresses.
+(``stockade.mail.deliver``). As on PyPI, mail goes only to verified primary addresses.
 """
 
 from __future__ import annotations

@@ -20,8 +20,8 @@ from stockade.abuse.quarantine import AUTO_REASON, QUARANTINED, Mailing
 from stockade.abuse.quarantine import quarantine as quarantine_project
 from stockade.abuse.trust import is_trusted, trusted_ids
 from stockade.accounts.models import User
-from stockade.accounts.ratelimit import Limit
 from stockade.db.base import utcnow
+from stockade.db.ratelimit import Limit
 from stockade.events.services import Origin, record
 from stockade.index.manage_rules import owners_of
 from stockade.index.models import Project

@@ -5,11 +5,10 @@ from __future__ import annotations
 import logging
 from urllib.parse import quote
 
-from stockade.mail import Mailer, MailError, Message
+from stockade.mail import Message
 
 __all__ = [
     "VERIFY_PATH",
-    "deliver",
     "login_confirmation_mail",
     "password_changed_mail",
     "primary_changed_mail",
@@ -85,19 +84,6 @@ If you did not do this, contact the administrators of {site_name} at once.
     return Message(
         to=address, subject=f"Your {site_name} primary email address has changed", body=body
     )
-
-
-def deliver(mailer: Mailer, *messages: Message) -> bool:
-    """Send each message; log failures instead of raising (the action they report is already
-    committed). True when every message was handed over."""
-    ok = True
-    for message in messages:
-        try:
-            mailer.send(message)
-        except MailError as exc:
-            log.error("could not send %r to %s: %s", message.subject, message.to, exc)
-            ok = False
-    return ok
 
 
 # -- two-factor authentication and tokens (appended for 2FA) ---------------------------------

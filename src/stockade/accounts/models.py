@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from stockade.db.base import Base, UTCDateTime, utcnow
 
-__all__ = ["AccountToken", "RateLimitHit", "User", "UserEmail", "UserSession"]
+__all__ = ["AccountToken", "User", "UserEmail", "UserSession"]
 
 
 class User(Base):
@@ -93,18 +93,3 @@ class UserSession(Base):
     ip_address: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(512))
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-
-
-class RateLimitHit(Base):
-    """How often a key (e.g. "login:ip:1.2.3.4") was hit in one time window.
-
-    Kept in the database so that every worker shares the limits.
-    """
-
-    __tablename__ = "rate_limit_hits"
-    __table_args__ = (UniqueConstraint("key", "window_start"),)
-
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    key: Mapped[str] = mapped_column(String(200))
-    window_start: Mapped[int] = mapped_column(BigInteger)
-    count: Mapped[int] = mapped_column(Integer, default=0)

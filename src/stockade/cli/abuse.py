@@ -23,14 +23,13 @@ from stockade.abuse.naming import prohibit, prohibited_names, unprohibit
 from stockade.abuse.quarantine import Mailing, clear, quarantine, remove
 from stockade.abuse.reports import ProjectReports, open_queue
 from stockade.abuse.trust import set_trusted
-from stockade.accounts.mails import deliver
 from stockade.accounts.services import find_user
 from stockade.cli.admin import app as admin_app
 from stockade.cli.common import CLI_ORIGIN, DataOpt, err, fail, open_db, settings_from
 from stockade.index.models import Project
 from stockade.lifecycle.errors import LifecycleError
 from stockade.lifecycle.services import find_project
-from stockade.mail import Message, mailer_from_settings
+from stockade.mail import Message, deliver, mailer_from_settings
 
 __all__: list[str] = []
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from stockade import catalogue  # noqa: F401  (every model mapped before the first query)
 from stockade.config import ConfigError, Settings, load_settings
 from stockade.db import Database
 from stockade.events.services import CLI as CLI_ORIGIN

@@ -20,8 +20,8 @@ from sqlalchemy.exc import IntegrityError
 
 from stockade.db import Database
 from stockade.db.base import utcnow
+from stockade.jobs.interface import Job, JobContext, JobResult
 from stockade.jobs.models import JobLock, JobRun
-from stockade.jobs.registry import Job, JobContext, JobResult
 
 __all__ = ["DEFAULT_LEASE", "JobBusy", "RunRecord", "holder_name", "last_runs", "run_job"]
 

@@ -10,12 +10,13 @@ import datetime as dt
 import logging
 import random
 import threading
+from collections.abc import Iterable
 
 from sqlalchemy import func, select
 
 from stockade.db.base import utcnow
+from stockade.jobs.interface import Job, JobContext
 from stockade.jobs.models import JobRun
-from stockade.jobs.registry import Job, JobContext, all_jobs
 from stockade.jobs.runner import JobBusy, holder_name, run_job
 
 __all__ = ["RETRY_AFTER_FAILURE", "Scheduler", "due_jobs"]
@@ -50,10 +51,11 @@ def due_jobs(ctx: JobContext, jobs: list[Job], *, now: dt.datetime | None = None
 
 
 class Scheduler:
-    """Runs due jobs every ``tick`` seconds in a daemon thread until stopped."""
+    """Runs the due ones of ``jobs`` every ``tick`` seconds in a daemon thread until stopped."""
 
-    def __init__(self, ctx: JobContext, *, tick: float = 60.0) -> None:
+    def __init__(self, ctx: JobContext, jobs: Iterable[Job], *, tick: float = 60.0) -> None:
         self.ctx = ctx
+        self.jobs = list(jobs)
         self.tick = tick
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -75,7 +77,7 @@ class Scheduler:
     def run_due(self) -> list[str]:
         """Run every due job once; returns the names of those that ran."""
         ran = []
-        for job in due_jobs(self.ctx, list(all_jobs().values())):
+        for job in due_jobs(self.ctx, self.jobs):
             if self._stop.is_set():
                 break
             try:

@@ -7,8 +7,17 @@
 transaction that caused them has committed.
 """
 
+from stockade.mail.deliver import deliver
 from stockade.mail.interface import Mailer, MailError, Message
 from stockade.mail.outbox import OutboxMailer
 from stockade.mail.smtp import SmtpMailer, mailer_from_settings
 
-__all__ = ["MailError", "Mailer", "Message", "OutboxMailer", "SmtpMailer", "mailer_from_settings"]
+__all__ = [
+    "MailError",
+    "Mailer",
+    "Message",
+    "OutboxMailer",
+    "SmtpMailer",
+    "deliver",
+    "mailer_from_settings",
+]

@@ -37,7 +37,6 @@ from packaging.utils import canonicalize_name
 from sqlalchemy import func, select, true
 from sqlalchemy.orm import Session
 
-from stockade.accounts.mails import deliver
 from stockade.accounts.models import User, UserEmail
 from stockade.accounts.policy import SETUP_PATH, enforcement_date
 from stockade.config import Settings
@@ -45,8 +44,8 @@ from stockade.db.base import utcnow
 from stockade.events.models import Event
 from stockade.events.services import Origin, record
 from stockade.index.models import Project, Role
-from stockade.jobs.registry import Job, JobContext, JobResult
-from stockade.mail import Message
+from stockade.jobs.interface import Job, JobContext, JobResult
+from stockade.mail import Message, deliver
 from stockade.stats.counts import roll_window, today
 from stockade.stats.models import DownloadTotal
 

@@ -13,7 +13,7 @@ from stockade.accounts.twofactor.models import TotpSecret, WebAuthnKey
 from stockade.attestations.models import FileProvenance
 from stockade.db.base import utcnow
 from stockade.index.models import File, Project, Role
-from stockade.jobs.registry import Job, JobContext, JobResult
+from stockade.jobs.interface import Job, JobContext, JobResult
 from stockade.stats.counts import today
 from stockade.stats.models import SecuritySnapshot
 

@@ -12,10 +12,11 @@ from sqlalchemy import text
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp
 
+from stockade.catalogue import JOBS
 from stockade.config import Settings, load_settings
 from stockade.db import Database
 from stockade.index.cache import PageCache
-from stockade.jobs.registry import JobContext
+from stockade.jobs.interface import JobContext
 from stockade.jobs.scheduler import Scheduler
 from stockade.mail import mailer_from_settings
 from stockade.stats.counter import DownloadCounter
@@ -104,7 +105,7 @@ def create_app(settings: Settings | None = None) -> StockadeApp:
 
     # Background jobs in a thread of this worker (the job lock keeps workers from colliding).
     scheduler = (
-        Scheduler(JobContext(settings=settings, db=db, mailer=context.mailer))
+        Scheduler(JobContext(settings=settings, db=db, mailer=context.mailer), JOBS.values())
         if settings.scheduler
         else None
     )

@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from stockade.accounts.ratelimit import RateLimited
+from stockade.db.ratelimit import RateLimited
 from stockade.web.auth import ANON_COOKIE, CsrfFailed, Forbidden, LoginRequired, login_url
 
 __all__ = ["SecurityHeaders", "install_error_handlers"]

@@ -27,13 +27,12 @@ from stockade.accounts.email_domains.dns import Delegation, DnsChecker, checker_
 from stockade.accounts.email_domains.mails import domain_unverified_mail
 from stockade.accounts.email_domains.models import EmailDomainCheck
 from stockade.accounts.email_domains.rdap import RdapClient, RdapDomain, RdapUnavailable
-from stockade.accounts.mails import deliver
 from stockade.accounts.models import User, UserEmail
 from stockade.db import Database
 from stockade.db.base import utcnow
 from stockade.events.services import Origin, record
-from stockade.jobs.registry import Job, JobContext, JobResult
-from stockade.mail import Message
+from stockade.jobs.interface import Job, JobContext, JobResult
+from stockade.mail import Message, deliver
 
 log = logging.getLogger(__name__)
 

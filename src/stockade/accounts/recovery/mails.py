@@ -1,6 +1,6 @@
 """The mail of password reset and account recovery.
 
-Builders only; ``stockade.accounts.mails.deliver`` sends them once the transaction committed.
+Builders only; ``stockade.mail.deliver`` sends them once the transaction committed.
 """
 
 from __future__ import annotations

@@ -17,12 +17,12 @@ from sqlalchemy.orm import Session
 
 from stockade.accounts.flows import find_login_user
 from stockade.accounts.models import User
-from stockade.accounts.ratelimit import Limit
 from stockade.accounts.recovery.models import RecoveryRequest
 from stockade.accounts.recovery.reset import PendingReset, issue_reset
 from stockade.accounts.sessions import end_user_sessions
 from stockade.accounts.twofactor.factors import remove_all_factors, two_factor_methods
 from stockade.db.base import utcnow
+from stockade.db.ratelimit import Limit
 from stockade.events.queries import EventView, find_events
 from stockade.events.services import Origin, record
 

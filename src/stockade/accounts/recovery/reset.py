@@ -21,12 +21,12 @@ from stockade.accounts.email_domains.check import domain_refusal
 from stockade.accounts.flows import find_login_user
 from stockade.accounts.models import AccountToken, User, UserEmail
 from stockade.accounts.onetime import TokenInvalid, TokenProblem, issue_token, redeem_token
-from stockade.accounts.ratelimit import Limit, RateLimited, hit
 from stockade.accounts.services import hash_password
 from stockade.accounts.sessions import end_user_sessions
 from stockade.accounts.twofactor.factors import end_pending_logins
 from stockade.db import Database
 from stockade.db.base import utcnow
+from stockade.db.ratelimit import Limit, RateLimited, hit
 from stockade.events.services import Origin, record
 
 __all__ = [

@@ -17,13 +17,13 @@ from sqlalchemy.orm import Session
 
 from stockade.accounts.models import AccountToken, User, UserSession
 from stockade.accounts.onetime import TokenInvalid, TokenProblem, issue_token, redeem_token
-from stockade.accounts.ratelimit import Limit
 from stockade.accounts.sessions import SessionPolicy, end_session, start_session
 from stockade.accounts.twofactor.factors import totp_of
 from stockade.accounts.twofactor.models import PendingLogin
 from stockade.accounts.twofactor.recovery_codes import remaining_codes, spend_recovery_code
 from stockade.accounts.twofactor.totp import spend_code
 from stockade.db.base import utcnow
+from stockade.db.ratelimit import Limit
 from stockade.events.models import Event
 from stockade.events.services import Origin, record
 

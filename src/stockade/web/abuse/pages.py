@@ -18,13 +18,12 @@ from stockade.abuse.naming import prohibit, prohibited_names, unprohibit
 from stockade.abuse.quarantine import Mailing, clear, dismiss, quarantine, remove
 from stockade.abuse.reports import REPORTS_PER_USER, file_report, open_queue
 from stockade.abuse.trust import set_trusted
-from stockade.accounts import ratelimit
-from stockade.accounts.mails import deliver
 from stockade.accounts.models import User
 from stockade.accounts.services import find_user
+from stockade.db import ratelimit
 from stockade.index.models import Project, Release, Role
 from stockade.lifecycle.services import LifecycleError, announce
-from stockade.mail import Message
+from stockade.mail import Message, deliver
 from stockade.tokens.services import TokenError, check_token
 from stockade.web.auth import AdminUser, CurrentUser, Identity, csrf_protect
 from stockade.web.context import AppContext, Ctx, origin_of

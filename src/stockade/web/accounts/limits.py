@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stockade.accounts.ratelimit import Limit
+from stockade.db.ratelimit import Limit
 
 __all__ = [
     "LOGIN_PER_ACCOUNT",

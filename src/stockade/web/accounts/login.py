@@ -24,13 +24,14 @@ from stockade.accounts.forms import (
     parse_register_form,
     safe_next,
 )
-from stockade.accounts.mails import VERIFY_PATH, deliver, verification_link, verification_mail
+from stockade.accounts.mails import VERIFY_PATH, verification_link, verification_mail
 from stockade.accounts.models import UserSession
 from stockade.accounts.onetime import TokenInvalid, TokenProblem
-from stockade.accounts.ratelimit import RateLimited, hit
 from stockade.accounts.services import AccountError
 from stockade.accounts.sessions import end_session
+from stockade.db.ratelimit import RateLimited, hit
 from stockade.events.services import Origin, record
+from stockade.mail import deliver
 from stockade.web.accounts.limits import LOGIN_PER_ACCOUNT, LOGIN_PER_IP, REGISTER_PER_IP
 from stockade.web.accounts.twofactor.pending import second_step_redirect
 from stockade.web.auth import (

@@ -17,10 +17,11 @@ from starlette.responses import RedirectResponse, Response
 from stockade.accounts import manage
 from stockade.accounts.flows import EMAIL_IN_USE
 from stockade.accounts.forms import check_email, check_full_name, parse_password_form, text_field
-from stockade.accounts.mails import deliver, password_changed_mail, primary_changed_mail
+from stockade.accounts.mails import password_changed_mail, primary_changed_mail
 from stockade.accounts.models import User
-from stockade.accounts.ratelimit import hit
+from stockade.db.ratelimit import hit
 from stockade.events.queries import user_events
+from stockade.mail import deliver
 from stockade.web.accounts.limits import PASSWORD_CHANGE_PER_ACCOUNT, VERIFY_MAIL_PER_ACCOUNT
 from stockade.web.accounts.login import send_verification
 from stockade.web.auth import POLICY, CurrentUser, LoginRequired, csrf_protect, set_session_cookie

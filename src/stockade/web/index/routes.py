@@ -15,8 +15,8 @@ from starlette.responses import (
     Response,
 )
 
-from stockade.accounts import ratelimit
 from stockade.config import replace as replace_settings
+from stockade.db import ratelimit
 from stockade.index.models import Project
 from stockade.index.upload import UploadError, accept_upload
 from stockade.stats.mandate import upload_warning

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
-from stockade.accounts import ratelimit
+from stockade.db import ratelimit
 from stockade.oidc.errors import ExchangeError
 from stockade.oidc.exchange import audience_for, exchange
 from stockade.oidc.keys import KeyStore

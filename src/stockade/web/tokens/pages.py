@@ -14,10 +14,11 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
-from stockade.accounts.mails import deliver, token_created_mail
+from stockade.accounts.mails import token_created_mail
 from stockade.accounts.models import User
-from stockade.accounts.ratelimit import Limit, hit
+from stockade.db.ratelimit import Limit, hit
 from stockade.events.services import Origin
+from stockade.mail import deliver
 from stockade.tokens.queries import find_user_token, role_projects, user_tokens
 from stockade.tokens.services import create_token, revoke_token
 from stockade.web.auth import CurrentUser, Identity, LoginRequired, csrf_protect

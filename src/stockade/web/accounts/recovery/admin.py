@@ -8,7 +8,6 @@ from sqlalchemy import select
 from starlette.responses import RedirectResponse, Response
 
 from stockade.accounts.forms import text_field
-from stockade.accounts.mails import deliver
 from stockade.accounts.models import User
 from stockade.accounts.recovery.mails import (
     password_reset_mail,
@@ -29,7 +28,7 @@ from stockade.accounts.recovery.requests import (
 )
 from stockade.accounts.recovery.reset import RESET_LIFETIME, PendingReset
 from stockade.events.services import Origin, record
-from stockade.mail import Mailer
+from stockade.mail import Mailer, deliver
 from stockade.web.auth import AdminUser
 from stockade.web.context import AppContext, Ctx, origin_of
 from stockade.web.templating import render

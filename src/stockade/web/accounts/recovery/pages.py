@@ -10,9 +10,7 @@ from starlette.responses import Response
 
 from stockade.accounts.flows import find_login_user
 from stockade.accounts.forms import EMPTY_NEW_PW, PASSWORDS_DIFFER, check_email, text_field
-from stockade.accounts.mails import deliver
 from stockade.accounts.passwords import password_problem
-from stockade.accounts.ratelimit import RateLimited, hit
 from stockade.accounts.recovery.mails import (
     RESET_PATH,
     recovery_filed_mail,
@@ -34,8 +32,9 @@ from stockade.accounts.recovery.reset import (
     complete_reset,
     request_reset,
 )
+from stockade.db.ratelimit import RateLimited, hit
 from stockade.events.services import Origin, record
-from stockade.mail import Mailer
+from stockade.mail import Mailer, deliver
 from stockade.web.accounts.recovery.admin import router as admin_router
 from stockade.web.accounts.recovery.admin import send_resets
 from stockade.web.auth import csrf_protect

@@ -14,14 +14,12 @@ from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
 from stockade.accounts.mails import (
-    deliver,
     recovery_code_used_mail,
     recovery_codes_generated_mail,
     two_factor_added_mail,
     two_factor_removed_mail,
 )
 from stockade.accounts.models import User
-from stockade.accounts.ratelimit import hit
 from stockade.accounts.services import verify_password
 from stockade.accounts.twofactor.factors import (
     NEEDS_VERIFIED_EMAIL,
@@ -41,7 +39,9 @@ from stockade.accounts.twofactor.models import WebAuthnKey
 from stockade.accounts.twofactor.recovery_codes import generate_codes, remaining_codes
 from stockade.accounts.twofactor.totp import provisioning_uri, qr_svg
 from stockade.accounts.twofactor.webauthn import register_key, registration_options, relying_party
+from stockade.db.ratelimit import hit
 from stockade.events.services import Origin, record
+from stockade.mail import deliver
 from stockade.web.accounts.limits import PASSWORD_CHANGE_PER_ACCOUNT
 from stockade.web.accounts.twofactor.login import router as login_router
 from stockade.web.accounts.twofactor.webauthn_script import SCRIPT, SCRIPT_PATH

@@ -7,9 +7,8 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
-from stockade.accounts.mails import deliver, login_confirmation_mail, recovery_code_used_mail
+from stockade.accounts.mails import login_confirmation_mail, recovery_code_used_mail
 from stockade.accounts.onetime import TokenInvalid
-from stockade.accounts.ratelimit import hit
 from stockade.accounts.twofactor.factors import TwoFactorError, two_factor_methods
 from stockade.accounts.twofactor.login import (
     CONFIRM_LIFETIME,
@@ -27,7 +26,9 @@ from stockade.accounts.twofactor.webauthn import (
     check_key_login,
     relying_party,
 )
+from stockade.db.ratelimit import hit
 from stockade.events.services import Origin
+from stockade.mail import deliver
 from stockade.web.accounts.limits import LOGIN_PER_IP
 from stockade.web.accounts.login import AFTER_LOGIN, LOGIN_PATH
 from stockade.web.accounts.twofactor.pending import (

@@ -1,4 +1,5 @@
-"""What a job is, and the catalogue of every job stockade knows."""
+"""What a job is: its name, how often it runs, and what it may use. The jobs themselves live
+in their domains; ``stockade.catalogue`` lists them."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from stockade.config import Settings
 from stockade.db import Database
 from stockade.mail import Mailer
 
-__all__ = ["Job", "JobContext", "JobResult", "all_jobs", "find_job"]
+__all__ = ["Job", "JobContext", "JobResult"]
 
 
 @dataclass(frozen=True)
@@ -39,19 +40,3 @@ class Job:
     # How often the scheduler runs it.
     interval: dt.timedelta
     run: Callable[[JobContext], JobResult]
-
-
-def all_jobs() -> dict[str, Job]:
-    """Every job, by name. Domain packages define their jobs; they are listed here."""
-    # Imported here: the domains import this module for the Job type.
-    from stockade.accounts.email_domains.job import EMAIL_DOMAINS_JOB
-    from stockade.stats.critical import CRITICAL_PROJECTS_JOB
-    from stockade.stats.security import SECURITY_SNAPSHOT_JOB
-
-    jobs = (EMAIL_DOMAINS_JOB, CRITICAL_PROJECTS_JOB, SECURITY_SNAPSHOT_JOB)
-    return {job.name: job for job in jobs}
-
-
-def find_job(name: str) -> Job | None:
-    """The job called ``name``, or None."""
-    return all_jobs().get(name)

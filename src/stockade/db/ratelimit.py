@@ -5,13 +5,29 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import BigInteger, Integer, String, UniqueConstraint, delete, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, mapped_column
 
-from stockade.accounts.models import RateLimitHit
-from stockade.db import Database
+from stockade.db.base import Base
+from stockade.db.engine import Database
 
-__all__ = ["Limit", "RateLimited", "hit"]
+__all__ = ["Limit", "RateLimitHit", "RateLimited", "hit"]
+
+
+class RateLimitHit(Base):
+    """How often a key (e.g. "login:ip:1.2.3.4") was hit in one time window.
+
+    Kept in the database so that every worker shares the limits.
+    """
+
+    __tablename__ = "rate_limit_hits"
+    __table_args__ = (UniqueConstraint("key", "window_start"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200))
+    window_start: Mapped[int] = mapped_column(BigInteger)
+    count: Mapped[int] = mapped_column(Integer, default=0)
 
 
 @dataclass(frozen=True)

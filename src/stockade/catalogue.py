@@ -1,0 +1,60 @@
+"""The one place that lists every domain's parts for the seams that run them.
+
+- ``MODELS``: every domain's models module, so that ``Base.metadata`` knows every table
+  (Alembic's autogenerate, the schema test, and SQLAlchemy resolving relationships by name).
+- ``JOBS``: every background job, by name, for the scheduler and ``stockade jobs``.
+
+The seams (``db``, ``jobs``) know no domain: they receive these lists from the app and the CLI.
+A new domain adds its models module and its jobs here.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from stockade.abuse import models as abuse_models
+from stockade.accounts import models as accounts_models
+from stockade.accounts.email_domains import models as email_domains_models
+from stockade.accounts.email_domains.job import EMAIL_DOMAINS_JOB
+from stockade.accounts.recovery import models as recovery_models
+from stockade.accounts.twofactor import models as twofactor_models
+from stockade.attestations import models as attestations_models
+from stockade.db import ratelimit
+from stockade.events import models as events_models
+from stockade.index import models as index_models
+from stockade.jobs import models as jobs_models
+from stockade.jobs.interface import Job
+from stockade.lifecycle import models as lifecycle_models
+from stockade.oidc import models as oidc_models
+from stockade.stats import models as stats_models
+from stockade.stats.critical import CRITICAL_PROJECTS_JOB
+from stockade.stats.security import SECURITY_SNAPSHOT_JOB
+from stockade.tokens import models as tokens_models
+
+__all__ = ["JOBS", "MODELS", "find_job"]
+
+MODELS: tuple[ModuleType, ...] = (
+    ratelimit,
+    events_models,
+    jobs_models,
+    accounts_models,
+    twofactor_models,
+    recovery_models,
+    email_domains_models,
+    index_models,
+    tokens_models,
+    lifecycle_models,
+    abuse_models,
+    oidc_models,
+    attestations_models,
+    stats_models,
+)
+
+JOBS: dict[str, Job] = {
+    job.name: job for job in (EMAIL_DOMAINS_JOB, CRITICAL_PROJECTS_JOB, SECURITY_SNAPSHOT_JOB)
+}
+
+
+def find_job(name: str) -> Job | None:
+    """The job called ``name``, or None."""
+    return JOBS.get(name)
