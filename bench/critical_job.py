@@ -39,7 +39,7 @@ from sqlalchemy import func, select, text  # noqa: E402
 from stockade.config import load_settings  # noqa: E402
 from stockade.db import Database  # noqa: E402
 from stockade.index.models import Project  # noqa: E402
-from stockade.jobs.registry import JobContext  # noqa: E402
+from stockade.jobs.interface import JobContext  # noqa: E402
 from stockade.mail import mailer_from_settings  # noqa: E402
 from stockade.stats.critical import CRITICAL_PROJECTS_JOB, designate, notify  # noqa: E402
 from stockade.stats.models import DownloadCount  # noqa: E402

@@ -18,10 +18,10 @@ from stockade.accounts.email_domains import models as email_domains_models
 from stockade.accounts.email_domains.job import EMAIL_DOMAINS_JOB
 from stockade.accounts.recovery import models as recovery_models
 from stockade.accounts.twofactor import models as twofactor_models
-from stockade.attestations import models as attestations_models
 from stockade.db import ratelimit
 from stockade.events import models as events_models
 from stockade.index import models as index_models
+from stockade.index import provenance as attestations_models
 from stockade.jobs import models as jobs_models
 from stockade.jobs.interface import Job
 from stockade.lifecycle import models as lifecycle_models

@@ -201,7 +201,7 @@ def loaded_db_yank(live: LiveServer, project: str, version: str, *, yank: bool =
     from stockade.db import Database
     from stockade.index.models import Project, Release
     from stockade.index.state import rerender
-    from stockade.index.upload import journal
+    from stockade.publish.upload import journal
 
     env = {k: v for k, v in live.env.items() if k.startswith("STOCKADE_")}
     settings = load_settings(live.data, environ=env)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stockade.events.queries import user_events
+from stockade.index.history import user_events
 from support.builders import wheel_bytes, wheel_name
 from support.index import Index, csrf_from, login_client
 

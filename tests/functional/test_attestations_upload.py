@@ -13,12 +13,12 @@ from urllib.parse import urljoin
 import pytest
 from sqlalchemy import func, select, update
 
-from stockade.attestations.models import FileProvenance
 from stockade.attestations.services import MEDIA_TYPE
 from stockade.config import Settings
 from stockade.events.models import Event
 from stockade.events.services import CLI
 from stockade.index.models import File, FilenameRegistry, Project
+from stockade.index.provenance import FileProvenance
 from stockade.lifecycle import services as lifecycle
 from stockade.oidc.publishers import GitHubPublisherSpec
 from support.attestations import attested_index, publisher_token

@@ -16,10 +16,10 @@ from sqlalchemy import select
 from stockade.accounts.models import User
 from stockade.accounts.twofactor.factors import enable_totp
 from stockade.accounts.twofactor.models import WebAuthnKey
-from stockade.attestations.models import FileProvenance
 from stockade.events.services import CLI
 from stockade.index.models import File, Project
 from stockade.index.project_settings import pin_critical
+from stockade.index.provenance import FileProvenance
 from stockade.index.roles import add_role
 from stockade.jobs.interface import JobContext
 from stockade.mail import mailer_from_settings

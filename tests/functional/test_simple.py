@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from stockade.index.models import Project, Release
 from stockade.index.state import rerender
-from stockade.index.upload import journal
+from stockade.publish.upload import journal
 from support.builders import metadata_text, sdist_bytes, sdist_name, wheel_bytes, wheel_name
 from support.index import Index
 

@@ -22,10 +22,10 @@ from stockade.accounts.twofactor.factors import enable_totp, totp_of
 from stockade.config import Settings, replace
 from stockade.events.models import Event
 from stockade.events.services import CLI
-from stockade.index.manage_rules import find_project
 from stockade.index.models import Project, Role, RoleInvitation
 from stockade.index.project_settings import pin_critical
 from stockade.index.roles import add_role
+from stockade.index.rules import find_project
 from support.builders import wheel_bytes, wheel_name
 from support.index import Index, csrf_from, login_client, run_cli
 

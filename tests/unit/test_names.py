@@ -8,13 +8,8 @@ import time
 
 import pytest
 
-from stockade.abuse.names import (
-    PopularNames,
-    bundled_popular_names,
-    popular_names,
-    stdlib_names,
-    ultranormalize,
-)
+from stockade.abuse.names import PopularNames, bundled_popular_names, popular_names, stdlib_names
+from stockade.index.names import ultranormalize
 from support.backend import CORPUS
 
 CYRILLIC_A = "\N{CYRILLIC SMALL LETTER A}"

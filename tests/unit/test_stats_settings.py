@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from stockade.accounts.policy import critical_enforced, enforcement_date
 from stockade.config import ConfigError, load_settings
+from stockade.index.policy import critical_enforced, enforcement_date
 
 
 def test_defaults_and_environment(tmp_path: Path) -> None:

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from stockade.accounts.policy import (
+from stockade.config import load_settings, replace
+from stockade.index.models import Project
+from stockade.index.policy import (
     SETUP_PATH,
     Action,
     Rule,
@@ -16,8 +18,6 @@ from stockade.accounts.policy import (
     refusal_message,
     rule_summary,
 )
-from stockade.config import load_settings, replace
-from stockade.index.models import Project
 
 
 def project(*, critical: bool = False, require_2fa: bool = False) -> Project:

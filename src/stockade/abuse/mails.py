@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from stockade.index.manage_rules import owners_of
 from stockade.index.models import Project
+from stockade.index.rules import owners_of
 from stockade.mail import Message
 
 __all__ = ["owner_mail"]

@@ -1,7 +1,7 @@
 """Abuse models: malware reports, trusted reporters, prohibited names.
 
 A project's look-alike form lives on the project itself (``projects.ultranormalized_name``,
-see :func:`stockade.abuse.names.ultranormalize`).
+see :func:`stockade.index.names.ultranormalize`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The name rules at project creation, and the administrators' list of prohibited names.
 
 A new project's name is refused when it is prohibited, when it is a standard-library module's
-name, when it looks the same as an existing project's (:func:`~stockade.abuse.names.ultranormalize`)
+name, when it looks the same as an existing project's (:func:`~stockade.index.names.ultranormalize`)
 or when it is a typo of a popular project's (:class:`~stockade.abuse.names.PopularNames`).
 Administrators' uploads skip every rule but the prohibited list: the way to give a user a name
 the rules refuse is for an administrator to create the project and add the user as its owner.
@@ -19,10 +19,11 @@ from sqlalchemy.orm import Session
 
 from stockade.abuse.errors import AbuseError
 from stockade.abuse.models import ProhibitedName
-from stockade.abuse.names import popular_names, stdlib_names, ultranormalize
+from stockade.abuse.names import popular_names, stdlib_names
 from stockade.accounts.models import User
 from stockade.events.services import Origin, record
 from stockade.index.models import Project
+from stockade.index.names import ultranormalize
 
 __all__ = ["find_prohibited", "name_refusal", "prohibit", "prohibited_names", "unprohibit"]
 

@@ -26,6 +26,7 @@ from stockade.abuse.naming import prohibit
 from stockade.db.base import utcnow
 from stockade.events.services import Origin, record
 from stockade.index.models import Project
+from stockade.index.projects import QUARANTINED
 from stockade.lifecycle.services import delete_project, set_status
 from stockade.mail import Message
 
@@ -34,14 +35,12 @@ __all__ = [
     "Mailing",
     "clear",
     "dismiss",
-    "frozen_refusal",
     "quarantine",
     "remove",
     "resolve_open_reports",
 ]
 
 AUTO_REASON = "auto:trusted-reporter"
-QUARANTINED = "quarantined"
 
 
 @dataclass(frozen=True)
@@ -50,16 +49,6 @@ class Mailing:
 
     site_name: str
     base_url: str
-
-
-def frozen_refusal(project: Project) -> str | None:
-    """Why the project's uploads and roles cannot change now, or None when they can."""
-    if project.status == QUARANTINED:
-        return (
-            f"Project {project.name!r} is quarantined: uploads and ownership changes are "
-            "refused until an administrator clears it."
-        )
-    return None
 
 
 def _live(session: Session, project: Project) -> None:

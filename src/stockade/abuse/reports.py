@@ -16,15 +16,16 @@ from sqlalchemy.orm import Session
 
 from stockade.abuse.errors import AbuseError
 from stockade.abuse.models import REPORT_OPEN, Report
-from stockade.abuse.quarantine import AUTO_REASON, QUARANTINED, Mailing
+from stockade.abuse.quarantine import AUTO_REASON, Mailing
 from stockade.abuse.quarantine import quarantine as quarantine_project
 from stockade.abuse.trust import is_trusted, trusted_ids
 from stockade.accounts.models import User
 from stockade.db.base import utcnow
 from stockade.db.ratelimit import Limit
 from stockade.events.services import Origin, record
-from stockade.index.manage_rules import owners_of
 from stockade.index.models import Project
+from stockade.index.projects import QUARANTINED
+from stockade.index.rules import owners_of
 from stockade.lifecycle.services import find_release
 from stockade.mail import Message
 

@@ -10,15 +10,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from packaging.utils import canonicalize_name, canonicalize_version
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from stockade.attestations.errors import AttestationUploadError
-from stockade.attestations.models import FileProvenance
 from stockade.db import Database
-from stockade.index.models import File, Project, Release
-from stockade.index.paths import provenance_path
+from stockade.index.provenance import FileProvenance
 
 if TYPE_CHECKING:
     from pypi_attestations import Publisher
@@ -28,12 +25,8 @@ __all__ = [
     "AttestationUploadError",
     "Identity",
     "attestation_identity",
-    "attested_file_ids",
     "check_attestations",
     "identities",
-    "provenance_for",
-    "provenance_url",
-    "store_provenance",
     "verify_upload",
 ]
 
@@ -125,50 +118,6 @@ def check_attestations(
         publisher_name=kind,
         trust_root=trust_root,
     )
-
-
-def store_provenance(session: Session, file_id: int, provenance: dict[str, Any]) -> None:
-    """Keep a file's verified provenance, in the caller's (the upload's) transaction."""
-    session.add(FileProvenance(file_id=file_id, provenance=provenance))
-
-
-def provenance_url(project: str, version: str, filename: str) -> str:
-    """The URL path of a file's provenance (relative to the site root)."""
-    return provenance_path(canonicalize_name(project), version, filename)
-
-
-def attested_file_ids(session: Session, file_ids: Iterable[int]) -> set[int]:
-    """Which of these files have a provenance object."""
-    ids = list(file_ids)
-    if not ids:
-        return set()
-    found = session.scalars(select(FileProvenance.file_id).where(FileProvenance.file_id.in_(ids)))
-    return set(found)
-
-
-def provenance_for(
-    session: Session, project: str, version: str, filename: str
-) -> dict[str, Any] | None:
-    """The provenance of a live file of this project and version; None when the file is
-    unknown, deleted, or was uploaded without attestations."""
-    canonical = canonicalize_version(version)  # any string: invalid ones come back unchanged
-    row = session.execute(
-        select(FileProvenance.provenance)
-        .join(File, File.id == FileProvenance.file_id)
-        .join(Release, Release.id == File.release_id)
-        .join(Project, Project.id == File.project_id)
-        .where(
-            File.filename == filename,
-            File.deletion_id.is_(None),
-            Release.deletion_id.is_(None),
-            Release.canonical_version == canonical,
-            Project.normalized_name == canonicalize_name(project),
-            Project.deletion_id.is_(None),
-            # PEP 792: a quarantined project serves no files, nor their provenance.
-            Project.status != "quarantined",
-        )
-    ).one_or_none()
-    return None if row is None else dict(row[0])
 
 
 def identities(session: Session, file_ids: Iterable[int]) -> dict[int, Identity]:

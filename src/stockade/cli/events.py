@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from stockade.accounts.services import find_user
 from stockade.cli.common import DataOpt, fail, open_db
-from stockade.events.queries import EventView, find_events
+from stockade.index.history import EventView, find_events
 from stockade.index.models import Project
 
 __all__ = ["app"]

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from stockade.cli.admin import app as admin_app
 from stockade.cli.common import CLI_ORIGIN, DataOpt, err, fail, open_db
-from stockade.index.manage_rules import find_project
 from stockade.index.project_settings import PinResult, pin_critical, unpin_critical
+from stockade.index.rules import find_project
 
 __all__: list[str] = []
 

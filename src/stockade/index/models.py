@@ -21,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from stockade.db.base import Base, UTCDateTime, utcnow
+from stockade.index.names import ultranormalize
 
 __all__ = [
     "File",
@@ -39,8 +40,6 @@ ROLE_MAINTAINER = "Maintainer"
 
 def _ultranormalized(context: Any) -> str:
     # Every way of creating a project fills the column, whoever forgets to.
-    from stockade.abuse.names import ultranormalize
-
     return ultranormalize(context.get_current_parameters()["normalized_name"])
 
 
@@ -65,7 +64,7 @@ class Project(Base):
     critical_pinned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Owners' opt-in: every maintainer needs 2FA to upload, manage or be invited.
     require_2fa: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    # What the name looks like (stockade.abuse.names.ultranormalize): new names must not match.
+    # What the name looks like (stockade.index.names.ultranormalize): new names must not match.
     ultranormalized_name: Mapped[str] = mapped_column(
         String(255), index=True, default=_ultranormalized, server_default=""
     )

@@ -14,12 +14,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from stockade.accounts.models import User
-from stockade.accounts.policy import TwoFactorPolicy
 from stockade.accounts.twofactor.factors import has_two_factor
 from stockade.db.base import utcnow
 from stockade.events.services import Origin, record
-from stockade.index.manage_rules import NotAllowed, lock_project, require_owner
 from stockade.index.models import Project, Role
+from stockade.index.policy import TwoFactorPolicy
+from stockade.index.rules import NotAllowed, lock_project, require_owner
 
 __all__ = [
     "MemberTwoFactor",

@@ -15,14 +15,15 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from stockade.abuse.quarantine import frozen_refusal
 from stockade.accounts.models import User
-from stockade.accounts.policy import TwoFactorPolicy
 from stockade.accounts.services import find_user
 from stockade.db.base import utcnow
 from stockade.events.services import Origin, record
-from stockade.index.manage_mail import Outbox
-from stockade.index.manage_rules import (
+from stockade.index.mails import Outbox
+from stockade.index.models import ROLE_OWNER, Project, Role, RoleInvitation
+from stockade.index.policy import TwoFactorPolicy
+from stockade.index.projects import frozen_refusal
+from stockade.index.rules import (
     INVITATION_LIFETIME,
     ROLE_NAMES,
     InvitationExpired,
@@ -41,7 +42,6 @@ from stockade.index.manage_rules import (
     require_owner,
     role_of,
 )
-from stockade.index.models import ROLE_OWNER, Project, Role, RoleInvitation
 
 __all__ = [
     "INVITATION_LIFETIME",

@@ -6,9 +6,9 @@ from packaging.version import InvalidVersion, Version
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from stockade.attestations.services import attested_file_ids, provenance_url
 from stockade.db.base import utcnow
 from stockade.index.models import File, JournalEntry, Project, Release, SimplePage
+from stockade.index.provenance import attested_file_ids, provenance_url
 from stockade.index.render import (
     FileEntry,
     ProjectState,

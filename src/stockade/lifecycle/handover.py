@@ -1,10 +1,9 @@
-"""What a project deletion or a change of hands must void: pending role invitations and (when
-the name passes to someone else) the old owners' trusted publishers.
+"""What a project deletion or a change of hands must void: pending role invitations.
 
 An invitation accepted on a deleted project would make the invitee one of its "former owners",
-free to re-create a name reserved for the real ones; a trusted publisher left on a row that
-passes to a new owner would let the old owner's CI jobs upload into the new owner's project.
-Both work in the caller's transaction and record one event per row they void.
+free to re-create a name reserved for the real ones. (A change of hands also drops the old
+owners' trusted publishers: :func:`stockade.oidc.services.drop_publishers`, called by the
+upload use case.) Works in the caller's transaction and records one event per row it voids.
 """
 
 from __future__ import annotations
@@ -15,10 +14,8 @@ from sqlalchemy.orm import Session
 from stockade.accounts.models import User
 from stockade.events.services import Origin, record
 from stockade.index.models import Project, RoleInvitation
-from stockade.oidc.models import Publisher
-from stockade.oidc.services import remove_publisher
 
-__all__ = ["drop_publishers", "revoke_pending_invitations"]
+__all__ = ["revoke_pending_invitations"]
 
 
 def revoke_pending_invitations(
@@ -48,14 +45,3 @@ def revoke_pending_invitations(
             reason="project deleted" if project.deletion_id is not None else "project re-created",
         )
     return len(invitations)
-
-
-def drop_publishers(
-    session: Session, project: Project, *, origin: Origin, actor_id: int | None
-) -> int:
-    """Remove every trusted publisher of the project, and the upload tokens minted for them;
-    returns how many publishers."""
-    ids = list(session.scalars(select(Publisher.id).where(Publisher.project_id == project.id)))
-    for publisher_id in ids:
-        remove_publisher(session, project, publisher_id, origin=origin, actor_id=actor_id)
-    return len(ids)

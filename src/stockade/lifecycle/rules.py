@@ -24,9 +24,10 @@ from stockade.config import Settings
 from stockade.db.base import utcnow
 from stockade.events.services import Origin, record
 from stockade.index.models import ROLE_OWNER, Project, Release, Role
+from stockade.index.projects import grant_owner
 from stockade.index.state import journal
 from stockade.lifecycle.errors import LifecycleError
-from stockade.lifecycle.handover import drop_publishers, revoke_pending_invitations
+from stockade.lifecycle.handover import revoke_pending_invitations
 from stockade.lifecycle.models import Deletion
 
 __all__ = ["check_release_open", "reopen", "reserved_until", "upload_target"]
@@ -105,29 +106,22 @@ def reopen(
     user_id: int,
     username: str,
     origin: Origin,
-) -> None:
+) -> bool:
     """In the upload's write transaction: re-create a deleted project in its own row for the
-    uploader (a former owner, or anyone once the reservation is over)."""
+    uploader (a former owner, or anyone once the reservation is over).
+
+    Returns True when the name passed to someone else: the old owners' roles and invitations
+    are gone, and the caller drops their trusted publishers too (in the same transaction).
+    """
     if project.deletion_id is None:
-        return
+        return False
     former_owner = _check_reserved(session, settings, project, user_id)
     if not former_owner:
         # The name passes to someone else: nothing of the old owners' may reach into the new
         # project (their roles, their invitations, their CI jobs' trusted publishers).
         revoke_pending_invitations(session, project, origin=origin, actor_id=user_id)
-        drop_publishers(session, project, origin=origin, actor_id=user_id)
         session.execute(delete(Role).where(Role.project_id == project.id))
-        session.add(Role(user_id=user_id, project_id=project.id, role_name=ROLE_OWNER))
-        record(
-            session,
-            "project:role:add",
-            origin=origin,
-            actor_id=user_id,
-            user_id=user_id,
-            project_id=project.id,
-            role=ROLE_OWNER,
-            username=username,
-        )
+        grant_owner(session, project, user_id=user_id, username=username, origin=origin)
     project.deletion_id = None
     project.status, project.status_reason = "active", None
     journal(session, project, "create", version=None, user_id=user_id)
@@ -141,6 +135,7 @@ def reopen(
         recreated=True,
         former_owner=former_owner,
     )
+    return not former_owner
 
 
 def check_release_open(

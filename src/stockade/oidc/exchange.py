@@ -25,7 +25,7 @@ from stockade.db import Database
 from stockade.db.base import utcnow
 from stockade.events.services import Origin, record
 from stockade.index.models import Project
-from stockade.index.upload import create_project
+from stockade.index.projects import create_project
 from stockade.oidc.errors import ExchangeError
 from stockade.oidc.keys import ALGORITHMS, KeyFetchError, KeyStore
 from stockade.oidc.models import PendingPublisher, Publisher, UsedJwtId

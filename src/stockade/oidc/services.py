@@ -19,11 +19,11 @@ from sqlalchemy.orm import Session
 
 from stockade.abuse.naming import name_refusal
 from stockade.accounts.models import User
-from stockade.accounts.policy import two_factor_refusal
 from stockade.config import Settings
 from stockade.db.base import utcnow
 from stockade.events.services import CLI, Origin, record
 from stockade.index.models import Project
+from stockade.index.policy import two_factor_refusal
 from stockade.oidc.models import PendingPublisher, Publisher
 from stockade.oidc.publishers import (
     PublisherError,
@@ -46,6 +46,7 @@ __all__ = [
     "add_publisher",
     "attestation_publisher",
     "burn_token",
+    "drop_publishers",
     "mint",
     "mint_upload_token",
     "pending_2fa_refusal",
@@ -137,6 +138,18 @@ def remove_publisher(
         provider=publisher.provider,
         publisher=text,
     )
+
+
+def drop_publishers(
+    session: Session, project: Project, *, origin: Origin, actor_id: int | None
+) -> int:
+    """Remove every trusted publisher of the project, and the upload tokens minted for them;
+    returns how many publishers. When a deleted project's name passes to someone else, the old
+    owners' CI jobs must not upload into the new owner's project."""
+    ids = list(session.scalars(select(Publisher.id).where(Publisher.project_id == project.id)))
+    for publisher_id in ids:
+        remove_publisher(session, project, publisher_id, origin=origin, actor_id=actor_id)
+    return len(ids)
 
 
 def project_publishers(session: Session, project_id: int) -> list[Publisher]:
@@ -302,7 +315,7 @@ def mint(
         raise PublisherError(f"The project {project.name!r} was deleted.")
     token, row = create_publisher_token(
         session,
-        publisher,
+        publisher.id,
         project.normalized_name,
         secret_key=settings.secret_key,
         lifetime=TOKEN_LIFETIME,

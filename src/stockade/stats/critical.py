@@ -38,12 +38,12 @@ from sqlalchemy import func, select, true
 from sqlalchemy.orm import Session
 
 from stockade.accounts.models import User, UserEmail
-from stockade.accounts.policy import SETUP_PATH, enforcement_date
 from stockade.config import Settings
 from stockade.db.base import utcnow
 from stockade.events.models import Event
 from stockade.events.services import Origin, record
 from stockade.index.models import Project, Role
+from stockade.index.policy import SETUP_PATH, enforcement_date
 from stockade.jobs.interface import Job, JobContext, JobResult
 from stockade.mail import Message, deliver
 from stockade.stats.counts import roll_window, today

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from sqlalchemy import select, true
 from sqlalchemy.orm import Session
 
-from stockade.accounts.policy import TwoFactorPolicy
 from stockade.accounts.twofactor.factors import has_two_factor
 from stockade.config import Settings
 from stockade.db import Database
 from stockade.events.services import Origin, record
 from stockade.index.models import Project, Role
+from stockade.index.policy import TwoFactorPolicy
 from stockade.tokens.services import AuthenticatedToken
 
 __all__ = ["CriticalStatus", "critical_status", "upload_warning"]

@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session
 
 from stockade.accounts.models import User
 from stockade.accounts.twofactor.models import TotpSecret, WebAuthnKey
-from stockade.attestations.models import FileProvenance
 from stockade.db.base import utcnow
 from stockade.index.models import File, Project, Role
+from stockade.index.provenance import FileProvenance
 from stockade.jobs.interface import Job, JobContext, JobResult
 from stockade.stats.counts import today
 from stockade.stats.models import SecuritySnapshot

@@ -25,7 +25,6 @@ from sqlalchemy.orm import Session
 from stockade.accounts.models import User
 from stockade.db.base import utcnow
 from stockade.events.services import Origin, record
-from stockade.oidc.models import Publisher
 from stockade.tokens.models import ApiToken
 
 __all__ = [
@@ -125,7 +124,7 @@ def create_token(
 
 def create_publisher_token(
     session: Session,
-    publisher: Publisher,
+    publisher_id: int,
     normalized_project: str,
     *,
     secret_key: str,
@@ -140,8 +139,8 @@ def create_publisher_token(
     expires_at = now + lifetime
     row = ApiToken(
         user_id=None,
-        publisher_id=publisher.id,
-        name=f"trusted publisher {publisher.id}",
+        publisher_id=publisher_id,
+        name=f"trusted publisher {publisher_id}",
         identifier=identifier,
         projects=[normalized_project],
         expires_at=expires_at,
@@ -151,7 +150,7 @@ def create_publisher_token(
     macaroon = Macaroon(
         location=_LOCATION, identifier=identifier, key=_root_key(secret_key, identifier)
     )
-    macaroon.add_first_party_caveat(json.dumps({"t": "publisher", "id": publisher.id}))
+    macaroon.add_first_party_caveat(json.dumps({"t": "publisher", "id": publisher_id}))
     macaroon.add_first_party_caveat(json.dumps({"t": "projects", "names": [normalized_project]}))
     window = {"t": "expiry", "nbf": int(now.timestamp()), "exp": int(expires_at.timestamp())}
     macaroon.add_first_party_caveat(json.dumps(window))

@@ -12,7 +12,7 @@ from starlette.responses import RedirectResponse, Response
 from stockade.abuse.trust import is_trusted
 from stockade.accounts.models import User, UserEmail
 from stockade.accounts.services import find_user, set_active
-from stockade.events.queries import all_events, user_events
+from stockade.index.history import all_events, user_events
 from stockade.index.models import File, Project, Role
 from stockade.web.auth import AdminUser, csrf_protect
 from stockade.web.context import Ctx, origin_of

@@ -21,8 +21,8 @@ from packaging.utils import canonicalize_name
 from sqlalchemy import select
 from starlette.exceptions import HTTPException
 
-from stockade.accounts.policy import manage_refusal
 from stockade.index.models import ROLE_MAINTAINER, ROLE_OWNER, Project, Role
+from stockade.index.policy import manage_refusal
 from stockade.web.auth import Forbidden, Identity, require_admin, require_user
 from stockade.web.context import AppContext, get_context
 
@@ -102,7 +102,7 @@ def require_project_role(
             if min_role == ROLE_OWNER:
                 raise Forbidden(f"Only owners of project {project.name!r} can do this.")
             raise Forbidden(f"You are not a maintainer or owner of project {project.name!r}.")
-        # The 2FA requirement (stockade.accounts.policy); administrators are not exempt.
+        # The 2FA requirement (stockade.index.policy); administrators are not exempt.
         ctx = get_context(request)
         if not two_factor:
             return ProjectAccess(project.id, project.name, project.normalized_name, role, identity)

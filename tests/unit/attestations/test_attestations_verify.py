@@ -281,7 +281,7 @@ def test_trust_root_setting(tmp_path: Path, sigstore_root: TestSigstore) -> None
 def test_web_app_does_not_load_sigstore() -> None:
     """sigstore costs a second and tens of MB: only an upload with attestations loads it."""
     code = (
-        "import sys, stockade.web.app, stockade.index.upload\n"
+        "import sys, stockade.web.app, stockade.publish.upload\n"
         "print(sorted(m for m in ('sigstore', 'pypi_attestations') if m in sys.modules))"
     )
     out = subprocess.run(

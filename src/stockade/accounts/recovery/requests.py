@@ -23,7 +23,6 @@ from stockade.accounts.sessions import end_user_sessions
 from stockade.accounts.twofactor.factors import remove_all_factors, two_factor_methods
 from stockade.db.base import utcnow
 from stockade.db.ratelimit import Limit
-from stockade.events.queries import EventView, find_events
 from stockade.events.services import Origin, record
 
 __all__ = [
@@ -90,7 +89,6 @@ class RecoveryView:
     two_factor: list[str]
     # Trusted publishers linked to the account's projects (none exist yet).
     publishers: list[str] = field(default_factory=list)
-    events: list[EventView] = field(default_factory=list)
     decided_by: str | None = None
 
 
@@ -167,7 +165,6 @@ def view_request(session: Session, request_id: int) -> RecoveryView | None:
         verified_emails=[e.email for e in user.emails if e.verified],
         unverified_emails=[e.email for e in user.emails if not e.verified],
         two_factor=two_factor_methods(session, user.id),
-        events=find_events(session, user_id=user.id, limit=30),
         decided_by=decided_by.username if decided_by else None,
     )
 

@@ -20,7 +20,7 @@ from stockade.accounts.forms import check_email, check_full_name, parse_password
 from stockade.accounts.mails import password_changed_mail, primary_changed_mail
 from stockade.accounts.models import User
 from stockade.db.ratelimit import hit
-from stockade.events.queries import user_events
+from stockade.index.history import user_events
 from stockade.mail import deliver
 from stockade.web.accounts.limits import PASSWORD_CHANGE_PER_ACCOUNT, VERIFY_MAIL_PER_ACCOUNT
 from stockade.web.accounts.login import send_verification

@@ -7,7 +7,8 @@ import json
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from stockade.attestations.services import MEDIA_TYPE, provenance_for
+from stockade.attestations.services import MEDIA_TYPE
+from stockade.index.provenance import provenance_for
 from stockade.web.context import Ctx
 
 __all__ = ["router"]

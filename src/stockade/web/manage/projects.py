@@ -15,9 +15,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
-from stockade.accounts.policy import TwoFactorPolicy
-from stockade.events.queries import project_events
-from stockade.index.manage_queries import (
+from stockade.index.history import project_events
+from stockade.index.policy import TwoFactorPolicy
+from stockade.index.queries import (
     collaborators,
     pending_for_user,
     project_links,

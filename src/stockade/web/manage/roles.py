@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
 
 from stockade.accounts.models import User
-from stockade.accounts.policy import TwoFactorPolicy
-from stockade.index.manage_queries import collaborators, pending_for_project
 from stockade.index.models import Project
+from stockade.index.policy import TwoFactorPolicy
+from stockade.index.queries import collaborators, pending_for_project
 from stockade.index.roles import (
     ROLE_NAMES,
     Outbox,

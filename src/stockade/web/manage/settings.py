@@ -9,15 +9,15 @@ from sqlalchemy.orm import Session
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
 from stockade.accounts.models import User
-from stockade.accounts.policy import TwoFactorPolicy, enforcement_date, rule_summary
-from stockade.index.manage_rules import RoleError, RoleNotFound, find_project
 from stockade.index.models import Project
+from stockade.index.policy import TwoFactorPolicy, enforcement_date, rule_summary
 from stockade.index.project_settings import (
     members_two_factor,
     pin_critical,
     set_require_2fa,
     unpin_critical,
 )
+from stockade.index.rules import RoleError, RoleNotFound, find_project
 from stockade.web.auth import AdminUser, csrf_protect
 from stockade.web.context import AppContext, Ctx, origin_of
 from stockade.web.guards import OwnerAccess, ProjectAccess, ProjectNotFound

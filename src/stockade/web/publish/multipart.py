@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,9 @@ import anyio
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
-__all__ = ["FormError", "UploadForm", "UploadedFile", "read_upload_form"]
+from stockade.publish.form import UploadedFile, UploadForm
+
+__all__ = ["FormError", "read_upload_form"]
 
 _BATCH = 1024 * 1024
 MAX_FIELDS = 2000
@@ -34,39 +35,6 @@ class FormError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
-
-
-@dataclass
-class UploadedFile:
-    """The ``content`` part, spooled to disk and hashed."""
-
-    path: Path
-    filename: str
-    size: int
-    sha256: str
-    blake2_256: str
-    md5: str
-
-    def discard(self) -> None:
-        """Remove the temporary file."""
-        self.path.unlink(missing_ok=True)
-
-
-@dataclass
-class UploadForm:
-    """Every non-file field (repeated fields keep every value) and the file."""
-
-    fields: dict[str, list[str]] = field(default_factory=dict)
-    file: UploadedFile | None = None
-
-    def get(self, name: str, default: str | None = None) -> str | None:
-        """The first value of a field, or ``default``."""
-        values = self.fields.get(name)
-        return values[0] if values else default
-
-    def getall(self, name: str) -> list[str]:
-        """Every value of a field."""
-        return self.fields.get(name, [])
 
 
 class _FileSink:

@@ -12,8 +12,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from stockade.accounts.policy import SETUP_PATH
 from stockade.db.base import utcnow
+from stockade.index.policy import SETUP_PATH
 from stockade.stats.counts import today
 from stockade.stats.mandate import critical_status
 from stockade.stats.security import FIGURES, Figures, current_figures, history

@@ -20,7 +20,7 @@ branch_labels = None
 depends_on = None
 
 
-# A frozen copy of stockade.abuse.names.ultranormalize as it was when this revision was written:
+# A frozen copy of stockade.index.names.ultranormalize as it was when this revision was written:
 # a migration must compute the same values whatever the code becomes later.
 # Letters of other scripts that render like Latin ones (lower case: folding happens after
 # casefold). Unicode's confusables list is much longer; these are the ones seen in package

@@ -28,6 +28,7 @@ from stockade.accounts.recovery.requests import (
 )
 from stockade.accounts.recovery.reset import RESET_LIFETIME, PendingReset
 from stockade.events.services import Origin, record
+from stockade.index.history import find_events
 from stockade.mail import Mailer, deliver
 from stockade.web.auth import AdminUser
 from stockade.web.context import AppContext, Ctx, origin_of
@@ -82,12 +83,13 @@ def queue(request: Request, ctx: Ctx, admin: AdminUser) -> Response:
 def _detail(request: Request, ctx: Ctx, request_id: int, error: str | None = None) -> Response:
     with ctx.db.read() as session:
         view = view_request(session, request_id)
+        events = find_events(session, user_id=view.request.user_id, limit=30) if view else []
     if view is None:
         return render(request, "not_found.html", {}, status_code=404)
     return render(
         request,
         "admin/recovery_detail.html",
-        {"view": view, "proofs": PROOFS, "error": error},
+        {"view": view, "events": events, "proofs": PROOFS, "error": error},
         status_code=400 if error else 200,
     )
 

@@ -21,19 +21,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from stockade.abuse.naming import name_refusal
-from stockade.abuse.quarantine import frozen_refusal
-from stockade.accounts.policy import two_factor_refusal
-from stockade.attestations.services import (
-    AttestationUploadError,
-    check_attestations,
-    store_provenance,
-)
+from stockade.attestations.services import AttestationUploadError, check_attestations
 from stockade.config import Settings
 from stockade.db import Database, utcnow
 from stockade.dists import ArchiveLimits, DistError, DistInfo, inspect_distribution, parse_filename
 from stockade.events.services import Origin, record
 from stockade.index.models import (
-    ROLE_OWNER,
     File,
     FilenameRegistry,
     Project,
@@ -41,15 +34,19 @@ from stockade.index.models import (
     Role,
 )
 from stockade.index.paths import blob_key
+from stockade.index.policy import two_factor_refusal
+from stockade.index.projects import create_project, frozen_refusal
+from stockade.index.provenance import store_provenance
 from stockade.index.state import journal, rerender
 from stockade.lifecycle import rules as lifecycle_rules
 from stockade.lifecycle.errors import LifecycleError
+from stockade.oidc.services import drop_publishers
+from stockade.publish.form import UploadedFile, UploadForm
 from stockade.storage import BlobStorage
 from stockade.tokens.models import ApiToken
 from stockade.tokens.services import AuthenticatedToken
-from stockade.web.publish.multipart import UploadedFile, UploadForm
 
-__all__ = ["UploadError", "UploadResult", "accept_upload", "create_project", "journal"]
+__all__ = ["UploadError", "UploadResult", "accept_upload"]
 
 
 class UploadError(Exception):
@@ -295,7 +292,7 @@ def _require_two_factor(
     project: Project | None,
     name: str,
 ) -> None:
-    # The 2FA requirement (stockade.accounts.policy): a token does not stand in for 2FA.
+    # The 2FA requirement (stockade.index.policy): a token does not stand in for 2FA.
     refusal = two_factor_refusal(
         session,
         settings,
@@ -378,7 +375,7 @@ def _reopen(
     origin: Origin,
 ) -> None:
     try:
-        lifecycle_rules.reopen(
+        changed_hands = lifecycle_rules.reopen(
             session,
             settings,
             project,
@@ -388,6 +385,9 @@ def _reopen(
         )
     except LifecycleError as exc:
         raise UploadError(exc.status_code, exc.message) from exc
+    if changed_hands:
+        # The old owners' CI jobs must not upload into the new owner's project.
+        drop_publishers(session, project, origin=origin, actor_id=token.user_id)
 
 
 def _check_open(
@@ -421,37 +421,6 @@ def _check_abuse(
     refusal = name_refusal(session, name, user_id=token.user_id, top_n=settings.typosquat_top_n)
     if refusal is not None:
         raise UploadError(400, refusal)
-
-
-def create_project(
-    session: Session, name: str, *, user_id: int, username: str, origin: Origin
-) -> Project:
-    """Create a project owned by ``user_id`` (the caller has run the name checks). Also used
-    by trusted publishing, when a pending publisher's first upload token is minted."""
-    project = Project(name=name, normalized_name=canonicalize_name(name))
-    session.add(project)
-    session.flush()
-    session.add(Role(user_id=user_id, project_id=project.id, role_name=ROLE_OWNER))
-    journal(session, project, "create", version=None, user_id=user_id)
-    record(
-        session,
-        "project:create",
-        origin=origin,
-        actor_id=user_id,
-        project_id=project.id,
-        name=project.name,
-    )
-    record(
-        session,
-        "project:role:add",
-        origin=origin,
-        actor_id=user_id,
-        user_id=user_id,
-        project_id=project.id,
-        role=ROLE_OWNER,
-        username=username,
-    )
-    return project
 
 
 def _write(
