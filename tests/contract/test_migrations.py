@@ -13,13 +13,14 @@ from stockade import catalogue  # noqa: F401  (registers every table)
 from stockade.config import Settings
 from stockade.db import Base, Database
 from stockade.db.base import utcnow
+from stockade.db.migrate import upgrade
 from stockade.index.models import FilenameRegistry
 
 
 def test_migrations_match_models(settings: Settings) -> None:
     db = Database(settings.database_url)
-    db.migrate()
-    db.migrate()  # a second run is a no-op
+    upgrade(db)
+    upgrade(db)  # a second run is a no-op
     with db.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     db.dispose()
@@ -39,7 +40,7 @@ def test_sqlite_pragmas(settings: Settings) -> None:
 
 def test_a_filename_is_registered_only_once(settings: Settings) -> None:
     db = Database(settings.database_url)
-    db.migrate()
+    upgrade(db)
     with db.write() as s:
         s.add(FilenameRegistry(filename="a-1.0.tar.gz", sha256_digest="0" * 64))
     with pytest.raises(IntegrityError), db.write() as s:

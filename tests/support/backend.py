@@ -29,10 +29,11 @@ def _migrated_template(postgres: PostgresServer) -> str:
     """A database migrated once per run; every test's database is copied from it (fast)."""
     if postgres.url(_TEMPLATE) not in _template_ready:
         from stockade.db import Database
+        from stockade.db.migrate import upgrade
 
         postgres.create_database(_TEMPLATE)
         db = Database(postgres.url(_TEMPLATE))
-        db.migrate()
+        upgrade(db)
         db.dispose()
         _template_ready.add(postgres.url(_TEMPLATE))
     return _TEMPLATE

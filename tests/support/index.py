@@ -25,6 +25,7 @@ from stockade.accounts.models import User
 from stockade.accounts.services import create_user
 from stockade.config import Settings
 from stockade.db import Database
+from stockade.db.migrate import upgrade
 from stockade.events.services import CLI
 from stockade.tokens.services import create_token
 from stockade.web.app import StockadeApp, create_app
@@ -42,7 +43,7 @@ class Index:
     @classmethod
     @contextlib.contextmanager
     def open(cls, settings: Settings) -> Iterator[Index]:
-        Database(settings.database_url).migrate()
+        upgrade(Database(settings.database_url))
         # The TestClient's host ("testserver") is not a loopback name, and links mailed to
         # people are only built from a configured base_url or a loopback host.
         app = create_app(settings if settings.base_url else replace(settings, base_url=BASE_URL))

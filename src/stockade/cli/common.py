@@ -11,6 +11,7 @@ from rich.console import Console
 from stockade import catalogue  # noqa: F401  (every model mapped before the first query)
 from stockade.config import ConfigError, Settings, load_settings
 from stockade.db import Database
+from stockade.db.migrate import upgrade
 from stockade.events.services import CLI as CLI_ORIGIN
 
 __all__ = ["CLI_ORIGIN", "DataOpt", "err", "fail", "migrated", "open_db", "settings_from"]
@@ -39,7 +40,7 @@ def settings_from(data: Path | None, **overrides: Any) -> Settings:
 def migrated(settings: Settings) -> Database:
     """The database, created or upgraded to the newest schema."""
     db = Database(settings.database_url)
-    db.migrate()
+    upgrade(db)
     return db
 
 

@@ -54,12 +54,6 @@ class Database:
         with self._sessions() as session:
             yield session
 
-    def migrate(self) -> None:
-        """Create or upgrade the schema to the newest migration."""
-        from stockade.db.migrate import upgrade
-
-        upgrade(self)
-
     def dispose(self) -> None:
         """Close every pooled connection (call after fork and at shutdown)."""
         self.engine.dispose()
