@@ -14,12 +14,16 @@ by the services; these functions check only what the posted values alone can tel
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
-from starlette.datastructures import FormData
-
 from stockade.accounts.passwords import password_problem
+
+# What was posted, as the web layer hands it over (a form's fields by name; values that are
+# not text, such as files, count as missing).
+Posted = Mapping[str, Any]
 
 __all__ = [
     "EMAIL_INVALID",
@@ -50,7 +54,7 @@ EMPTY_CURRENT_PW = "Specify your current password."
 EMPTY_NEW_PW = "Specify a new password."
 
 
-def text_field(form: FormData, key: str, *, strip: bool = True) -> str:
+def text_field(form: Posted, key: str, *, strip: bool = True) -> str:
     """One posted text value ('' when absent or a file)."""
     value = form.get(key)
     if not isinstance(value, str):
@@ -91,7 +95,7 @@ class RegisterForm:
     errors: dict[str, str] = field(default_factory=dict)
 
 
-def parse_register_form(form: FormData) -> RegisterForm:
+def parse_register_form(form: Posted) -> RegisterForm:
     """Read and check a registration; ``errors`` is empty when it may go ahead."""
     posted = RegisterForm(
         username=text_field(form, "username"),
@@ -134,7 +138,7 @@ class LoginForm:
     errors: dict[str, str] = field(default_factory=dict)
 
 
-def parse_login_form(form: FormData) -> LoginForm:
+def parse_login_form(form: Posted) -> LoginForm:
     """Read a login form; ``errors`` lists missing fields."""
     posted = LoginForm(
         username=text_field(form, "username"),
@@ -157,7 +161,7 @@ class PasswordForm:
     errors: dict[str, str] = field(default_factory=dict)
 
 
-def parse_password_form(form: FormData, *, user_inputs: list[str]) -> PasswordForm:
+def parse_password_form(form: Posted, *, user_inputs: list[str]) -> PasswordForm:
     """Read and check a password change (the current password is checked by the service)."""
     posted = PasswordForm(
         current=text_field(form, "password", strip=False),
