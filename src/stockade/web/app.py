@@ -32,7 +32,7 @@ from stockade.web.index.files import FilesApp
 from stockade.web.index.pages import router as pages_router
 from stockade.web.index.routes import router as index_router
 from stockade.web.index.simple import Receive, Scope, Send, SimpleApp
-from stockade.web.lifecycle.pages import router as lifecycle_router
+from stockade.web.lifecycle.deletion import router as lifecycle_router
 from stockade.web.manage.projects import router as manage_router
 from stockade.web.manage.settings import router as project_settings_router
 from stockade.web.oidc.api import api_router as oidc_api_router
