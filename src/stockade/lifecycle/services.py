@@ -106,6 +106,45 @@ def _live_release(session: Session, project: Project, version: str) -> Release:
     return release
 
 
+def _journaled(
+    session: Session,
+    project: Project,
+    action: str,
+    version: str | None,
+    event: str,
+    /,
+    *,
+    origin: Origin,
+    actor_id: int | None,
+    **details: Any,
+) -> None:
+    """One step of a change: the journal entry ``action`` (for ``version``, None for the whole
+    project), which bumps the serial and tells every worker, and the event ``event`` with
+    ``details``. A change of several steps ends with :func:`_changed`."""
+    journal(session, project, action, version=version, user_id=actor_id)
+    record(session, event, origin=origin, actor_id=actor_id, project_id=project.id, **details)
+
+
+def _changed(
+    session: Session,
+    project: Project,
+    action: str,
+    version: str | None,
+    event: str,
+    /,
+    *,
+    origin: Origin,
+    actor_id: int | None,
+    **details: Any,
+) -> None:
+    """The end of every change: journaled and recorded (:func:`_journaled`), and the project's
+    simple pages re-rendered in the same transaction, so they never disagree with the rows."""
+    _journaled(
+        session, project, action, version, event, origin=origin, actor_id=actor_id, **details
+    )
+    rerender(session, project)
+
+
 def check_may_delete(project: Project, *, admin: bool) -> None:
     """The deletion policy: on a critical project only administrators delete."""
     if project.critical and not admin:
@@ -136,17 +175,17 @@ def yank(
     if release.yanked:
         raise LifecycleError(400, f"Release {release.version!r} is already yanked.")
     release.yanked, release.yanked_reason = True, cleaned
-    journal(session, project, "yank release", version=release.version, user_id=actor_id)
-    record(
+    _changed(
         session,
+        project,
+        "yank release",
+        release.version,
         "release:yank",
         origin=origin,
         actor_id=actor_id,
-        project_id=project.id,
         version=release.version,
         reason=cleaned,
     )
-    rerender(session, project)
     return release
 
 
@@ -166,16 +205,16 @@ def unyank(
     if not release.yanked:
         raise LifecycleError(400, f"Release {release.version!r} is not yanked.")
     release.yanked, release.yanked_reason = False, None
-    journal(session, project, "unyank release", version=release.version, user_id=actor_id)
-    record(
+    _changed(
         session,
+        project,
+        "unyank release",
+        release.version,
         "release:unyank",
         origin=origin,
         actor_id=actor_id,
-        project_id=project.id,
         version=release.version,
     )
-    rerender(session, project)
     return release
 
 
@@ -233,19 +272,19 @@ def delete_file(
     deletion = _tombstone(session, "file", project, filename, actor_id, reason)
     file.deletion_id = deletion.id
     project.total_size -= file.size
-    journal(session, project, f"remove file {filename}", version=release.version, user_id=actor_id)
-    record(
+    _changed(
         session,
+        project,
+        f"remove file {filename}",
+        release.version,
         "file:delete",
         origin=origin,
         actor_id=actor_id,
-        project_id=project.id,
         filename=filename,
         version=release.version,
         sha256=file.sha256_digest,
         reason=deletion.reason,
     )
-    rerender(session, project)
     return file
 
 
@@ -270,18 +309,18 @@ def delete_release(
     for f in files:
         f.deletion_id = deletion.id
         project.total_size -= f.size
-    journal(session, project, "remove release", version=release.version, user_id=actor_id)
-    record(
+    _changed(
         session,
+        project,
+        "remove release",
+        release.version,
         "release:delete",
         origin=origin,
         actor_id=actor_id,
-        project_id=project.id,
         version=release.version,
         files=sorted(f.filename for f in files),
         reason=deletion.reason,
     )
-    rerender(session, project)
     return release
 
 
@@ -318,19 +357,19 @@ def delete_project(
     project.total_size -= sum(f.size for f in files)
     # An invitation accepted now would make its invitee a "former owner" of the deleted name.
     revoke_pending_invitations(session, project, origin=origin, actor_id=actor_id)
-    journal(session, project, "remove project", version=None, user_id=actor_id)
-    record(
+    _changed(
         session,
+        project,
+        "remove project",
+        None,
         "project:delete",
         origin=origin,
         actor_id=actor_id,
-        project_id=project.id,
         name=project.name,
         releases=len(releases),
         files=len(files),
         reason=deletion.reason,
     )
-    rerender(session, project)
     return deletion
 
 
@@ -345,14 +384,16 @@ def _revive(files: list[File]) -> int:
 def _restore_project_row(
     session: Session, project: Project, origin: Origin, actor_id: int | None, **details: Any
 ) -> None:
+    """The first step of restoring a release or a file of a deleted project."""
     project.deletion_id = None
-    journal(session, project, "restore project", version=None, user_id=actor_id)
-    record(
+    _journaled(
         session,
+        project,
+        "restore project",
+        None,
         "project:restore",
         origin=origin,
         actor_id=actor_id,
-        project_id=project.id,
         name=project.name,
         **details,
     )
@@ -453,22 +494,32 @@ def _restore_batch(
         r.deletion_id = None
     project.total_size += _revive(files)
     if project.deletion_id == batch:
-        _restore_project_row(
-            session, project, origin, actor_id, releases=len(releases), files=len(files)
+        project.deletion_id = None
+        _changed(
+            session,
+            project,
+            "restore project",
+            None,
+            "project:restore",
+            origin=origin,
+            actor_id=actor_id,
+            name=project.name,
+            releases=len(releases),
+            files=len(files),
         )
     else:
         # The project came back another way (a single release or file was restored first).
-        journal(session, project, "restore release", version=None, user_id=actor_id)
-        record(
+        _changed(
             session,
+            project,
+            "restore release",
+            None,
             "release:restore",
             origin=origin,
             actor_id=actor_id,
-            project_id=project.id,
             versions=sorted(r.version for r in releases),
             files=sorted(f.filename for f in files),
         )
-    rerender(session, project)
     return f"restored project {project.name} ({len(releases)} releases, {len(files)} files)"
 
 
@@ -492,17 +543,17 @@ def _restore_release(
     project.total_size += _revive(files)
     if project.deletion_id is not None:
         _restore_project_row(session, project, origin, actor_id, version=release.version)
-    journal(session, project, "restore release", version=release.version, user_id=actor_id)
-    record(
+    _changed(
         session,
+        project,
+        "restore release",
+        release.version,
         "release:restore",
         origin=origin,
         actor_id=actor_id,
-        project_id=project.id,
         version=release.version,
         files=sorted(f.filename for f in files),
     )
-    rerender(session, project)
     return f"restored {project.name} {release.version} ({len(files)} files)"
 
 
@@ -525,28 +576,29 @@ def _restore_file(
         _restore_project_row(session, project, origin, actor_id, filename=filename)
     if release.deletion_id is not None:
         release.deletion_id = None
-        journal(session, project, "restore release", version=release.version, user_id=actor_id)
-        record(
+        _journaled(
             session,
+            project,
+            "restore release",
+            release.version,
             "release:restore",
             origin=origin,
             actor_id=actor_id,
-            project_id=project.id,
             version=release.version,
             files=[filename],
         )
-    journal(session, project, f"restore file {filename}", version=release.version, user_id=actor_id)
-    record(
+    _changed(
         session,
+        project,
+        f"restore file {filename}",
+        release.version,
         "file:restore",
         origin=origin,
         actor_id=actor_id,
-        project_id=project.id,
         filename=filename,
         version=release.version,
         sha256=file.sha256_digest,
     )
-    rerender(session, project)
     return f"restored {filename} ({project.name} {release.version})"
 
 
@@ -573,18 +625,18 @@ def set_status(
     previous = project.status
     cleaned = _clean_reason(reason) if status != "active" else None
     project.status, project.status_reason = status, cleaned
-    journal(session, project, f"status {status}", version=None, user_id=actor_id)
-    record(
+    _changed(
         session,
+        project,
+        f"status {status}",
+        None,
         tag,
         origin=origin,
         actor_id=actor_id,
-        project_id=project.id,
         status=status,
         previous=previous,
         reason=cleaned,
     )
-    rerender(session, project)
 
 
 def archive(
