@@ -4,13 +4,13 @@ is stored, each expires, and each works once."""
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import secrets
 from enum import Enum
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from stockade.accounts.digests import sha256_hex
 from stockade.accounts.models import AccountToken
 from stockade.db.base import utcnow
 
@@ -37,10 +37,6 @@ class TokenInvalid(Exception):
         self.problem = problem
 
 
-def _sha256(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
 def issue_token(
     session: Session,
     *,
@@ -57,7 +53,7 @@ def issue_token(
             user_id=user_id,
             purpose=purpose,
             subject_id=subject_id,
-            secret_sha256=_sha256(secret),
+            secret_sha256=sha256_hex(secret),
             created_at=now,
             expires_at=now + lifetime,
         )
@@ -74,7 +70,9 @@ def redeem_token(session: Session, secret: str, *, purpose: str) -> AccountToken
     if not secret or len(secret) > _MAX_SECRET:
         raise TokenInvalid(TokenProblem.INVALID)
     token = session.scalar(
-        select(AccountToken).where(AccountToken.secret_sha256 == _sha256(secret)).with_for_update()
+        select(AccountToken)
+        .where(AccountToken.secret_sha256 == sha256_hex(secret))
+        .with_for_update()
     )
     if token is None:
         raise TokenInvalid(TokenProblem.INVALID)

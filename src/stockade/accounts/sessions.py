@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from stockade.accounts.digests import sha256_hex
 from stockade.accounts.models import User, UserSession
 from stockade.db.base import utcnow
 from stockade.events.services import Origin
@@ -34,10 +34,6 @@ class SessionPolicy:
     absolute: dt.timedelta = dt.timedelta(days=7)
 
 
-def _hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
 def start_session(
     session: Session, user: User, *, origin: Origin, policy: SessionPolicy
 ) -> tuple[str, UserSession]:
@@ -45,7 +41,7 @@ def start_session(
     secret = secrets.token_urlsafe(32)
     now = utcnow()
     row = UserSession(
-        id=_hash(secret),
+        id=sha256_hex(secret),
         user_id=user.id,
         created_at=now,
         last_seen_at=now,
@@ -70,7 +66,7 @@ def load_session(
     found = session.execute(
         select(UserSession, User)
         .join(User, User.id == UserSession.user_id)
-        .where(UserSession.id == _hash(cookie))
+        .where(UserSession.id == sha256_hex(cookie))
     ).one_or_none()
     if found is None:
         return None

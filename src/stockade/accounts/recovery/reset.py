@@ -11,12 +11,12 @@ the new password *and* their second factor.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from stockade.accounts.digests import sha256_hex
 from stockade.accounts.email_domains.check import domain_refusal
 from stockade.accounts.flows import find_login_user
 from stockade.accounts.models import AccountToken, User, UserEmail
@@ -183,10 +183,6 @@ def request_reset(db: Database, typed: str, *, origin: Origin) -> PendingReset |
         return issue_reset(session, user, email, origin=origin)
 
 
-def _sha256(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
 def _check(session: Session, token: AccountToken) -> User:
     """The user of a reset token that is still valid; raises ResetInvalid otherwise."""
     user = session.get(User, token.user_id)
@@ -204,7 +200,7 @@ def _check(session: Session, token: AccountToken) -> User:
 def check_reset_link(session: Session, secret: str) -> ResetTarget:
     """Whose password the link resets, without using it up; raises ResetInvalid."""
     token = (
-        session.scalar(select(AccountToken).where(AccountToken.secret_sha256 == _sha256(secret)))
+        session.scalar(select(AccountToken).where(AccountToken.secret_sha256 == sha256_hex(secret)))
         if secret and len(secret) <= 200
         else None
     )

@@ -8,13 +8,13 @@ Each function works inside the caller's transaction and returns what must happen
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import secrets
 from dataclasses import dataclass, replace
 
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
+from stockade.accounts.digests import sha256_hex
 from stockade.accounts.models import AccountToken, User, UserSession
 from stockade.accounts.onetime import TokenInvalid, TokenProblem, issue_token, redeem_token
 from stockade.accounts.sessions import SessionPolicy, end_session, start_session
@@ -70,10 +70,6 @@ class LoginOutcome:
     notify: str | None = None
 
 
-def _sha256(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
 def start_pending_login(
     session: Session, user: User, *, origin: Origin, next_path: str | None
 ) -> str:
@@ -91,7 +87,7 @@ def start_pending_login(
     session.add(
         PendingLogin(
             user_id=user.id,
-            secret_sha256=_sha256(secret),
+            secret_sha256=sha256_hex(secret),
             next_path=next_path,
             ip_address=origin.ip_address,
             created_at=now,
@@ -107,7 +103,7 @@ def load_pending(
     """The unfinished, unexpired pending login of this cookie secret, of an active user."""
     if not secret or len(secret) > _MAX_SECRET:
         return None
-    query = select(PendingLogin).where(PendingLogin.secret_sha256 == _sha256(secret))
+    query = select(PendingLogin).where(PendingLogin.secret_sha256 == sha256_hex(secret))
     if for_update:
         query = query.with_for_update()
     row = session.scalar(query)
@@ -290,7 +286,7 @@ def confirm_failed(
     if link_secret:
         user_id = session.scalar(
             select(AccountToken.user_id).where(
-                AccountToken.secret_sha256 == _sha256(link_secret),
+                AccountToken.secret_sha256 == sha256_hex(link_secret),
                 AccountToken.purpose == CONFIRM_LOGIN,
             )
         )

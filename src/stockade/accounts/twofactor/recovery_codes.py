@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
+from stockade.accounts.digests import sha256_hex
 from stockade.accounts.twofactor.models import RecoveryCode
 from stockade.db.base import utcnow
 from stockade.events.services import Origin, record
@@ -17,10 +17,6 @@ __all__ = ["CODE_COUNT", "generate_codes", "remaining_codes", "spend_recovery_co
 
 CODE_COUNT = 8
 _MAX_CODE = 64
-
-
-def _sha256(code: str) -> str:
-    return hashlib.sha256(code.encode()).hexdigest()
 
 
 def _normalize(code: str) -> str:
@@ -39,7 +35,7 @@ def generate_codes(
     codes = [secrets.token_hex(8) for _ in range(CODE_COUNT)]
     now = utcnow()
     session.add_all(
-        RecoveryCode(user_id=user_id, code_sha256=_sha256(c), created_at=now) for c in codes
+        RecoveryCode(user_id=user_id, code_sha256=sha256_hex(c), created_at=now) for c in codes
     )
     record(
         session,
@@ -77,7 +73,7 @@ def spend_recovery_code(session: Session, user_id: int, code: str, *, origin: Or
         update(RecoveryCode)
         .where(
             RecoveryCode.user_id == user_id,
-            RecoveryCode.code_sha256 == _sha256(code),
+            RecoveryCode.code_sha256 == sha256_hex(code),
             RecoveryCode.used_at.is_(None),
         )
         .values(used_at=utcnow())
