@@ -398,7 +398,7 @@ def test_token_use_is_an_event(index: Index) -> None:
 
 
 def test_guessing_tokens_is_rate_limited(index: Index) -> None:
-    from stockade.web.index.routes import UPLOAD_AUTH_FAILURES
+    from stockade.web.publish.legacy import UPLOAD_AUTH_FAILURES
 
     data = wheel_bytes("demo", "1.0")
     statuses = [

@@ -29,14 +29,15 @@ from stockade.web.admin import router as admin_router
 from stockade.web.attestations.provenance import router as integrity_router
 from stockade.web.context import AppContext
 from stockade.web.index.files import FilesApp
+from stockade.web.index.json_api import router as json_api_router
 from stockade.web.index.pages import router as pages_router
-from stockade.web.index.routes import router as index_router
 from stockade.web.index.simple import Receive, Scope, Send, SimpleApp
-from stockade.web.lifecycle.deletion import router as lifecycle_router
+from stockade.web.lifecycle.routes import router as lifecycle_router
 from stockade.web.manage.projects import router as manage_router
 from stockade.web.manage.settings import router as project_settings_router
 from stockade.web.oidc.api import api_router as oidc_api_router
 from stockade.web.oidc.api import router as publishers_router
+from stockade.web.publish.legacy import router as upload_router
 from stockade.web.security import SecurityHeaders, install_error_handlers
 from stockade.web.stats.pages import router as stats_router
 from stockade.web.tokens.pages import router as tokens_router
@@ -136,7 +137,8 @@ def create_app(settings: Settings | None = None) -> StockadeApp:
     )
     api.state.ctx = context
     install_error_handlers(api)
-    api.include_router(index_router)
+    api.include_router(upload_router)
+    api.include_router(json_api_router)
     # Before the pages: /project/<name>/report/ would otherwise be read as a release.
     api.include_router(abuse_router)
     api.include_router(pages_router)

@@ -1,21 +1,27 @@
-"""The legacy JSON API: ``/pypi/<project>/json`` and ``/pypi/<project>/<version>/json``."""
+"""The legacy JSON API: ``/pypi/<project>/json`` and ``/pypi/<project>/<version>/json``, with
+PyPI's fields."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
-from packaging.utils import canonicalize_version
+from fastapi import APIRouter, Request
+from packaging.utils import canonicalize_name, canonicalize_version
 from packaging.version import InvalidVersion, Version
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from stockade.index.models import File, Project, Release
 from stockade.index.paths import file_path
 from stockade.index.state import version_key
 from stockade.stats.counts import recent_downloads
+from stockade.web.context import AppContext, Ctx
 
-__all__ = ["project_json", "release_json"]
+__all__ = ["project_document", "release_document", "router"]
+
+router = APIRouter()
 
 
 def _file_dict(f: File, release: Release, base_url: str) -> dict[str, Any]:
@@ -113,7 +119,7 @@ def _load(session: Session, project: Project) -> tuple[list[Release], dict[int, 
     return releases, files
 
 
-def project_json(session: Session, project: Project, base_url: str) -> dict[str, Any] | None:
+def project_document(session: Session, project: Project, base_url: str) -> dict[str, Any] | None:
     """The whole-project document, or None when the project has no releases."""
     releases, files = _load(session, project)
     if not releases or project.status == "quarantined" or project.deletion_id is not None:
@@ -133,7 +139,7 @@ def project_json(session: Session, project: Project, base_url: str) -> dict[str,
     }
 
 
-def release_json(
+def release_document(
     session: Session, project: Project, version: str, base_url: str
 ) -> dict[str, Any] | None:
     """One release's document, or None when there is no such release."""
@@ -162,3 +168,44 @@ def release_json(
         "urls": [_file_dict(f, release, base_url) for f in files],
         "vulnerabilities": [],
     }
+
+
+# -- the routes ------------------------------------------------------------------------------
+
+
+def load_project(ctx: AppContext, normalized: str, build: Any) -> Any:
+    """``build(session, project)`` for the project with this name, or None if there is none."""
+    with ctx.db.read() as session:
+        project = session.scalar(select(Project).where(Project.normalized_name == normalized))
+        if project is None:
+            return None
+        return build(session, project)
+
+
+def _json_or_404(doc: dict[str, Any] | None) -> Response:
+    if doc is None:
+        return JSONResponse({"message": "Not Found"}, status_code=404)
+    headers = {"cache-control": "max-age=60, public", "x-pypi-last-serial": str(doc["last_serial"])}
+    return JSONResponse(doc, headers=headers)
+
+
+@router.get("/pypi/{name}/json", include_in_schema=False)
+def project_json(name: str, request: Request, ctx: Ctx) -> Response:
+    """``/pypi/<project>/json``, PyPI's fields."""
+    normalized = canonicalize_name(name)
+    if name != normalized:
+        return RedirectResponse(f"/pypi/{normalized}/json", status_code=301)
+    base = ctx.base_url(request)
+    return _json_or_404(load_project(ctx, normalized, lambda s, p: project_document(s, p, base)))
+
+
+@router.get("/pypi/{name}/{version}/json", include_in_schema=False)
+def release_json(name: str, version: str, request: Request, ctx: Ctx) -> Response:
+    """``/pypi/<project>/<version>/json``, PyPI's fields."""
+    normalized = canonicalize_name(name)
+    if name != normalized:
+        return RedirectResponse(f"/pypi/{normalized}/{version}/json", status_code=301)
+    base = ctx.base_url(request)
+    return _json_or_404(
+        load_project(ctx, normalized, lambda s, p: release_document(s, p, version, base))
+    )

@@ -1,28 +1,22 @@
-"""HTTP routes of the index: upload, files, the legacy JSON API and the project page."""
+"""The legacy upload API (``POST /legacy/``), as twine and ``uv publish`` speak it: the token
+is checked, the form streamed to disk, and the upload use case (:mod:`stockade.publish.upload`)
+does the rest."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from packaging.utils import canonicalize_name
-from sqlalchemy import select
 from starlette.responses import (
-    JSONResponse,
     PlainTextResponse,
-    RedirectResponse,
     Response,
 )
 
 from stockade.config import replace as replace_settings
 from stockade.db import ratelimit
-from stockade.index.models import Project
 from stockade.publish.upload import UploadError, accept_upload
 from stockade.stats.mandate import upload_warning
 from stockade.tokens.services import AuthenticatedToken, TokenError, check_token
 from stockade.web.context import AppContext, Ctx, origin_of
-from stockade.web.index import json_api
 from stockade.web.publish.multipart import FormError, read_upload_form
 from stockade.web.tokens.http import basic_credentials
 
@@ -94,46 +88,3 @@ async def upload(request: Request, ctx: Ctx) -> Response:
         upload_warning, ctx.db, settings, token, result.project, origin_of(request)
     )
     return PlainTextResponse("OK\n" if warning is None else f"OK\n{warning}\n")
-
-
-# -- legacy JSON API --------------------------------------------------------------------------
-
-
-def load_project(ctx: AppContext, normalized: str, build: Any) -> Any:
-    """``build(session, project)`` for the project with this name, or None if there is none."""
-    with ctx.db.read() as session:
-        project = session.scalar(select(Project).where(Project.normalized_name == normalized))
-        if project is None:
-            return None
-        return build(session, project)
-
-
-def _json_or_404(doc: dict[str, Any] | None) -> Response:
-    if doc is None:
-        return JSONResponse({"message": "Not Found"}, status_code=404)
-    headers = {"cache-control": "max-age=60, public", "x-pypi-last-serial": str(doc["last_serial"])}
-    return JSONResponse(doc, headers=headers)
-
-
-@router.get("/pypi/{name}/json", include_in_schema=False)
-def project_json(name: str, request: Request, ctx: Ctx) -> Response:
-    """``/pypi/<project>/json``, PyPI's fields."""
-    normalized = canonicalize_name(name)
-    if name != normalized:
-        return RedirectResponse(f"/pypi/{normalized}/json", status_code=301)
-    base = ctx.base_url(request)
-    return _json_or_404(
-        load_project(ctx, normalized, lambda s, p: json_api.project_json(s, p, base))
-    )
-
-
-@router.get("/pypi/{name}/{version}/json", include_in_schema=False)
-def release_json(name: str, version: str, request: Request, ctx: Ctx) -> Response:
-    """``/pypi/<project>/<version>/json``, PyPI's fields."""
-    normalized = canonicalize_name(name)
-    if name != normalized:
-        return RedirectResponse(f"/pypi/{normalized}/{version}/json", status_code=301)
-    base = ctx.base_url(request)
-    return _json_or_404(
-        load_project(ctx, normalized, lambda s, p: json_api.release_json(s, p, version, base))
-    )
