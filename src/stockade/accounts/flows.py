@@ -14,11 +14,11 @@ from sqlalchemy.orm import Session
 
 from stockade.accounts.email_domains.check import DomainUntrusted, domain_refusal
 from stockade.accounts.forms import RegisterForm
-from stockade.accounts.models import User, UserEmail, UserSession
+from stockade.accounts.models import User, UserEmail
 from stockade.accounts.onetime import TokenInvalid, TokenProblem, issue_token, redeem_token
 from stockade.accounts.passwords import burn_password_check
 from stockade.accounts.services import create_user, find_user, verify_password
-from stockade.accounts.sessions import SessionPolicy, end_session, start_session
+from stockade.accounts.sessions import SessionPolicy, finish_login
 from stockade.accounts.twofactor.factors import has_two_factor
 from stockade.accounts.twofactor.login import start_pending_login
 from stockade.db.base import utcnow
@@ -174,10 +174,10 @@ def log_in(
     """Check a password and start a session: returns the new session cookie, or None.
 
     For an account with two-factor authentication no session starts: the result is a
-    SecondFactorNeeded whose secret identifies the pending login (see accounts.login_2fa).
+    SecondFactorNeeded whose secret identifies the pending login (see accounts.twofactor.login).
 
-    ``previous_session`` (the session the browser had, if any) ends: a login always gets a
-    fresh session id, so a planted cookie is worth nothing. Failures are events with a reason
+    A passed login is finished by ``sessions.finish_login`` (``previous_session``, the session
+    the browser had, ends: a planted cookie is worth nothing). Failures are events with a reason
     (``unknown_user``, ``invalid_password``, ``disabled``), against the user when there is one.
     Events: ``account:login:success``, ``account:login:failure``.
     """
@@ -198,18 +198,11 @@ def log_in(
         return SecondFactorNeeded(
             start_pending_login(session, user, origin=origin, next_path=next_path)
         )
-    if previous_session is not None:
-        row = session.get(UserSession, previous_session)
-        if row is not None and row.revoked_at is None:
-            end_session(session, row)
-    cookie, _ = start_session(session, user, origin=origin, policy=policy)
-    user.last_login_at = utcnow()
-    record(
+    return finish_login(
         session,
-        "account:login:success",
-        origin=origin,
-        actor_id=user.id,
-        user_id=user.id,
+        user,
         method="password",
+        origin=origin,
+        policy=policy,
+        previous_session=previous_session,
     )
-    return cookie

@@ -1,4 +1,5 @@
-"""Browser sessions: server-side rows, secret cookies, idle and absolute expiry, rotation."""
+"""Browser sessions: server-side rows, secret cookies, idle and absolute expiry, rotation; and
+``finish_login``, the one place where a checked login becomes a session."""
 
 from __future__ import annotations
 
@@ -11,13 +12,15 @@ from sqlalchemy.orm import Session
 
 from stockade.accounts.digests import sha256_hex
 from stockade.accounts.models import User, UserSession
+from stockade.accounts.twofactor.models import PendingLogin
 from stockade.db.base import utcnow
-from stockade.events.services import Origin
+from stockade.events.services import Origin, record
 
 __all__ = [
     "SessionPolicy",
     "end_session",
     "end_user_sessions",
+    "finish_login",
     "load_session",
     "start_session",
 ]
@@ -97,3 +100,51 @@ def end_user_sessions(session: Session, user_id: int, *, keep: str | None = None
     if keep is not None:
         query = query.where(UserSession.id != keep)
     session.execute(query.values(revoked_at=utcnow()))
+
+
+def finish_login(
+    session: Session,
+    user: User,
+    *,
+    method: str,
+    origin: Origin,
+    policy: SessionPolicy,
+    previous_session: str | None = None,
+    pending: PendingLogin | None = None,
+) -> str:
+    """Log ``user`` in: the one function that turns a checked login into a session, for the
+    password-only login (``method`` ``password``) and for the second step of an account with
+    two-factor authentication (``method`` ``totp``, ``recovery-code`` or ``webauthn``, with
+    the ``pending`` login that step completes). Returns the new session's cookie value.
+
+    The caller has already checked everything that decides *whether* the login succeeds: the
+    password, that the account is active, and for an account with a second factor that factor
+    (and the mailed confirmation of a new IP address when one is needed); an account with a
+    second factor never reaches this with ``method`` ``password``. The rules enforced here:
+
+    1. The browser's previous session (``previous_session``, the id of the session it had, if
+       that session is still live) ends: a login always gets a fresh session id, so a cookie
+       planted before the login is worth nothing (no session fixation).
+    2. A new session starts under ``policy``; only the sha256 of its cookie is stored.
+    3. The ``pending`` login, if any, is finished: its cookie cannot complete a login again.
+    4. The account's ``last_login_at`` is stamped (it voids reset links issued before it).
+    5. The event ``account:login:success`` is recorded with ``method``, against the user and
+       with the request's IP address (which later tells a known IP address from a new one).
+    """
+    if previous_session is not None:
+        row = session.get(UserSession, previous_session)
+        if row is not None and row.revoked_at is None:
+            end_session(session, row)
+    cookie, _ = start_session(session, user, origin=origin, policy=policy)
+    if pending is not None:
+        pending.finished_at = utcnow()
+    user.last_login_at = utcnow()
+    record(
+        session,
+        "account:login:success",
+        origin=origin,
+        actor_id=user.id,
+        user_id=user.id,
+        method=method,
+    )
+    return cookie

@@ -15,9 +15,9 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from stockade.accounts.digests import sha256_hex
-from stockade.accounts.models import AccountToken, User, UserSession
+from stockade.accounts.models import AccountToken, User
 from stockade.accounts.onetime import TokenInvalid, TokenProblem, issue_token, redeem_token
-from stockade.accounts.sessions import SessionPolicy, end_session, start_session
+from stockade.accounts.sessions import SessionPolicy, finish_login
 from stockade.accounts.twofactor.factors import totp_of
 from stockade.accounts.twofactor.models import PendingLogin
 from stockade.accounts.twofactor.recovery_codes import remaining_codes, spend_recovery_code
@@ -159,6 +159,7 @@ def complete_login(
     """The second factor ``method`` passed: start the session, or (TOTP or recovery code from
     an IP address the account never logged in from, unless ``confirmed``) mail a confirmation.
 
+    The session is started by ``sessions.finish_login``, which also finishes ``pending``.
     Events: ``account:login:success`` (with the method), or ``account:login:confirmation-sent``.
     """
     user = session.get(User, pending.user_id)
@@ -197,20 +198,14 @@ def complete_login(
             ip_address=origin.ip_address,
             notify=_confirm_address(user),
         )
-    if previous_session is not None:
-        row = session.get(UserSession, previous_session)
-        if row is not None and row.revoked_at is None:
-            end_session(session, row)
-    cookie, _ = start_session(session, user, origin=origin, policy=policy)
-    pending.finished_at = utcnow()
-    user.last_login_at = utcnow()
-    record(
+    cookie = finish_login(
         session,
-        "account:login:success",
-        origin=origin,
-        actor_id=user.id,
-        user_id=user.id,
+        user,
         method=method,
+        origin=origin,
+        policy=policy,
+        previous_session=previous_session,
+        pending=pending,
     )
     return LoginOutcome(
         user.id,
