@@ -21,7 +21,7 @@ from stockade.index.models import Project
 from stockade.index.project_settings import pin_critical
 from stockade.index.roles import add_role
 from stockade.jobs.interface import JobContext
-from stockade.lifecycle.services import delete_project
+from stockade.lifecycle.deletion import delete_project
 from stockade.mail import mailer_from_settings
 from stockade.stats.counts import add_counts, roll_window, today
 from stockade.stats.critical import CRITICAL_PROJECTS_JOB, designate, top_count

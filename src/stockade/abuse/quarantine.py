@@ -27,7 +27,8 @@ from stockade.db.base import utcnow
 from stockade.events.services import Origin, record
 from stockade.index.models import Project
 from stockade.index.projects import QUARANTINED
-from stockade.lifecycle.services import delete_project, set_status
+from stockade.lifecycle.deletion import delete_project
+from stockade.lifecycle.status import set_status
 from stockade.mail import Message
 
 __all__ = [

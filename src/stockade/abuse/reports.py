@@ -26,7 +26,7 @@ from stockade.events.services import Origin, record
 from stockade.index.models import Project
 from stockade.index.projects import QUARANTINED
 from stockade.index.rules import owners_of
-from stockade.lifecycle.services import find_release
+from stockade.lifecycle.changes import find_release
 from stockade.mail import Message
 
 __all__ = [

@@ -27,8 +27,8 @@ from stockade.accounts.services import find_user
 from stockade.cli.admin import app as admin_app
 from stockade.cli.common import CLI_ORIGIN, DataOpt, err, fail, open_db, settings_from
 from stockade.index.models import Project
+from stockade.lifecycle.changes import find_project
 from stockade.lifecycle.errors import LifecycleError
-from stockade.lifecycle.services import find_project
 from stockade.mail import Message, deliver, mailer_from_settings
 
 __all__: list[str] = []

@@ -22,10 +22,10 @@ from sqlalchemy.orm import Session
 
 from stockade.config import Settings
 from stockade.db.base import utcnow
-from stockade.events.services import Origin, record
+from stockade.events.services import Origin
 from stockade.index.models import ROLE_OWNER, Project, Release, Role
 from stockade.index.projects import grant_owner
-from stockade.index.state import journal
+from stockade.lifecycle.changes import journaled
 from stockade.lifecycle.errors import LifecycleError
 from stockade.lifecycle.handover import revoke_pending_invitations
 from stockade.lifecycle.models import Deletion
@@ -124,13 +124,15 @@ def reopen(
         grant_owner(session, project, user_id=user_id, username=username, origin=origin)
     project.deletion_id = None
     project.status, project.status_reason = "active", None
-    journal(session, project, "create", version=None, user_id=user_id)
-    record(
+    # The upload writes its file next and re-renders the pages once, at the end.
+    journaled(
         session,
+        project,
+        "create",
+        None,
         "project:create",
         origin=origin,
         actor_id=user_id,
-        project_id=project.id,
         name=project.name,
         recreated=True,
         former_owner=former_owner,

@@ -22,7 +22,8 @@ from stockade.accounts.models import User
 from stockade.accounts.services import find_user
 from stockade.db import ratelimit
 from stockade.index.models import Project, Release, Role
-from stockade.lifecycle.services import LifecycleError, announce
+from stockade.lifecycle.changes import announce
+from stockade.lifecycle.errors import LifecycleError
 from stockade.mail import Message, deliver
 from stockade.tokens.services import TokenError, check_token
 from stockade.web.auth import AdminUser, CurrentUser, Identity, csrf_protect
