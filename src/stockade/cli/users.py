@@ -17,7 +17,7 @@ from stockade.accounts.models import User
 from stockade.accounts.services import AccountError, create_user, find_user, set_active
 from stockade.accounts.twofactor.factors import two_factor_methods
 from stockade.cli.common import CLI_ORIGIN, DataOpt, err, fail, open_db
-from stockade.tokens.queries import role_projects
+from stockade.index.queries import user_projects
 
 __all__ = ["app"]
 
@@ -64,7 +64,7 @@ def _user_info(session: Session, user: User) -> dict[str, object]:
             {"address": e.email, "primary": e.primary, "verified": e.verified} for e in user.emails
         ],
         "two_factor": two_factor_methods(session, user.id),
-        "projects": [{"name": p.name, "role": p.role} for p in role_projects(session, user.id)],
+        "projects": [{"name": p.name, "role": p.role} for p in user_projects(session, user.id)],
     }
 
 

@@ -1,5 +1,6 @@
-"""What the project-management pages show: a user's projects and invitations, a project's
-collaborators, pending invitations, releases and links."""
+"""What the project-management pages show: a user's projects (also read by the API-token
+pages and the CLI) and invitations, a project's collaborators, pending invitations, releases and
+links."""
 
 from __future__ import annotations
 
@@ -74,7 +75,9 @@ class ReleaseView:
 
 
 def user_projects(session: Session, user_id: int) -> list[ProjectRoleView]:
-    """The projects a user has a role on, by name."""
+    """The projects a user has a role on, by normalized name: the management overview, the
+    projects an API token may be scoped to, and ``stockade user info``. Deleted projects, whose
+    roles are kept only to reserve the name for their former owners, are left out."""
     rows = session.execute(
         select(Project.name, Project.normalized_name, Role.role_name)
         .join(Role, Role.project_id == Project.id)

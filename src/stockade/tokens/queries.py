@@ -12,10 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from stockade.db.base import utcnow
-from stockade.index.models import Project, Role
 from stockade.tokens.models import ApiToken
 
-__all__ = ["RoleProject", "TokenView", "find_user_token", "role_projects", "user_tokens"]
+__all__ = ["TokenView", "find_user_token", "user_tokens"]
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -84,24 +83,3 @@ def find_user_token(session: Session, user_id: int, token_id: int) -> ApiToken |
     return session.scalar(
         select(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user_id)
     )
-
-
-@dataclass(frozen=True)
-class RoleProject:
-    """A project on which a user has a role: the projects a token may be scoped to."""
-
-    name: str
-    normalized_name: str
-    role: str
-
-
-def role_projects(session: Session, user_id: int) -> list[RoleProject]:
-    """The projects on which the user has a role, by normalized name (deleted projects, whose
-    roles are kept only to reserve the name for their former owners, are left out)."""
-    rows = session.execute(
-        select(Project.name, Project.normalized_name, Role.role_name)
-        .join(Role, Role.project_id == Project.id)
-        .where(Role.user_id == user_id, Project.deletion_id.is_(None))
-        .order_by(Project.normalized_name)
-    ).all()
-    return [RoleProject(name, normalized, role) for name, normalized, role in rows]

@@ -18,8 +18,9 @@ from stockade.accounts.mails import token_created_mail
 from stockade.accounts.models import User
 from stockade.db.ratelimit import Limit, hit
 from stockade.events.services import Origin
+from stockade.index.queries import user_projects
 from stockade.mail import deliver
-from stockade.tokens.queries import find_user_token, role_projects, user_tokens
+from stockade.tokens.queries import find_user_token, user_tokens
 from stockade.tokens.services import create_token, revoke_token
 from stockade.web.auth import CurrentUser, Identity, LoginRequired, csrf_protect
 from stockade.web.context import AppContext, Ctx, origin_of
@@ -38,7 +39,7 @@ CREATE_LIMIT = Limit(count=20, seconds=3600)
 def _page(session: Session, user_id: int) -> dict[str, Any]:
     return {
         "tokens": user_tokens(session, user_id),
-        "projects": role_projects(session, user_id),
+        "projects": user_projects(session, user_id),
         "max_expires_days": MAX_EXPIRES_DAYS,
     }
 
