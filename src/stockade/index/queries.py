@@ -76,7 +76,7 @@ class ReleaseView:
 
 def user_projects(session: Session, user_id: int) -> list[ProjectRoleView]:
     """The projects a user has a role on, by normalized name: the management overview, the
-    projects an API token may be scoped to, and ``stockade user info``. Deleted projects, whose
+    projects an API token may be scoped to, and ``stockade user show``. Deleted projects, whose
     roles are kept only to reserve the name for their former owners, are left out."""
     rows = session.execute(
         select(Project.name, Project.normalized_name, Role.role_name)
