@@ -1,11 +1,11 @@
 """Release lifecycle services: yank, delete, restore, archive and a project's PEP 792 status,
 named together for the pages and the command line.
 
-The work lives in :mod:`stockade.lifecycle.yanking`, :mod:`stockade.lifecycle.deletion`
-(delete and restore), :mod:`stockade.lifecycle.status` (archive, PEP 792 status) and
-:mod:`stockade.lifecycle.changes`, which says what every change shares: it works in the
-caller's transaction and is journaled, recorded and re-rendered there; after commit the caller
-calls :func:`announce`.
+The work lives in :mod:`stockade.lifecycle.yanking`, :mod:`stockade.lifecycle.deletion`,
+:mod:`stockade.lifecycle.restoration`, :mod:`stockade.lifecycle.status` (archive, PEP 792
+status) and :mod:`stockade.lifecycle.changes`, which says what every change shares: it works in
+the caller's transaction and is journaled, recorded and re-rendered there; after commit the
+caller calls :func:`announce`.
 """
 
 from __future__ import annotations
@@ -16,10 +16,9 @@ from stockade.lifecycle.deletion import (
     delete_file,
     delete_project,
     delete_release,
-    restore,
-    restore_deletion,
 )
 from stockade.lifecycle.errors import LifecycleError
+from stockade.lifecycle.restoration import restore, restore_deletion
 from stockade.lifecycle.status import STATUSES, archive, set_status, unarchive
 from stockade.lifecycle.yanking import unyank, yank
 
