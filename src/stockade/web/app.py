@@ -21,7 +21,7 @@ from stockade.jobs.scheduler import Scheduler
 from stockade.mail import mailer_from_settings
 from stockade.stats.counter import DownloadCounter
 from stockade.storage import open_storage
-from stockade.web.abuse.reports import router as abuse_router
+from stockade.web.abuse.routes import router as abuse_router
 from stockade.web.accounts.recovery.pages import router as recovery_router
 from stockade.web.accounts.routes import router as accounts_router
 from stockade.web.accounts.twofactor.enrol import router as two_factor_router

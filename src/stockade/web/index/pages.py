@@ -14,7 +14,7 @@ from stockade.index.browse import (
     recent_projects,
     search_projects,
 )
-from stockade.web.abuse.reports import quarantined_page
+from stockade.web.abuse.quarantined import quarantined_page
 from stockade.web.auth import MaybeUser, csrf_protect
 from stockade.web.context import Ctx
 from stockade.web.index.project_view import ProjectView, load_project_view
