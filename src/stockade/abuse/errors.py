@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
+from stockade.errors import ServiceError
+
 __all__ = ["AbuseError"]
 
 
-class AbuseError(Exception):
+class AbuseError(ServiceError):
     """A report, quarantine or name action refused; ``message`` names the rule."""
-
-    def __init__(self, status_code: int, message: str) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-        self.message = message

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
+from stockade.errors import ServiceError
+
 __all__ = ["LifecycleError"]
 
 
-class LifecycleError(Exception):
+class LifecycleError(ServiceError):
     """A lifecycle action refused, with PyPI-like status and a one-line reason naming the rule."""
-
-    def __init__(self, status_code: int, message: str) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-        self.message = message

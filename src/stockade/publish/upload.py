@@ -25,6 +25,7 @@ from stockade.attestations.services import AttestationUploadError, check_attesta
 from stockade.config import Settings
 from stockade.db import Database, utcnow
 from stockade.dists import ArchiveLimits, DistError, DistInfo, inspect_distribution, parse_filename
+from stockade.errors import ServiceError
 from stockade.events.services import Origin, record
 from stockade.index.models import (
     File,
@@ -49,13 +50,8 @@ from stockade.tokens.services import AuthenticatedToken
 __all__ = ["UploadError", "UploadResult", "accept_upload"]
 
 
-class UploadError(Exception):
-    """An upload refused with an HTTP status and a one-line reason."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
+class UploadError(ServiceError):
+    """An upload refused with an HTTP status (``status``) and a one-line reason."""
 
 
 @dataclass(frozen=True)

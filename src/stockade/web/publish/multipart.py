@@ -18,6 +18,7 @@ import anyio
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
+from stockade.errors import ServiceError
 from stockade.publish.form import UploadedFile, UploadForm
 
 __all__ = ["FormError", "read_upload_form"]
@@ -28,13 +29,8 @@ MAX_FIELD_BYTES = 4 * 1024 * 1024
 MAX_TOTAL_FIELD_BYTES = 16 * 1024 * 1024
 
 
-class FormError(Exception):
-    """The request body is not an acceptable upload form."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
+class FormError(ServiceError):
+    """The request body is not an acceptable upload form (``status``, ``message``)."""
 
 
 class _FileSink:
