@@ -24,7 +24,7 @@ from stockade.storage import open_storage
 from stockade.web.abuse.routes import router as abuse_router
 from stockade.web.accounts.recovery.pages import router as recovery_router
 from stockade.web.accounts.routes import router as accounts_router
-from stockade.web.accounts.twofactor.overview import router as two_factor_router
+from stockade.web.accounts.twofactor.routes import router as two_factor_router
 from stockade.web.admin import router as admin_router
 from stockade.web.attestations.provenance import router as integrity_router
 from stockade.web.context import AppContext

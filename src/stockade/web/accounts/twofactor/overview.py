@@ -1,4 +1,7 @@
-"""Two-factor pages: enrol TOTP and security keys, recovery codes, the second login step."""
+"""The account's two-factor page (``/manage/account/two-factor/``): its factors and recovery
+codes, with the forms to add and remove them; and what the forms' handlers (``totp``, ``keys``,
+``codes``) share: the page shown again with what was refused, notices by mail, removing a factor.
+"""
 
 from __future__ import annotations
 
@@ -13,50 +16,48 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
-from stockade.accounts.mails import (
-    recovery_code_used_mail,
-    recovery_codes_generated_mail,
-    two_factor_added_mail,
-    two_factor_removed_mail,
-)
+from stockade.accounts.mails import recovery_code_used_mail, two_factor_removed_mail
 from stockade.accounts.models import User
-from stockade.accounts.services import verify_password
 from stockade.accounts.twofactor.factors import (
     NEEDS_VERIFIED_EMAIL,
-    WRONG_PASSWORD,
     TwoFactorError,
-    confirm_totp,
-    has_two_factor,
-    lock_account,
-    remove_totp,
-    remove_webauthn_key,
     require_verified_email,
-    start_totp,
-    totp_of,
     two_factor_methods,
 )
 from stockade.accounts.twofactor.models import WebAuthnKey
-from stockade.accounts.twofactor.recovery_codes import generate_codes, remaining_codes
-from stockade.accounts.twofactor.totp import provisioning_uri, qr_svg
-from stockade.accounts.twofactor.webauthn import register_key, registration_options, relying_party
+from stockade.accounts.twofactor.recovery_codes import remaining_codes
 from stockade.db.ratelimit import hit
 from stockade.events.services import Origin, record
 from stockade.mail import deliver
 from stockade.web.accounts.limits import PASSWORD_CHANGE_PER_ACCOUNT
-from stockade.web.accounts.twofactor.login import router as login_router
-from stockade.web.accounts.twofactor.webauthn_script import SCRIPT, SCRIPT_PATH
+from stockade.web.accounts.twofactor.webauthn_script import SCRIPT_PATH
 from stockade.web.auth import CurrentUser, LoginRequired, csrf_protect
 from stockade.web.context import AppContext, Ctx, origin_of
 from stockade.web.templating import render
 
-__all__ = ["TWO_FACTOR_PATH", "router"]
+__all__ = [
+    "METHOD_WORDS",
+    "NO_STORE",
+    "TWO_FACTOR_PATH",
+    "Notify",
+    "active_user",
+    "codes_page",
+    "form_text",
+    "mail_notice",
+    "notify_of",
+    "read",
+    "record_failure",
+    "refuse",
+    "remove_factor",
+    "router",
+    "show",
+    "write",
+]
 
 router = APIRouter(dependencies=[Depends(csrf_protect)])
-router.include_router(login_router)
 
 TWO_FACTOR_PATH = "/manage/account/two-factor/"
-TOTP_PATH = TWO_FACTOR_PATH + "totp/"
-_NO_STORE = {"Cache-Control": "no-store"}
+NO_STORE = {"Cache-Control": "no-store"}
 NOTICES = {
     "totp-removed": "The authentication application was removed from your account.",
     "key-removed": "The security key was removed from your account.",
@@ -86,14 +87,16 @@ class Notify:
     address: str | None
 
 
-def _user(session: Session, user_id: int) -> User:
+def active_user(session: Session, user_id: int) -> User:
+    """The logged-in user, who must still be active (else: log in again)."""
     user = session.get(User, user_id)
     if user is None or not user.is_active:
         raise LoginRequired
     return user
 
 
-def _notify(user: User) -> Notify:
+def notify_of(user: User) -> Notify:
+    """Who hears of a change of the user's factors."""
     # As for password changes: notices go only to a verified primary address.
     primary = user.primary_email
     return Notify(user.username, primary.email if primary and primary.verified else None)
@@ -107,18 +110,20 @@ def _any_verified(user: User) -> str | None:
     return next((e.email for e in user.emails if e.verified), None)
 
 
-def _read(ctx: AppContext, action: Callable[[Session], T]) -> T:
+def read(ctx: AppContext, action: Callable[[Session], T]) -> T:
+    """Run ``action`` in a read-only transaction."""
     with ctx.db.read() as session:
         return action(session)
 
 
-def _write(ctx: AppContext, action: Callable[[Session], T]) -> T:
+def write(ctx: AppContext, action: Callable[[Session], T]) -> T:
+    """Run ``action`` in a write transaction."""
     with ctx.db.write() as session:
         return action(session)
 
 
 def _page_values(session: Session, user_id: int) -> dict[str, Any]:
-    user = _user(session, user_id)
+    user = active_user(session, user_id)
     keys = session.scalars(
         select(WebAuthnKey).where(WebAuthnKey.user_id == user_id).order_by(WebAuthnKey.id)
     )
@@ -148,7 +153,7 @@ def _email_verified(session: Session, user_id: int) -> bool:
     return True
 
 
-def _show(
+def show(
     request: Request,
     ctx: AppContext,
     user_id: int,
@@ -156,52 +161,46 @@ def _show(
     notice: str | None = None,
     errors: dict[str, str] | None = None,
 ) -> Response:
-    values = _read(ctx, lambda s: _page_values(s, user_id))
+    """The two-factor page, with a notice, or with what was refused (400)."""
+    values = read(ctx, lambda s: _page_values(s, user_id))
     return render(
         request,
         "accounts/two_factor.html",
         {**values, "notice": notice, "errors": errors or {}, "script": SCRIPT_PATH},
         status_code=400 if errors else 200,
-        headers=_NO_STORE,
+        headers=NO_STORE,
     )
 
 
-async def _refuse(
+async def refuse(
     request: Request, ctx: AppContext, user_id: int, errors: dict[str, str]
 ) -> Response:
     """The page again with what was refused (400); for the async form handlers."""
-    return await run_in_threadpool(lambda: _show(request, ctx, user_id, errors=errors))
+    return await run_in_threadpool(lambda: show(request, ctx, user_id, errors=errors))
 
 
-def _codes_page(request: Request, codes: list[str], *, first: bool) -> Response:
+def codes_page(request: Request, codes: list[str], *, first: bool) -> Response:
+    """The page that shows new recovery codes, once (``first``: with the first factor)."""
     return render(
         request,
         "accounts/two_factor_codes.html",
         {"codes": codes, "first": first, "back": TWO_FACTOR_PATH},
-        headers=_NO_STORE,
+        headers=NO_STORE,
     )
 
 
-def _text(form: FormData, name: str) -> str:
+def form_text(form: FormData, name: str) -> str:
+    """A posted text field, or "" when it is missing or a file."""
     value = form.get(name)
     return value if isinstance(value, str) else ""
 
 
-async def _mail(ctx: AppContext, notify: Notify, build: Callable[[str, str], Any]) -> None:
+async def mail_notice(ctx: AppContext, notify: Notify, build: Callable[[str, str], Any]) -> None:
+    """Send the notice ``build(username, address)`` makes, if there is an address to tell."""
     if notify.address is None:
         return
     message = build(notify.username, notify.address)
     await run_in_threadpool(deliver, ctx.mailer, message)
-
-
-@router.get(SCRIPT_PATH, include_in_schema=False)
-def webauthn_script() -> Response:
-    """The script of the security-key forms."""
-    return Response(
-        SCRIPT,
-        media_type="text/javascript",
-        headers={"Cache-Control": "public, max-age=3600"},
-    )
 
 
 @router.get(TWO_FACTOR_PATH, include_in_schema=False)
@@ -209,97 +208,17 @@ def two_factor_page(
     request: Request, ctx: Ctx, identity: CurrentUser, done: str | None = None
 ) -> Response:
     """The account's second factors, with the forms to add and remove them."""
-    return _show(request, ctx, identity.user_id, notice=NOTICES.get(done or ""))
+    return show(request, ctx, identity.user_id, notice=NOTICES.get(done or ""))
 
 
-# -- TOTP -------------------------------------------------------------------------------------
-
-
-@router.post(TOTP_PATH + "start/", include_in_schema=False)
-def totp_start(request: Request, ctx: Ctx, identity: CurrentUser) -> Response:
-    """Begin setting up an authentication app: a new secret, shown on the next page."""
-    try:
-        _write(ctx, lambda s: start_totp(s, _user(s, identity.user_id)))
-    except TwoFactorError as exc:
-        return _show(request, ctx, identity.user_id, errors={"totp": str(exc)})
-    return RedirectResponse(TOTP_PATH, status_code=303)
-
-
-def _totp_values(ctx: AppContext, user_id: int) -> dict[str, Any] | None:
-    def read(session: Session) -> dict[str, Any] | None:
-        user = _user(session, user_id)
-        row = totp_of(session, user_id, confirmed=False)
-        if row is None or row.confirmed_at is not None:
-            return None
-        uri = provisioning_uri(row.secret, account=user.username, issuer=ctx.settings.site_name)
-        spaced = " ".join(row.secret[i : i + 4] for i in range(0, len(row.secret), 4))
-        return {"secret": spaced, "qr": qr_svg(uri), "uri": uri}
-
-    return _read(ctx, read)
-
-
-def _totp_page(
-    request: Request, ctx: AppContext, user_id: int, error: str | None = None
-) -> Response:
-    values = _totp_values(ctx, user_id)
-    if values is None:
-        return RedirectResponse(TWO_FACTOR_PATH, status_code=303)
-    return render(
-        request,
-        "accounts/two_factor_totp.html",
-        {**values, "error": error},
-        status_code=400 if error else 200,
-        headers=_NO_STORE,
-    )
-
-
-@router.get(TOTP_PATH, include_in_schema=False)
-def totp_page(request: Request, ctx: Ctx, identity: CurrentUser) -> Response:
-    """The QR code and secret of the app being set up, and the form to confirm it."""
-    return _totp_page(request, ctx, identity.user_id)
-
-
-@router.post(TOTP_PATH + "confirm/", include_in_schema=False)
-async def totp_confirm(request: Request, ctx: Ctx, identity: CurrentUser) -> Response:
-    """Confirm the app with a current code and the password: only now does it protect the
-    account."""
-    form = await request.form()
-    code, password = _text(form, "code"), _text(form, "password")
-    origin = origin_of(request)
-    await run_in_threadpool(
-        hit, ctx.db, f"2fa:user:{identity.user_id}", PASSWORD_CHANGE_PER_ACCOUNT
-    )
-
-    def run(session: Session) -> tuple[list[str], Notify]:
-        user = _user(session, identity.user_id)
-        codes = confirm_totp(session, user, code, password=password, origin=origin)
-        return codes, _notify(user)
-
-    try:
-        codes, notify = await run_in_threadpool(_write, ctx, run)
-    except TwoFactorError as exc:
-        return await run_in_threadpool(_totp_page, request, ctx, identity.user_id, str(exc))
-    site = ctx.settings.site_name
-    await _mail(
-        ctx,
-        notify,
-        lambda u, a: two_factor_added_mail(
-            site_name=site, username=u, address=a, method=METHOD_WORDS["totp"]
-        ),
-    )
-    if codes:
-        return _codes_page(request, codes, first=True)
-    return RedirectResponse(f"{TWO_FACTOR_PATH}?done=totp-added", status_code=303)
-
-
-def _record_failure(ctx: AppContext, tag: str, user_id: int, origin: Origin, **data: Any) -> None:
+def record_failure(ctx: AppContext, tag: str, user_id: int, origin: Origin, **data: Any) -> None:
     """A refused factor change is an event too; in its own transaction, since the refused
     one was rolled back."""
     with ctx.db.write() as session:
         record(session, tag, origin=origin, actor_id=user_id, user_id=user_id, **data)
 
 
-async def _removal(
+async def remove_factor(
     request: Request,
     ctx: AppContext,
     identity: CurrentUser,
@@ -307,23 +226,26 @@ async def _removal(
     remove: Callable[[Session, User, str, str], int | None],
     done: str,
 ) -> Response:
+    """Remove a factor of ``method`` with the posted password (and code, for the last one):
+    ``remove(session, user, password, code)`` returns the recovery codes left when one was
+    spent. Attempts are bounded; a refusal is an event; the owner is told by mail."""
     form = await request.form()
-    password, code = _text(form, "password"), _text(form, "code")
+    password, code = form_text(form, "password"), form_text(form, "code")
     origin = origin_of(request)
     await run_in_threadpool(
         hit, ctx.db, f"2fa-remove:user:{identity.user_id}", PASSWORD_CHANGE_PER_ACCOUNT
     )
 
     def run(session: Session) -> tuple[int | None, Notify, str | None]:
-        user = _user(session, identity.user_id)
+        user = active_user(session, identity.user_id)
         spent = remove(session, user, password, code)
-        return spent, _notify(user), _any_verified(user)
+        return spent, notify_of(user), _any_verified(user)
 
     try:
-        spent, notify, fallback = await run_in_threadpool(_write, ctx, run)
+        spent, notify, fallback = await run_in_threadpool(write, ctx, run)
     except TwoFactorError as exc:
         await run_in_threadpool(
-            _record_failure,
+            record_failure,
             ctx,
             "account:two_factor:remove:failure",
             identity.user_id,
@@ -331,7 +253,7 @@ async def _removal(
             method=method,
             reason=str(exc),
         )
-        return await _refuse(request, ctx, identity.user_id, {method: str(exc)})
+        return await refuse(request, ctx, identity.user_id, {method: str(exc)})
     site = ctx.settings.site_name
     if spent is not None and fallback is not None:
         # A recovery code was spent to remove the last factor: say so, as at login.
@@ -339,7 +261,7 @@ async def _removal(
             site_name=site, username=notify.username, address=fallback, remaining=spent
         )
         await run_in_threadpool(deliver, ctx.mailer, message)
-    await _mail(
+    await mail_notice(
         ctx,
         notify,
         lambda u, a: two_factor_removed_mail(
@@ -347,129 +269,3 @@ async def _removal(
         ),
     )
     return RedirectResponse(f"{TWO_FACTOR_PATH}?done={done}", status_code=303)
-
-
-@router.post(TOTP_PATH + "remove/", include_in_schema=False)
-async def totp_remove(request: Request, ctx: Ctx, identity: CurrentUser) -> Response:
-    """Remove the authentication app (the password; for the last factor also a code)."""
-    origin = origin_of(request)
-    return await _removal(
-        request,
-        ctx,
-        identity,
-        "totp",
-        lambda s, u, p, c: remove_totp(s, u, password=p, code=c, origin=origin),
-        "totp-removed",
-    )
-
-
-# -- security keys ----------------------------------------------------------------------------
-
-
-@router.post(TWO_FACTOR_PATH + "webauthn/options/", include_in_schema=False)
-def key_options(request: Request, ctx: Ctx, identity: CurrentUser) -> Response:
-    """The registration challenge (JSON, for the page's script)."""
-    rp = relying_party(ctx.settings, ctx.link_base(request))
-    # Each call stores a challenge: a burst is refused.
-    hit(ctx.db, f"webauthn-options:user:{identity.user_id}", PASSWORD_CHANGE_PER_ACCOUNT)
-    try:
-        options = _write(ctx, lambda s: registration_options(s, _user(s, identity.user_id), rp))
-    except TwoFactorError as exc:
-        return Response(str(exc), status_code=400, media_type="text/plain")
-    return Response(options, media_type="application/json", headers=_NO_STORE)
-
-
-@router.post(TWO_FACTOR_PATH + "webauthn/register/", include_in_schema=False)
-async def key_register(request: Request, ctx: Ctx, identity: CurrentUser) -> Response:
-    """Keep the browser's new credential as a security key."""
-    form = await request.form()
-    label, credential = _text(form, "label"), _text(form, "credential")
-    password = _text(form, "password")
-    rp = relying_party(ctx.settings, ctx.link_base(request))
-    origin = origin_of(request)
-    # The password is checked: guesses are bounded.
-    await run_in_threadpool(
-        hit, ctx.db, f"2fa-add:user:{identity.user_id}", PASSWORD_CHANGE_PER_ACCOUNT
-    )
-
-    def run(session: Session) -> tuple[list[str], Notify]:
-        user = _user(session, identity.user_id)
-        codes = register_key(
-            session,
-            user,
-            rp,
-            label=label,
-            credential=credential,
-            password=password,
-            origin=origin,
-        )
-        return codes, _notify(user)
-
-    try:
-        codes, notify = await run_in_threadpool(_write, ctx, run)
-    except TwoFactorError as exc:
-        return await _refuse(request, ctx, identity.user_id, {"webauthn": str(exc)})
-    site = ctx.settings.site_name
-    await _mail(
-        ctx,
-        notify,
-        lambda u, a: two_factor_added_mail(
-            site_name=site, username=u, address=a, method=f"security key “{label.strip()}”"
-        ),
-    )
-    if codes:
-        return _codes_page(request, codes, first=True)
-    return RedirectResponse(f"{TWO_FACTOR_PATH}?done=key-added", status_code=303)
-
-
-@router.post(TWO_FACTOR_PATH + "webauthn/{key_id}/remove/", include_in_schema=False)
-async def key_remove(request: Request, ctx: Ctx, identity: CurrentUser, key_id: int) -> Response:
-    """Remove one security key (the password; for the last factor also a code)."""
-    origin = origin_of(request)
-
-    def remove(session: Session, user: User, password: str, code: str) -> None:
-        remove_webauthn_key(session, user, key_id, password=password, code=code, origin=origin)
-
-    return await _removal(request, ctx, identity, "webauthn", remove, "key-removed")
-
-
-# -- recovery codes ---------------------------------------------------------------------------
-
-
-@router.post(TWO_FACTOR_PATH + "recovery-codes/", include_in_schema=False)
-async def regenerate_codes(request: Request, ctx: Ctx, identity: CurrentUser) -> Response:
-    """A new set of recovery codes (the password is asked again); the old set stops working."""
-    password = _text(await request.form(), "password")
-    origin = origin_of(request)
-    await run_in_threadpool(
-        hit, ctx.db, f"2fa-codes:user:{identity.user_id}", PASSWORD_CHANGE_PER_ACCOUNT
-    )
-
-    def run(session: Session) -> tuple[list[str], Notify]:
-        user = _user(session, identity.user_id)
-        lock_account(session, user.id)
-        if not has_two_factor(session, user.id):
-            raise TwoFactorError("Recovery codes come with a second factor: add one first.")
-        if not verify_password(user, password):
-            raise TwoFactorError(WRONG_PASSWORD)
-        return generate_codes(session, user.id, origin=origin, actor_id=user.id), _notify(user)
-
-    try:
-        codes, notify = await run_in_threadpool(_write, ctx, run)
-    except TwoFactorError as exc:
-        await run_in_threadpool(
-            _record_failure,
-            ctx,
-            "account:recovery_codes:generate:failure",
-            identity.user_id,
-            origin,
-            reason=str(exc),
-        )
-        return await _refuse(request, ctx, identity.user_id, {"codes": str(exc)})
-    site = ctx.settings.site_name
-    await _mail(
-        ctx,
-        notify,
-        lambda u, a: recovery_codes_generated_mail(site_name=site, username=u, address=a),
-    )
-    return _codes_page(request, codes, first=False)
