@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session, selectinload
 from starlette.responses import RedirectResponse, Response
 
 from stockade.abuse.trust import is_trusted
@@ -15,10 +16,10 @@ from stockade.accounts.services import find_user, set_active
 from stockade.index.history import all_events, user_events
 from stockade.index.models import File, Project, Role
 from stockade.web.auth import AdminUser, csrf_protect
-from stockade.web.context import Ctx, origin_of
+from stockade.web.context import AppContext, Ctx, origin_of
 from stockade.web.templating import render
 
-__all__ = ["router"]
+__all__ = ["change_user", "router"]
 
 router = APIRouter(prefix="/admin", dependencies=[Depends(csrf_protect)])
 
@@ -103,10 +104,8 @@ def user_set_active(
     active: Annotated[str, Form()],
 ) -> Response:
     """Disable (active=0) or enable (active=1) an account."""
-    with ctx.db.write() as session:
-        user = find_user(session, username)
-        if user is None:
-            return render(request, "not_found.html", {}, status_code=404)
+
+    def change(session: Session, user: User) -> Response | None:
         if user.id == admin.user_id and active != "1":
             return render(
                 request,
@@ -121,5 +120,26 @@ def user_set_active(
                 status_code=400,
             )
         set_active(session, user, active == "1", actor_id=admin.user_id, origin=origin_of(request))
+        return None
+
+    return change_user(request, ctx, username, change)
+
+
+def change_user(
+    request: Request,
+    ctx: AppContext,
+    username: str,
+    change: Callable[[Session, User], Response | None],
+) -> Response:
+    """The forms on an account's admin page: ``change`` the account named ``username`` in one
+    write transaction, then back to its page (303); the 404 page when there is no such account.
+    ``change`` may return a page to answer instead (a refusal, before it changes anything)."""
+    with ctx.db.write() as session:
+        user = find_user(session, username)
+        if user is None:
+            return render(request, "not_found.html", {}, status_code=404)
+        refused = change(session, user)
+        if refused is not None:
+            return refused
         name = user.username
     return RedirectResponse(f"/admin/users/{name}/", status_code=303)

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from packaging.utils import canonicalize_name
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
 
 from stockade.abuse.errors import AbuseError
@@ -17,11 +18,11 @@ from stockade.abuse.quarantine import clear, dismiss, quarantine, remove
 from stockade.abuse.reports import open_queue
 from stockade.abuse.trust import set_trusted
 from stockade.accounts.models import User
-from stockade.accounts.services import find_user
 from stockade.index.models import Project
 from stockade.lifecycle.errors import LifecycleError
 from stockade.mail import Message
 from stockade.web.abuse.common import after_commit, mailing_for
+from stockade.web.admin import change_user
 from stockade.web.auth import AdminUser, Identity, csrf_protect
 from stockade.web.context import AppContext, Ctx, origin_of
 from stockade.web.templating import render
@@ -216,12 +217,10 @@ def trusted_reporter(
     trusted: Annotated[str, Form()],
 ) -> Response:
     """Mark (trusted=1) or unmark (trusted=0) an account as a trusted reporter."""
-    with ctx.db.write() as session:
-        user = find_user(session, username)
-        if user is None:
-            return render(request, "not_found.html", {}, status_code=404)
+
+    def change(session: Session, user: User) -> None:
         set_trusted(
             session, user, trusted == "1", origin=origin_of(request), actor_id=admin.user_id
         )
-        name = user.username
-    return RedirectResponse(f"/admin/users/{name}/", status_code=303)
+
+    return change_user(request, ctx, username, change)
