@@ -7,6 +7,8 @@ The interface other domains use is ``two_factor_methods``, ``has_two_factor`` an
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -237,6 +239,37 @@ def _clear_if_none_left(session: Session, user_id: int) -> None:
         session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
 
 
+def _remove_factor(
+    session: Session,
+    user: User,
+    row: TotpSecret | WebAuthnKey,
+    method: str,
+    detail: dict[str, Any],
+    *,
+    password: str,
+    code: str,
+    origin: Origin,
+) -> int | None:
+    """Remove the user's factor ``row`` (of ``method``) if ``_check_removal`` allows it; with
+    no factor left, the recovery codes go too. Returns what ``_check_removal`` returns.
+    Event: ``account:two_factor:remove`` with ``method``, ``detail`` and reason ``user``."""
+    spent = _check_removal(session, user, password=password, code=code, origin=origin)
+    session.delete(row)
+    session.flush()
+    record(
+        session,
+        "account:two_factor:remove",
+        origin=origin,
+        actor_id=user.id,
+        user_id=user.id,
+        method=method,
+        **detail,
+        reason="user",
+    )
+    _clear_if_none_left(session, user.id)
+    return spent
+
+
 def remove_totp(
     session: Session, user: User, *, password: str, code: str, origin: Origin
 ) -> int | None:
@@ -248,20 +281,9 @@ def remove_totp(
     row = totp_of(session, user.id)
     if row is None:
         raise TwoFactorError("This account has no authentication application.")
-    spent = _check_removal(session, user, password=password, code=code, origin=origin)
-    session.delete(row)
-    session.flush()
-    record(
-        session,
-        "account:two_factor:remove",
-        origin=origin,
-        actor_id=user.id,
-        user_id=user.id,
-        method="totp",
-        reason="user",
+    return _remove_factor(
+        session, user, row, "totp", {}, password=password, code=code, origin=origin
     )
-    _clear_if_none_left(session, user.id)
-    return spent
 
 
 def remove_webauthn_key(
@@ -275,22 +297,16 @@ def remove_webauthn_key(
     key = session.get(WebAuthnKey, key_id)
     if key is None or key.user_id != user.id:
         raise TwoFactorError("No such security key.")
-    spent = _check_removal(session, user, password=password, code=code, origin=origin)
-    label = key.label
-    session.delete(key)
-    session.flush()
-    record(
+    return _remove_factor(
         session,
-        "account:two_factor:remove",
+        user,
+        key,
+        "webauthn",
+        {"label": key.label},
+        password=password,
+        code=code,
         origin=origin,
-        actor_id=user.id,
-        user_id=user.id,
-        method="webauthn",
-        label=label,
-        reason="user",
     )
-    _clear_if_none_left(session, user.id)
-    return spent
 
 
 def remove_all_factors(
