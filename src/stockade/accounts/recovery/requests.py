@@ -197,6 +197,23 @@ def _decide(
     request.decision_note = note[:MAX_NOTE] or None
 
 
+def _record_decision(
+    session: Session, tag: str, request: RecoveryRequest, *, admin_id: int, origin: Origin
+) -> None:
+    """The event ``tag`` of a decided request, by the deciding admin, against the account,
+    with the proofs checked and the note."""
+    record(
+        session,
+        tag,
+        origin=origin,
+        actor_id=admin_id,
+        user_id=request.user_id,
+        request_id=request.id,
+        proofs_checked=request.proofs_checked,
+        note=request.decision_note,
+    )
+
+
 def approve(
     session: Session,
     request_id: int,
@@ -233,16 +250,7 @@ def approve(
     user.password_hash = None
     user.password_changed_at = utcnow()
     end_user_sessions(session, user.id)
-    record(
-        session,
-        "account:recovery:approve",
-        origin=origin,
-        actor_id=admin_id,
-        user_id=user.id,
-        request_id=request.id,
-        proofs_checked=request.proofs_checked,
-        note=request.decision_note,
-    )
+    _record_decision(session, "account:recovery:approve", request, admin_id=admin_id, origin=origin)
     resets = tuple(issue_reset(session, user, e, origin=origin) for e in verified)
     return Decided(
         user.username,
@@ -268,14 +276,5 @@ def reject(
     _decide(request, "rejected", admin_id, note, checked)
     user = session.get(User, request.user_id)
     assert user is not None
-    record(
-        session,
-        "account:recovery:reject",
-        origin=origin,
-        actor_id=admin_id,
-        user_id=user.id,
-        request_id=request.id,
-        proofs_checked=request.proofs_checked,
-        note=request.decision_note,
-    )
+    _record_decision(session, "account:recovery:reject", request, admin_id=admin_id, origin=origin)
     return Decided(user.username, request.contact_email, request.decision_note or "")
