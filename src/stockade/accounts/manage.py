@@ -206,6 +206,6 @@ def change_password(
     cookie, _ = start_session(session, user, origin=origin, policy=policy)
     record(session, "account:password:change", origin=origin, actor_id=user.id, user_id=user.id)
     # As on PyPI, notices go only to a verified primary address.
-    primary = user.primary_email
-    notify = primary.email if primary is not None and primary.verified else None
+    primary = user.verified_primary_email
+    notify = primary.email if primary is not None else None
     return PasswordChanged(cookie, user.username, notify)

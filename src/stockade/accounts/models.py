@@ -40,6 +40,23 @@ class User(Base):
         """The primary address (loaded through ``emails``)."""
         return next((e for e in self.emails if e.primary), None)
 
+    @property
+    def verified_primary_email(self) -> UserEmail | None:
+        """The primary address if it is verified, else None: where notices of changes to the
+        account go (as on PyPI)."""
+        primary = self.primary_email
+        return primary if primary is not None and primary.verified else None
+
+    @property
+    def any_verified_email(self) -> UserEmail | None:
+        """The verified primary address, else the first other verified one, else None: where
+        what the owner must hear of or act on goes (a login to confirm, a spent recovery code,
+        a reset link asked for by username)."""
+        primary = self.verified_primary_email
+        if primary is not None:
+            return primary
+        return next((e for e in self.emails if e.verified), None)
+
 
 class UserEmail(Base):
     """One email address of a user; each is verified on its own."""

@@ -109,10 +109,7 @@ def _address_for(user: User, typed: str) -> tuple[UserEmail | None, str]:
         if email is None or not email.verified:
             return None, "unverified_email"
         return email, ""
-    primary = user.primary_email
-    if primary is not None and primary.verified:
-        return primary, ""
-    email = next((e for e in user.emails if e.verified), None)
+    email = user.any_verified_email
     return (email, "") if email is not None else (None, "no_verified_email")
 
 

@@ -133,17 +133,11 @@ def known_ip(session: Session, user_id: int, ip_address: str | None) -> bool:
     )
 
 
-def _notice_address(user: User) -> str | None:
-    primary = user.primary_email
-    if primary is not None and primary.verified:
-        return primary.email
-    return None
-
-
 def _confirm_address(user: User) -> str | None:
     # The confirmation proves control of a verified address: the primary one if verified,
     # else another verified one.
-    return _notice_address(user) or next((e.email for e in user.emails if e.verified), None)
+    email = user.any_verified_email
+    return email.email if email is not None else None
 
 
 def complete_login(

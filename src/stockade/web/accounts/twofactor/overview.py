@@ -98,16 +98,14 @@ def active_user(session: Session, user_id: int) -> User:
 def notify_of(user: User) -> Notify:
     """Who hears of a change of the user's factors."""
     # As for password changes: notices go only to a verified primary address.
-    primary = user.primary_email
-    return Notify(user.username, primary.email if primary and primary.verified else None)
+    primary = user.verified_primary_email
+    return Notify(user.username, primary.email if primary is not None else None)
 
 
 def _any_verified(user: User) -> str | None:
     # A spent recovery code is told to the verified primary address, else another verified one.
-    primary = user.primary_email
-    if primary is not None and primary.verified:
-        return primary.email
-    return next((e.email for e in user.emails if e.verified), None)
+    email = user.any_verified_email
+    return email.email if email is not None else None
 
 
 def read(ctx: AppContext, action: Callable[[Session], T]) -> T:
