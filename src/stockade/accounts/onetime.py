@@ -1,5 +1,5 @@
-"""Single-use secrets sent by mail (email verification; later password reset): only their sha256
-is stored, each expires, and each works once."""
+"""Single-use secrets sent by mail (email verification, password reset, login confirmation):
+only their sha256 is stored, each expires, and each works once."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from stockade.accounts.digests import sha256_hex
 from stockade.accounts.models import AccountToken
 from stockade.db.base import utcnow
 
-__all__ = ["TokenInvalid", "TokenProblem", "issue_token", "redeem_token"]
+__all__ = ["TokenInvalid", "TokenProblem", "check_token", "issue_token", "redeem_token"]
 
 # Longer secrets than this were never issued: refuse them before hashing.
 _MAX_SECRET = 200
@@ -61,27 +61,36 @@ def issue_token(
     return secret
 
 
-def redeem_token(session: Session, secret: str, *, purpose: str) -> AccountToken:
-    """Use up the token with this secret and return it (locked until the transaction ends).
+def check_token(session: Session, secret: str, *, purpose: str, lock: bool = False) -> AccountToken:
+    """The token with this secret, still usable for ``purpose``, without using it up (with
+    ``lock``, its row is locked until the transaction ends).
 
-    Raises TokenInvalid when there is no such token, it is for something else, it expired or it
-    was used already. The caller's transaction decides: if it rolls back, the token stays unused.
+    Raises TokenInvalid when there is no such token, it is for something else, it was used
+    already or it expired (checked in that order).
     """
     if not secret or len(secret) > _MAX_SECRET:
         raise TokenInvalid(TokenProblem.INVALID)
-    token = session.scalar(
-        select(AccountToken)
-        .where(AccountToken.secret_sha256 == sha256_hex(secret))
-        .with_for_update()
-    )
+    query = select(AccountToken).where(AccountToken.secret_sha256 == sha256_hex(secret))
+    if lock:
+        query = query.with_for_update()
+    token = session.scalar(query)
     if token is None:
         raise TokenInvalid(TokenProblem.INVALID)
     if token.purpose != purpose:
         raise TokenInvalid(TokenProblem.WRONG_PURPOSE)
     if token.used_at is not None:
         raise TokenInvalid(TokenProblem.USED)
-    now = utcnow()
-    if token.expires_at <= now:
+    if token.expires_at <= utcnow():
         raise TokenInvalid(TokenProblem.EXPIRED)
-    token.used_at = now
+    return token
+
+
+def redeem_token(session: Session, secret: str, *, purpose: str) -> AccountToken:
+    """Use up the token with this secret and return it (locked until the transaction ends).
+
+    Raises TokenInvalid as ``check_token`` does. The caller's transaction decides: if it rolls
+    back, the token stays unused.
+    """
+    token = check_token(session, secret, purpose=purpose, lock=True)
+    token.used_at = utcnow()
     return token

@@ -13,14 +13,18 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from stockade.accounts.digests import sha256_hex
 from stockade.accounts.email_domains.check import domain_refusal
 from stockade.accounts.flows import find_login_user
 from stockade.accounts.models import AccountToken, User, UserEmail
-from stockade.accounts.onetime import TokenInvalid, TokenProblem, issue_token, redeem_token
+from stockade.accounts.onetime import (
+    TokenInvalid,
+    TokenProblem,
+    check_token,
+    issue_token,
+    redeem_token,
+)
 from stockade.accounts.services import hash_password
 from stockade.accounts.sessions import end_user_sessions
 from stockade.accounts.twofactor.factors import end_pending_logins
@@ -196,19 +200,10 @@ def _check(session: Session, token: AccountToken) -> User:
 
 def check_reset_link(session: Session, secret: str) -> ResetTarget:
     """Whose password the link resets, without using it up; raises ResetInvalid."""
-    token = (
-        session.scalar(select(AccountToken).where(AccountToken.secret_sha256 == sha256_hex(secret)))
-        if secret and len(secret) <= 200
-        else None
-    )
-    if token is None:
-        raise ResetInvalid(_PROBLEMS[TokenProblem.INVALID])
-    if token.purpose != RESET_PURPOSE:
-        raise ResetInvalid(_PROBLEMS[TokenProblem.WRONG_PURPOSE])
-    if token.used_at is not None:
-        raise ResetInvalid(_PROBLEMS[TokenProblem.USED])
-    if token.expires_at <= utcnow():
-        raise ResetInvalid(_PROBLEMS[TokenProblem.EXPIRED])
+    try:
+        token = check_token(session, secret, purpose=RESET_PURPOSE)
+    except TokenInvalid as exc:
+        raise ResetInvalid(_PROBLEMS[exc.problem]) from exc
     user = _check(session, token)
     return ResetTarget(user.id, user.username, user.full_name, tuple(e.email for e in user.emails))
 
