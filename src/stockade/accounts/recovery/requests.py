@@ -180,10 +180,21 @@ def _pending(session: Session, request_id: int) -> RecoveryRequest:
     return request
 
 
-def save_checks(session: Session, request_id: int, checked: list[str]) -> RecoveryRequest:
-    """Store which proofs the admin has checked."""
+def save_checks(
+    session: Session, request_id: int, checked: list[str], *, admin_id: int, origin: Origin
+) -> RecoveryRequest:
+    """Store which proofs the admin has checked. Event: ``account:recovery:checks``."""
     request = _pending(session, request_id)
     request.proofs_checked = [p for p in PROOFS if p in checked]
+    record(
+        session,
+        "account:recovery:checks",
+        origin=origin,
+        actor_id=admin_id,
+        user_id=request.user_id,
+        request_id=request_id,
+        proofs_checked=",".join(request.proofs_checked) or None,
+    )
     return request
 
 

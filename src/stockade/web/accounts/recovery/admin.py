@@ -27,7 +27,7 @@ from stockade.accounts.recovery.requests import (
     view_request,
 )
 from stockade.accounts.recovery.reset import RESET_LIFETIME, PendingReset
-from stockade.events.services import Origin, record
+from stockade.events.services import Origin
 from stockade.index.history import find_events
 from stockade.mail import Mailer, deliver
 from stockade.web.auth import AdminUser
@@ -116,28 +116,11 @@ def _decide_and_mail(
     try:
         with ctx.db.write() as session:
             if action == "save":
-                saved = save_checks(session, request_id, checked)
-                record(
-                    session,
-                    "account:recovery:checks",
-                    origin=origin,
-                    actor_id=admin_id,
-                    user_id=saved.user_id,
-                    request_id=request_id,
-                    proofs_checked=",".join(saved.proofs_checked) or None,
-                )
+                save_checks(session, request_id, checked, admin_id=admin_id, origin=origin)
                 outcome = None
-            elif action == "approve":
-                outcome = approve(
-                    session,
-                    request_id,
-                    admin_id=admin_id,
-                    checked=checked,
-                    note=note,
-                    origin=origin,
-                )
-            elif action == "reject":
-                outcome = reject(
+            elif action in ("approve", "reject"):
+                decide = approve if action == "approve" else reject
+                outcome = decide(
                     session,
                     request_id,
                     admin_id=admin_id,
