@@ -34,13 +34,15 @@ from stockade.events.services import Origin, record
 from stockade.jobs.interface import Job, JobContext, JobResult
 from stockade.mail import Message, deliver
 
+__all__ = ["EMAIL_DOMAINS_JOB", "JOB_ORIGIN", "TIME_BUDGET", "check_domains"]
+
 log = logging.getLogger(__name__)
 
 JOB_ORIGIN = Origin(ip_address=None, user_agent="stockade-job:email-domains")
 
 
-# One run stops starting new domains after this long (well inside the job's lease).
-# One run stops starting new domains after this long; the rest wait for the next run.
+# One run stops starting new domains after this long (well inside the job's lease); the rest
+# wait for the next run.
 TIME_BUDGET = dt.timedelta(minutes=15)
 
 

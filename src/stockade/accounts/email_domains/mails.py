@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from stockade.mail import Message
 
+__all__ = ["domain_unverified_mail"]
+
 
 def domain_unverified_mail(
     *, site_name: str, username: str, address: str, unverified: str, reason: str

@@ -9,6 +9,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from stockade.db.base import Base, UTCDateTime, utcnow
 
+__all__ = ["EmailDomainCheck"]
+
 
 class EmailDomainCheck(Base):
     """What the last RDAP and DNS check found about one email domain.
