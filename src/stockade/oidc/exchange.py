@@ -26,10 +26,11 @@ from stockade.db.base import utcnow
 from stockade.events.services import Origin, record
 from stockade.index.models import Project
 from stockade.index.projects import create_project
+from stockade.oidc.claims import match_claims
 from stockade.oidc.errors import ExchangeError
 from stockade.oidc.keys import ALGORITHMS, KeyFetchError, KeyStore
 from stockade.oidc.models import PendingPublisher, Publisher, UsedJwtId
-from stockade.oidc.publishers import describe, match_claims
+from stockade.oidc.publishers import describe
 from stockade.oidc.services import (
     MintedToken,
     mint,
