@@ -200,8 +200,7 @@ def loaded_db_yank(live: LiveServer, project: str, version: str, *, yank: bool =
     from stockade.config import load_settings
     from stockade.db import Database
     from stockade.index.models import Project, Release
-    from stockade.index.state import rerender
-    from stockade.publish.upload import journal
+    from stockade.index.state import journal, rerender
 
     env = {k: v for k, v in live.env.items() if k.startswith("STOCKADE_")}
     settings = load_settings(live.data, environ=env)

@@ -118,8 +118,7 @@ def test_files_of_a_quarantined_project_vanish_for_every_worker(
     from sqlalchemy import select
 
     from stockade.index.models import Project
-    from stockade.index.state import rerender
-    from stockade.publish.upload import journal
+    from stockade.index.state import journal, rerender
 
     url, _ = files["whl"]
     assert index.client.get(url).status_code == 200  # now remembered by this worker

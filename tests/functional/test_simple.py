@@ -13,8 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from stockade.index.models import Project, Release
-from stockade.index.state import rerender
-from stockade.publish.upload import journal
+from stockade.index.state import journal, rerender
 from support.builders import metadata_text, sdist_bytes, sdist_name, wheel_bytes, wheel_name
 from support.index import Index
 

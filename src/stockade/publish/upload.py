@@ -44,7 +44,7 @@ from stockade.storage import BlobStorage
 from stockade.tokens.models import ApiToken
 from stockade.tokens.services import AuthenticatedToken
 
-__all__ = ["UploadError", "UploadResult", "accept_upload"]
+__all__ = ["UploadResult", "accept_upload"]
 
 
 @dataclass(frozen=True)

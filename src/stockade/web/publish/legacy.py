@@ -13,7 +13,8 @@ from starlette.responses import (
 
 from stockade.config import replace as replace_settings
 from stockade.db import ratelimit
-from stockade.publish.upload import UploadError, accept_upload
+from stockade.publish.errors import UploadError
+from stockade.publish.upload import accept_upload
 from stockade.stats.mandate import upload_warning
 from stockade.tokens.services import AuthenticatedToken, TokenError, check_token
 from stockade.web.context import AppContext, Ctx, origin_of
