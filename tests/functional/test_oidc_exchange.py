@@ -450,6 +450,13 @@ def test_a_deleted_projects_publishers_match_nothing_and_go_with_the_name(
         assert session.scalar(select(ApiToken.id).where(ApiToken.publisher_id.is_not(None))) is None
         tags = list(session.scalars(select(Event.tag).order_by(Event.id)))
         assert "publisher:remove" in tags[tags.index("project:delete") :]
+        # The old owners' publishers go before the name is handed over and re-created.
+        taken_over = tags[tags.index("project:delete") :]
+        assert taken_over[taken_over.index("publisher:remove") :][:3] == [
+            "publisher:remove",
+            "project:role:add",
+            "project:create",
+        ]
         assert tags.count("project:role:revoke-invite") == 1
         assert dave.id not in session.scalars(select(Role.user_id)).all()
 

@@ -15,6 +15,7 @@ The functions raise :class:`LifecycleError`; the upload path turns it into its o
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 from packaging.utils import canonicalize_version
 from sqlalchemy import delete, select
@@ -106,20 +107,25 @@ def reopen(
     user_id: int,
     username: str,
     origin: Origin,
-) -> bool:
+    hand_over: Callable[[Session, Project], object] | None = None,
+) -> None:
     """In the upload's write transaction: re-create a deleted project in its own row for the
     uploader (a former owner, or anyone once the reservation is over).
 
-    Returns True when the name passed to someone else: the old owners' roles and invitations
-    are gone, and the caller drops their trusted publishers too (in the same transaction).
+    When the name passes to someone else, the old owners' roles and invitations go, and so
+    does whatever else of theirs reaches into the project: ``hand_over(session, project)`` is
+    called for that (the upload use case drops their trusted publishers), right after the
+    invitations are revoked and before the new Owner is granted.
     """
     if project.deletion_id is None:
-        return False
+        return
     former_owner = _check_reserved(session, settings, project, user_id)
     if not former_owner:
         # The name passes to someone else: nothing of the old owners' may reach into the new
         # project (their roles, their invitations, their CI jobs' trusted publishers).
         revoke_pending_invitations(session, project, origin=origin, actor_id=user_id)
+        if hand_over is not None:
+            hand_over(session, project)
         session.execute(delete(Role).where(Role.project_id == project.id))
         grant_owner(session, project, user_id=user_id, username=username, origin=origin)
     project.deletion_id = None
@@ -137,7 +143,6 @@ def reopen(
         recreated=True,
         former_owner=former_owner,
     )
-    return not former_owner
 
 
 def check_release_open(

@@ -165,18 +165,21 @@ def _reopen(
 ) -> None:
     """Re-create a deleted project in its own row for the uploader (see
     :func:`stockade.lifecycle.rules.reopen`)."""
+
+    def hand_over(session: Session, project: Project) -> None:
+        # The old owners' CI jobs must not upload into the new owner's project.
+        drop_publishers(session, project, origin=origin, actor_id=token.user_id)
+
     with lifecycle_refusals():
-        changed_hands = lifecycle_rules.reopen(
+        lifecycle_rules.reopen(
             session,
             settings,
             project,
             user_id=token.user_id,
             username=token.username,
             origin=origin,
+            hand_over=hand_over,
         )
-    if changed_hands:
-        # The old owners' CI jobs must not upload into the new owner's project.
-        drop_publishers(session, project, origin=origin, actor_id=token.user_id)
 
 
 def _write(
