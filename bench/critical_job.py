@@ -36,8 +36,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 from packaging.utils import canonicalize_name  # noqa: E402
 from sqlalchemy import func, select, text  # noqa: E402
 
+from stockade import catalogue  # noqa: E402, F401  (every model mapped, as in the app and the CLI)
 from stockade.config import load_settings  # noqa: E402
 from stockade.db import Database  # noqa: E402
+from stockade.db.migrate import upgrade  # noqa: E402
 from stockade.index.models import Project  # noqa: E402
 from stockade.jobs.interface import JobContext  # noqa: E402
 from stockade.mail import mailer_from_settings  # noqa: E402
@@ -145,7 +147,7 @@ def main() -> None:
         try:
             url = pg.create_database("bench_critical")
             db = Database(url)
-            db.migrate()
+            upgrade(db)
             settings = load_settings(
                 Path(tmp) / "data", environ={}, overrides={"database_url": url, "scheduler": False}
             )
