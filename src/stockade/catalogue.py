@@ -21,7 +21,7 @@ from stockade.accounts.twofactor import models as twofactor_models
 from stockade.db import ratelimit
 from stockade.events import models as events_models
 from stockade.index import models as index_models
-from stockade.index import provenance as attestations_models
+from stockade.index import provenance as provenance_models
 from stockade.jobs import models as jobs_models
 from stockade.jobs.interface import Job
 from stockade.lifecycle import models as lifecycle_models
@@ -46,7 +46,7 @@ MODELS: tuple[ModuleType, ...] = (
     lifecycle_models,
     abuse_models,
     oidc_models,
-    attestations_models,
+    provenance_models,
     stats_models,
 )
 

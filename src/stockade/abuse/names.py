@@ -2,8 +2,8 @@
 
 Pure functions, no database: :mod:`stockade.abuse.naming` applies them at project creation.
 
-- :func:`ultranormalize` folds a name to what it *looks like*: Unicode compatibility forms
-  (NFKC), case, Cyrillic and Greek letters that look Latin, separators (``-_.`` removed) and the
+- :func:`stockade.index.names.ultranormalize` folds a name to what it *looks like*: Unicode
+  compatibility forms (NFKC), case, Cyrillic and Greek letters that look Latin, separators (``-_.`` removed) and the
   ASCII look-alikes PyPI folds (``l``/``I``/``i`` to ``1``, ``o``/``O`` to ``0``). Two names with
   the same ultranormalized form are indistinguishable to a reader.
 - :class:`PopularNames` answers, in microseconds, whether a name is one typo away from one of

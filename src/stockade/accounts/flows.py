@@ -132,7 +132,7 @@ def verify_email(session: Session, secret: str, *, origin: Origin) -> VerifiedEm
     user = session.get(User, token.user_id)
     if email is None or user is None or email.user_id != user.id or not user.is_active:
         raise TokenInvalid(TokenProblem.INVALID)
-    # A lapsed or resurrected domain's mail may be read by someone else (see domains).
+    # A lapsed or resurrected domain's mail may be read by someone else (see ``email_domains``).
     if not email.verified and (problem := domain_refusal(session, email.email)) is not None:
         raise DomainUntrusted(problem)
     already = email.verified

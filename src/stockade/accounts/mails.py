@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from urllib.parse import quote
 
 from stockade.mail import Message
@@ -21,7 +20,6 @@ __all__ = [
     "verification_mail",
 ]
 
-log = logging.getLogger(__name__)
 
 VERIFY_PATH = "/account/verify-email/"
 

@@ -1,4 +1,4 @@
-"""Alembic, driven from code: `stockade serve` migrates on start, so does `Database.migrate`."""
+"""Alembic, driven from code: `stockade serve` and every CLI command migrate on start."""
 
 from __future__ import annotations
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import unicodedata
 
+__all__ = ["ultranormalize"]
+
 # Letters of other scripts that render like Latin ones (lower case: folding happens after
 # casefold). Unicode's confusables list is much longer; these are the ones seen in package
 # names, plus every Cyrillic and Greek letter whose capital or small form is a Latin twin.

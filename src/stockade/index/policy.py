@@ -50,7 +50,7 @@ __all__ = [
 ]
 
 LEVELS = ("none", "critical", "all")
-# The page where a user enables 2FA (accounts.routes_2fa); every refusal links it.
+# The page where a user enables 2FA (web.accounts.twofactor.overview); every refusal links it.
 SETUP_PATH = "/manage/account/two-factor/"
 
 Action = Literal["upload", "manage", "join"]

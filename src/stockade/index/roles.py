@@ -7,7 +7,7 @@ demoted nor leave. Every step records an event on the project. Mail is queued on
 and the caller delivers it once the transaction has committed.
 
 Every service that changes roles first locks the project row, so two owners acting at once are
-serialized and the last-owner rule cannot be raced around (see ``manage_rules``).
+serialized and the last-owner rule cannot be raced around (see ``index.rules``).
 """
 
 from __future__ import annotations

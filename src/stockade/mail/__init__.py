@@ -7,7 +7,7 @@
 transaction that caused them has committed.
 """
 
-from stockade.mail.deliver import deliver
+from stockade.mail.delivery import deliver
 from stockade.mail.interface import Mailer, MailError, Message
 from stockade.mail.outbox import OutboxMailer
 from stockade.mail.smtp import SmtpMailer, mailer_from_settings

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+__all__ = ["UploadForm", "UploadedFile"]
+
 
 @dataclass
 class UploadedFile:

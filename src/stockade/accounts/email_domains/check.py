@@ -35,7 +35,6 @@ addresses cannot be verified again (``domain_refusal``).
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -60,7 +59,6 @@ __all__ = [
     "vouch_for_email",
 ]
 
-log = logging.getLogger(__name__)
 
 OK, UNKNOWN = "ok", "unknown"
 EXPIRED, PENDING_DELETE, UNDELEGATED = "expired", "pending-delete", "undelegated"

@@ -15,7 +15,8 @@ __all__ = ["EmailDomainCheck"]
 class EmailDomainCheck(Base):
     """What the last RDAP and DNS check found about one email domain.
 
-    A domain whose ``status`` is bad (see domains.BAD_STATUSES) cannot get addresses verified.
+    A domain whose ``status`` is bad (see ``email_domains.check.BAD_STATUSES``) cannot get
+    addresses verified.
     """
 
     __tablename__ = "email_domain_checks"

@@ -238,7 +238,7 @@ def approve(
     and issue a reset link to each verified address. At least one proof must be checked, and
     the account needs a verified address for the reset link.
 
-    Events: those of ``twofactor.remove_all_factors`` (reason ``account-recovery``),
+    Events: those of ``twofactor.factors.remove_all_factors`` (reason ``account-recovery``),
     ``account:recovery:approve``, and an ``account:password:reset:request`` per link.
     """
     request = _pending(session, request_id)

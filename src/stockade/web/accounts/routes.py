@@ -1,8 +1,8 @@
 """Web routes of the accounts domain.
 
-- ``routes_auth``: ``/account/register/``, ``/account/verify-email/``, ``/account/login/``,
+- ``login``: ``/account/register/``, ``/account/verify-email/``, ``/account/login/``,
   ``/account/logout/``;
-- ``routes_manage``: ``/manage/account/`` (profile, emails, password, recent history) and
+- ``settings``: ``/manage/account/`` (profile, emails, password, recent history) and
   ``/manage/account/history/``.
 """
 

@@ -1,5 +1,5 @@
 """Web routes for managing projects: your projects and invitations, a project's overview and its
-history. The roles pages live in ``manage_roles`` and are included here.
+history. The roles pages live in ``web.manage.roles`` and are included here.
 
 Guards (see ``stockade.web.guards``): the list of your projects and the answers to invitations
 need a logged-in user; a project's pages need a Maintainer or Owner role on it (administrators
