@@ -3,9 +3,10 @@
 Pure functions, no database: :mod:`stockade.abuse.naming` applies them at project creation.
 
 - :func:`stockade.index.names.ultranormalize` folds a name to what it *looks like*: Unicode
-  compatibility forms (NFKC), case, Cyrillic and Greek letters that look Latin, separators (``-_.`` removed) and the
-  ASCII look-alikes PyPI folds (``l``/``I``/``i`` to ``1``, ``o``/``O`` to ``0``). Two names with
-  the same ultranormalized form are indistinguishable to a reader.
+  compatibility forms (NFKC), case, Cyrillic and Greek letters that look Latin, separators
+  (``-_.`` removed) and the ASCII look-alikes PyPI folds (``l``/``I``/``i`` to ``1``,
+  ``o``/``O`` to ``0``). Two names with the same ultranormalized form are indistinguishable to a
+  reader.
 - :class:`PopularNames` answers, in microseconds, whether a name is one typo away from one of
   the popular projects it was built from (see :meth:`PopularNames.collision`). It precomputes
   each popular name's one-deletion neighbourhood, so the check costs a few dictionary lookups

@@ -3,10 +3,11 @@ project reported as malware.
 
 A quarantined project (PEP 792 ``quarantined``) leaves the installers' view at once: the status
 change is journalled and the simple pages re-rendered in the caller's transaction
-(:func:`stockade.lifecycle.status.set_status`), so every worker hides it within the journal
-poll interval. Its uploads and role changes are refused
-(:func:`stockade.index.projects.frozen_refusal`) and its page is shown only to its owners and the administrators. Clearing makes it active again; removing
-deletes it (soft, restorable by an administrator) and prohibits its name.
+(:func:`stockade.lifecycle.status.set_status`), so every worker hides it within the journal poll
+interval. Its uploads and role changes are refused
+(:func:`stockade.index.projects.frozen_refusal`) and its page is shown only to its owners and
+the administrators. Clearing makes it active again; removing deletes it (soft, restorable by an
+administrator) and prohibits its name.
 
 Every function works in the caller's transaction and returns the mail to deliver once it has
 committed; the caller also calls ``stockade.lifecycle.changes.announce``.
