@@ -13,7 +13,6 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-import jwt
 from packaging.utils import canonicalize_name
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
@@ -113,6 +112,8 @@ class _Verified:
 
 
 def _verify(db: Database, settings: Settings, keys: KeyStore, raw: str, audience: str) -> _Verified:
+    import jwt  # imported when first needed: PyJWT loads cryptography
+
     try:
         header = jwt.get_unverified_header(raw)
         unverified = jwt.decode(raw, options={"verify_signature": False})

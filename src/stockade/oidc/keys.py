@@ -10,9 +10,10 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import httpx
-import jwt
+if TYPE_CHECKING:  # imported where used: page requests never need PyJWT, cryptography, httpx
+    import jwt
 
 __all__ = ["ALGORITHMS", "KeyFetchError", "KeyStore"]
 
@@ -72,6 +73,9 @@ class KeyStore:
         return found
 
     def _fetch(self, issuer: str) -> dict[str, jwt.PyJWK]:
+        import httpx
+        import jwt
+
         try:
             with httpx.Client(verify=self._verify, timeout=self._timeout) as client:
                 discovery = client.get(f"{issuer}/.well-known/openid-configuration")

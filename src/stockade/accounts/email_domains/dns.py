@@ -10,13 +10,6 @@ from __future__ import annotations
 import enum
 from typing import Protocol
 
-import dns.exception
-import dns.message
-import dns.name
-import dns.rcode
-import dns.rdatatype
-import dns.resolver
-
 __all__ = [
     "Delegation",
     "DnsChecker",
@@ -59,6 +52,8 @@ class DnspythonChecker:
     """Asks NS, then SOA and MX, through dnspython's resolver."""
 
     def __init__(self, nameserver: str = "", *, timeout: float = 5.0) -> None:
+        import dns.resolver  # imported when first needed: no web request uses it
+
         if nameserver:
             resolver = dns.resolver.Resolver(configure=False)
             host, port = resolver_address(nameserver)
@@ -73,6 +68,8 @@ class DnspythonChecker:
     def _ask(self, domain: str, rdtype: str) -> Delegation | None:
         """DELEGATED on an answer, GONE on NXDOMAIN, None when the name exists without this
         record type; raises on failure."""
+        import dns.resolver
+
         try:
             self._resolver.resolve(domain, rdtype, raise_on_no_answer=True)
         except dns.resolver.NXDOMAIN:
@@ -83,6 +80,8 @@ class DnspythonChecker:
 
     def delegation(self, domain: str) -> Delegation:
         """See DnsChecker."""
+        import dns.exception
+
         try:
             for rdtype in ("NS", "SOA", "MX"):
                 answer = self._ask(domain, rdtype)

@@ -13,9 +13,10 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["BOOTSTRAP_MAX_AGE", "RdapClient", "RdapDomain", "RdapUnavailable"]
 
@@ -81,16 +82,28 @@ class RdapClient:
         self.base_url = base_url
         self.bootstrap_url = bootstrap_url
         self.cache_path = cache_dir / "rdap-bootstrap.json" if cache_dir else None
-        self._http = httpx.Client(
-            timeout=timeout,
-            follow_redirects=True,
-            headers={"Accept": "application/rdap+json, application/json"},
-        )
+        self._timeout = timeout
+        # Made on first use: httpx (and its TLS context) stays out of a worker whose daily job
+        # has no domain to look up.
+        self._client: httpx.Client | None = None
         self._services: list[tuple[list[str], list[str]]] | None = None
+
+    @property
+    def _http(self) -> httpx.Client:
+        if self._client is None:
+            import httpx
+
+            self._client = httpx.Client(
+                timeout=self._timeout,
+                follow_redirects=True,
+                headers={"Accept": "application/rdap+json, application/json"},
+            )
+        return self._client
 
     def close(self) -> None:
         """Close the HTTP connections."""
-        self._http.close()
+        if self._client is not None:
+            self._client.close()
 
     def __enter__(self) -> RdapClient:
         return self
@@ -115,6 +128,8 @@ class RdapClient:
             except (OSError, ValueError):
                 document = None
         if document is None:
+            import httpx
+
             try:
                 response = self._http.get(self.bootstrap_url)
                 response.raise_for_status()
@@ -161,6 +176,8 @@ class RdapClient:
         server = self.server_for(domain)
         if server is None:
             return None
+        import httpx
+
         try:
             response = self._http.get(f"{server}domain/{domain}")
         except httpx.HTTPError as exc:

@@ -8,8 +8,6 @@ import hmac
 import secrets
 import time
 
-import pyotp
-import segno
 from sqlalchemy import or_, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
@@ -52,6 +50,8 @@ def matching_step(secret: str, code: str, *, now: float | None = None) -> int | 
     wanted = normalize_code(code)
     if wanted is None:
         return None
+    import pyotp  # imported when first needed: page requests never use it
+
     totp = pyotp.TOTP(secret, digits=DIGITS, interval=INTERVAL)
     current = int((time.time() if now is None else now) // INTERVAL)
     found = None
@@ -90,6 +90,8 @@ def spend_code(session: Session, row: TotpSecret, code: str, *, now: float | Non
 
 def provisioning_uri(secret: str, *, account: str, issuer: str) -> str:
     """The ``otpauth://`` URI an authenticator app reads from the QR code."""
+    import pyotp
+
     return pyotp.TOTP(secret, digits=DIGITS, interval=INTERVAL).provisioning_uri(
         name=account, issuer_name=issuer
     )
@@ -97,4 +99,6 @@ def provisioning_uri(secret: str, *, account: str, issuer: str) -> str:
 
 def qr_svg(uri: str) -> str:
     """The QR code of ``uri`` as an inline ``<svg>`` element (no script, no external load)."""
+    import segno  # imported when first needed
+
     return str(segno.make(uri, error="m").svg_inline(scale=4, border=2))

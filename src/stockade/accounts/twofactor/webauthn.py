@@ -10,24 +10,9 @@ import datetime as dt
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import webauthn
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
-from webauthn.helpers import (
-    base64url_to_bytes,
-    bytes_to_base64url,
-    parse_authentication_credential_json,
-    parse_client_data_json,
-    parse_registration_credential_json,
-)
-from webauthn.helpers.exceptions import WebAuthnException
-from webauthn.helpers.structs import (
-    AuthenticatorSelectionCriteria,
-    PublicKeyCredentialDescriptor,
-    ResidentKeyRequirement,
-    UserVerificationRequirement,
-)
 
 from stockade.accounts.models import User
 from stockade.accounts.services import verify_password
@@ -60,9 +45,19 @@ _REGISTER = "register"
 _AUTHENTICATE = "authenticate"
 _MAX_CREDENTIAL = 64 * 1024
 BAD_KEY_RESPONSE = "The security key's answer could not be verified. Try again."
-# What a malformed or forged answer can raise inside py_webauthn (WebAuthnException is the base
-# of all its own errors; the rest come from parsing): never a 500.
-_BAD_INPUT = (WebAuthnException, ValueError, KeyError, TypeError, IndexError)
+
+
+# py_webauthn (with cryptography, cbor2, pyOpenSSL and pyasn1) is imported by the functions that
+# use it, not at start-up: no page request needs it, and it costs every worker ~15 MiB.
+
+
+def _bad_input() -> tuple[type[Exception], ...]:
+    """What a malformed or forged answer can raise inside py_webauthn (WebAuthnException is the
+    base of all its own errors; the rest come from parsing): never a 500. Called in ``except``
+    clauses, i.e. only once something was raised."""
+    from webauthn.helpers.exceptions import WebAuthnException
+
+    return (WebAuthnException, ValueError, KeyError, TypeError, IndexError)
 
 
 @dataclass(frozen=True)
@@ -97,6 +92,8 @@ def _store_challenge(
     challenge: bytes,
     pending_login_id: int | None = None,
 ) -> None:
+    from webauthn.helpers import bytes_to_base64url
+
     now = utcnow()
     session.execute(
         delete(WebAuthnChallenge).where(
@@ -124,9 +121,11 @@ def _take_challenge(
     pending_login_id: int | None = None,
 ) -> bytes | None:
     """Use up the challenge the browser signed, if it is ours, live and unused."""
+    from webauthn.helpers import bytes_to_base64url, parse_client_data_json
+
     try:
         challenge = parse_client_data_json(client_data).challenge
-    except _BAD_INPUT:
+    except _bad_input():
         return None
     query = update(WebAuthnChallenge).where(
         WebAuthnChallenge.challenge == bytes_to_base64url(challenge),
@@ -146,6 +145,15 @@ def _take_challenge(
 
 def registration_options(session: Session, user: User, rp: RelyingParty) -> str:
     """The options (JSON) for ``navigator.credentials.create``; stores the challenge."""
+    import webauthn
+    from webauthn.helpers import base64url_to_bytes
+    from webauthn.helpers.structs import (
+        AuthenticatorSelectionCriteria,
+        PublicKeyCredentialDescriptor,
+        ResidentKeyRequirement,
+        UserVerificationRequirement,
+    )
+
     require_verified_email(session, user.id)
     keys = _keys(session, user.id)
     if len(keys) >= MAX_KEYS:
@@ -201,6 +209,9 @@ def register_key(
     factor, else []. Raises TwoFactorError when the answer does not verify.
     Event: ``account:two_factor:add``.
     """
+    import webauthn
+    from webauthn.helpers import bytes_to_base64url, parse_registration_credential_json
+
     lock_account(session, user.id)
     if not verify_password(user, password):
         raise TwoFactorError(WRONG_PASSWORD)
@@ -212,7 +223,7 @@ def register_key(
         raise TwoFactorError(BAD_KEY_RESPONSE)
     try:
         parsed = parse_registration_credential_json(credential)
-    except _BAD_INPUT:
+    except _bad_input():
         raise TwoFactorError(BAD_KEY_RESPONSE) from None
     challenge = _take_challenge(
         session, parsed.response.client_data_json, user_id=user.id, purpose=_REGISTER
@@ -226,7 +237,7 @@ def register_key(
             expected_rp_id=rp.id,
             expected_origin=rp.origin,
         )
-    except _BAD_INPUT as exc:
+    except _bad_input() as exc:
         raise TwoFactorError(f"{BAD_KEY_RESPONSE} ({exc})") from None
     credential_id = bytes_to_base64url(verified.credential_id)
     if session.scalar(select(WebAuthnKey.id).where(WebAuthnKey.credential_id == credential_id)):
@@ -251,6 +262,10 @@ def register_key(
 
 def authentication_options(session: Session, pending: PendingLogin, rp: RelyingParty) -> str:
     """The options (JSON) for ``navigator.credentials.get`` at the second login step."""
+    import webauthn
+    from webauthn.helpers import base64url_to_bytes
+    from webauthn.helpers.structs import PublicKeyCredentialDescriptor, UserVerificationRequirement
+
     keys = _keys(session, pending.user_id)
     if not keys:
         raise TwoFactorError("This account has no security key.")
@@ -273,6 +288,8 @@ def check_key_login(
     A sign count that did not go up (when either count is non-zero) means a cloned key and is
     refused. Raises TwoFactorError (after recording ``account:login:failure``) otherwise.
     """
+    import webauthn
+    from webauthn.helpers import bytes_to_base64url, parse_authentication_credential_json
 
     def fail(reason: str, message: str = BAD_KEY_RESPONSE) -> TwoFactorError:
         record(
@@ -284,7 +301,7 @@ def check_key_login(
         raise fail("invalid_webauthn")
     try:
         parsed = parse_authentication_credential_json(credential)
-    except _BAD_INPUT:
+    except _bad_input():
         raise fail("invalid_webauthn") from None
     key = session.scalar(
         select(WebAuthnKey).where(
@@ -312,7 +329,7 @@ def check_key_login(
             credential_public_key=key.public_key,
             credential_current_sign_count=key.sign_count,
         )
-    except _BAD_INPUT as exc:
+    except _bad_input() as exc:
         if "sign count" in str(exc):
             raise fail(
                 "webauthn_sign_count",
