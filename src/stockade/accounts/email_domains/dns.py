@@ -8,7 +8,7 @@ other failure is "unknown", never evidence that a domain expired.
 from __future__ import annotations
 
 import enum
-from typing import Protocol
+from typing import Any, Protocol
 
 __all__ = [
     "Delegation",
@@ -52,18 +52,27 @@ class DnspythonChecker:
     """Asks NS, then SOA and MX, through dnspython's resolver."""
 
     def __init__(self, nameserver: str = "", *, timeout: float = 5.0) -> None:
-        import dns.resolver  # imported when first needed: no web request uses it
+        self._address = resolver_address(nameserver) if nameserver else None
+        self._timeout = timeout
+        # Made on first use: dnspython stays out of a worker whose daily email-domains job has
+        # no domain to check (and out of every page request).
+        self._made: Any = None
 
-        if nameserver:
-            resolver = dns.resolver.Resolver(configure=False)
-            host, port = resolver_address(nameserver)
-            resolver.nameservers = [host]
-            resolver.port = port
-        else:
-            resolver = dns.resolver.Resolver()
-        resolver.timeout = timeout
-        resolver.lifetime = timeout
-        self._resolver = resolver
+    @property
+    def _resolver(self) -> Any:
+        if self._made is None:
+            import dns.resolver
+
+            if self._address is not None:
+                resolver = dns.resolver.Resolver(configure=False)
+                resolver.nameservers = [self._address[0]]
+                resolver.port = self._address[1]
+            else:
+                resolver = dns.resolver.Resolver()
+            resolver.timeout = self._timeout
+            resolver.lifetime = self._timeout
+            self._made = resolver
+        return self._made
 
     def _ask(self, domain: str, rdtype: str) -> Delegation | None:
         """DELEGATED on an answer, GONE on NXDOMAIN, None when the name exists without this
