@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from stockade.db.base import utcnow
 from stockade.index.models import File, JournalEntry, Project, Release, SimplePage
-from stockade.index.provenance import attested_file_ids, provenance_url
+from stockade.index.provenance import attested_file_ids_of_project, provenance_url
 from stockade.index.render import (
     FileEntry,
     ProjectState,
@@ -64,7 +64,7 @@ def load_state(session: Session, project: Project) -> ProjectState:
     files = session.scalars(
         select(File).where(File.project_id == project.id, File.deletion_id.is_(None))
     ).all()
-    attested = attested_file_ids(session, (f.id for f in files))
+    attested = attested_file_ids_of_project(session, project.id)
     entries = []
     for f in files:
         release = by_id.get(f.release_id)
