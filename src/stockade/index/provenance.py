@@ -5,7 +5,6 @@ attestations domain's work."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
 from typing import Any
 
 from packaging.utils import canonicalize_name, canonicalize_version
@@ -18,7 +17,6 @@ from stockade.index.paths import provenance_path
 
 __all__ = [
     "FileProvenance",
-    "attested_file_ids",
     "attested_file_ids_of_project",
     "provenance_for",
     "provenance_url",
@@ -51,15 +49,6 @@ def store_provenance(session: Session, file_id: int, provenance: dict[str, Any])
 def provenance_url(project: str, version: str, filename: str) -> str:
     """The URL path of a file's provenance (relative to the site root)."""
     return provenance_path(canonicalize_name(project), version, filename)
-
-
-def attested_file_ids(session: Session, file_ids: Iterable[int]) -> set[int]:
-    """Which of these files have a provenance object."""
-    ids = list(file_ids)
-    if not ids:
-        return set()
-    found = session.scalars(select(FileProvenance.file_id).where(FileProvenance.file_id.in_(ids)))
-    return set(found)
 
 
 def attested_file_ids_of_project(session: Session, project_id: int) -> set[int]:
