@@ -140,10 +140,18 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def serve_app(app: Any) -> Iterator[str]:
-    """Run an ASGI app with uvicorn in a thread on a free loopback port."""
+    """Run an ASGI app with uvicorn in a thread on a free loopback port, configured as
+    `stockade serve` runs it (the app applies the proxy headers itself)."""
     port = free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on"
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        proxy_headers=False,
+        server_header=False,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -104,6 +104,10 @@ def serve(
         "--timeout-graceful-shutdown",
         "10",
         "--access-log" if settings.access_log else "--no-access-log",
+        # The app applies the proxy headers itself, only where the client's address is used
+        # (stockade.web.app._behind_proxies); no Server header names the software.
+        "--no-proxy-headers",
+        "--no-server-header",
     ]
     if settings.tls_cert:
         argv += ["--ssl-certfile", settings.tls_cert, "--ssl-keyfile", settings.tls_key]

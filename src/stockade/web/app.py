@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
+from typing import Any, cast
 
 import anyio
 from fastapi import FastAPI
@@ -165,7 +167,22 @@ def create_app(settings: Settings | None = None) -> StockadeApp:
     files.on_download = downloads.hit
     pages.listeners.append(files.journal_changed)
     simple = SimpleApp(pages, max_age=10)
-    return StockadeApp(context, api, SecurityHeaders(api), simple, files)
+    return StockadeApp(context, api, _behind_proxies(SecurityHeaders(api)), simple, files)
+
+
+def _behind_proxies(app: ASGIApp) -> ASGIApp:
+    """Trust ``X-Forwarded-For``/``-Proto`` from the hosts in ``FORWARDED_ALLOW_IPS`` (default
+    127.0.0.1, uvicorn's own default) for the pages and APIs, which record who did what.
+
+    ``stockade serve`` runs uvicorn with ``--no-proxy-headers`` and applies this here instead,
+    so the installers' hot paths (``/simple/``, ``/packages/``), which never look at the
+    client's address, skip the header scan on every request.
+    """
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+    trusted = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+    # uvicorn types the app with its own ASGI protocol types; it is the same interface.
+    return cast(ASGIApp, ProxyHeadersMiddleware(cast(Any, app), trusted_hosts=trusted))
 
 
 def create_app_from_env() -> StockadeApp:
