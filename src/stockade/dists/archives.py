@@ -22,7 +22,12 @@ from types import TracebackType
 from typing import BinaryIO, NoReturn
 
 from stockade.dists.errors import DistError
-from stockade.dists.zipcheck import check_local_headers, read_end_of_central_directory, zip_error
+from stockade.dists.zipcheck import (
+    check_local_headers,
+    check_member_data,
+    read_end_of_central_directory,
+    zip_error,
+)
 
 __all__ = ["DEFAULT_LIMITS", "ArchiveLimits", "SdistContents", "WheelArchive", "scan_sdist"]
 
@@ -50,7 +55,10 @@ _READ_ERRORS = (
 class ArchiveLimits:
     """Bounds on what inspecting an archive may cost."""
 
-    max_member_size: int = 100 * 1024**2  # uncompressed bytes of any one member we read
+    # Uncompressed bytes of any one member we read: the metadata files (METADATA, WHEEL,
+    # PKG-INFO) and tar headers. Their text is stored and its description rendered on the
+    # project page, so this bounds both; real ones are kilobytes, a long changelog a megabyte.
+    max_member_size: int = 8 * 1024**2
     max_total_uncompressed: int = 4 * 1024**3  # sum of declared sizes (zip) / bytes streamed (tar)
     max_ratio: int = 200  # compression ratio bound per member (zip bomb)
     max_members: int = 100_000
@@ -110,7 +118,7 @@ class WheelArchive:
         if archive.start_dir != eocd.cd_offset:
             raise zip_error("Unexpected data before the first entry")
         infos = archive.infolist()
-        check_local_headers(self._fp, infos, eocd)
+        data_offsets = check_local_headers(self._fp, infos, eocd)
         seen: set[str] = set()
         total = 0
         for info in infos:
@@ -137,6 +145,10 @@ class WheelArchive:
                 f"Invalid distribution file. Uncompressed size ({total} bytes) exceeds the "
                 f"limit of {limits.max_total_uncompressed} bytes"
             )
+        # The sizes above are declared ones: now make sure each member really is that size
+        # (and its CRC-32 right), streaming, so the limits hold for what the bytes inflate to.
+        for info in infos:
+            check_member_data(self._fp, info, data_offsets[info.header_offset])
         return archive
 
     def __enter__(self) -> WheelArchive:

@@ -13,12 +13,18 @@ from __future__ import annotations
 
 import struct
 import zipfile
+import zlib
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from stockade.dists.errors import DistError
 
-__all__ = ["EndOfCentralDirectory", "check_local_headers", "read_end_of_central_directory"]
+__all__ = [
+    "EndOfCentralDirectory",
+    "check_local_headers",
+    "check_member_data",
+    "read_end_of_central_directory",
+]
 
 _EOCD = struct.Struct("<4s4H2LH")  # signature .. comment length: 22 bytes
 _EOCD_SIG = b"PK\x05\x06"
@@ -182,14 +188,17 @@ def _local_sizes(compressed: int, uncompressed: int, extras: dict[int, bytes]) -
 
 def check_local_headers(
     fp: BinaryIO, infos: list[zipfile.ZipInfo], eocd: EndOfCentralDirectory
-) -> None:
+) -> dict[int, int]:
     """Walk the local file headers and check they tile the file exactly.
 
     Entries must start at offset 0, follow each other with no gap or overlap,
     and end where the central directory starts; each local header must repeat
     its central directory entry (name, method, CRC and sizes). Data
     descriptors, encryption and Info-ZIP Unicode Path extras are refused.
+
+    Returns where each entry's data starts, by the offset of its local header.
     """
+    data_offsets: dict[int, int] = {}
     if len(infos) != eocd.records:
         raise zip_error("Mismatched central directory records")
     expected = 0
@@ -241,6 +250,73 @@ def check_local_headers(
             raise zip_error("Mis-matched file size")
         if method != info.compress_type or crc != info.CRC:
             raise zip_error("Mis-matched local file header")
-        expected = info.header_offset + _LOCAL.size + name_size + extra_size + compressed
+        data_offsets[info.header_offset] = info.header_offset + _LOCAL.size + name_size + extra_size
+        expected = data_offsets[info.header_offset] + compressed
     if expected != eocd.cd_offset:
         raise zip_error("Unexpected data before the central directory")
+    return data_offsets
+
+
+_CHUNK = 256 * 1024
+
+
+def check_member_data(fp: BinaryIO, info: zipfile.ZipInfo, data_offset: int) -> None:
+    """Check that an entry's data is what its headers declare, by reading all of it.
+
+    A deflated entry is inflated here, never more than its declared size plus one chunk, so
+    what it *actually* inflates to is known: a member whose compressed data inflates beyond
+    its declared size (:mod:`zipfile` and pip stop reading at that size and never notice,
+    other unzip tools do not stop) is refused, as is one that ends early, leaves compressed
+    data unused, or does not match its CRC-32. A stored entry must be as long as declared and
+    match its CRC-32. The headers were checked against each other first
+    (:func:`check_local_headers`), so ``compress_size`` bytes from ``data_offset`` are the
+    entry's data and nothing else.
+    """
+    name = info.orig_filename
+    declared = info.file_size
+    produced = 0
+    crc = 0
+
+    def take(out: bytes) -> None:
+        nonlocal produced, crc
+        produced += len(out)
+        if produced > declared:
+            raise zip_error(f"{name!r} inflates beyond its declared size of {declared} bytes")
+        crc = zlib.crc32(out, crc)
+
+    deflated = info.compress_type == zipfile.ZIP_DEFLATED
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    fp.seek(data_offset)
+    left = info.compress_size
+    while left:
+        raw = fp.read(min(_CHUNK, left))
+        if not raw:
+            raise zip_error(f"Truncated data for {name!r}")
+        left -= len(raw)
+        if not deflated:
+            take(raw)
+            continue
+        if inflater.eof:
+            raise zip_error(f"Unexpected data after the compressed data of {name!r}")
+        # Inflate a bounded piece at a time (deflate reaches ratios of 1,000:1), and never more
+        # than one byte past the declared size: enough to know it is exceeded.
+        data = raw
+        while True:
+            room = min(_CHUNK, declared - produced + 1)
+            try:
+                out = inflater.decompress(data, room)
+            except zlib.error as exc:
+                raise zip_error(f"Invalid compressed data for {name!r}") from exc
+            take(out)
+            data = inflater.unconsumed_tail
+            if not data and (len(out) < room or inflater.eof):
+                break
+    if deflated:
+        if not inflater.eof:
+            raise zip_error(f"Truncated compressed data for {name!r}")
+        if inflater.unused_data or inflater.unconsumed_tail:
+            raise zip_error(f"Unexpected data after the compressed data of {name!r}")
+    if produced != info.file_size:
+        raise zip_error(f"{name!r} is smaller than its declared size of {info.file_size} bytes")
+    if crc != info.CRC:
+        raise zip_error(f"Bad CRC-32 for {name!r}")

@@ -50,6 +50,7 @@ def wheel_bytes(
     wheel: bytes | None = WHEEL_FILE,
     dist_info: str | None = None,
     with_metadata: bool = True,
+    compression: int = zipfile.ZIP_DEFLATED,
 ) -> bytes:
     """A wheel (zip) built with zipfile; *members* are added after the defaults."""
     dist_info = dist_info or f"{name}-{version}.dist-info"
@@ -62,7 +63,7 @@ def wheel_bytes(
         contents[f"{dist_info}/WHEEL"] = wheel
     contents.update(members or {})
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+    with zipfile.ZipFile(buffer, "w", compression) as archive:
         for member, data in contents.items():
             archive.writestr(member, data)
     return buffer.getvalue()

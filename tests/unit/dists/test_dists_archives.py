@@ -130,6 +130,41 @@ def test_member_inflating_beyond_declared_size(kit, write) -> None:
     kit.expect_dist_error(lambda: inspect_distribution(write(WHEEL, data), WHEEL), "METADATA")
 
 
+def test_unread_member_inflating_beyond_declared_size(kit, write) -> None:
+    # A member stockade never reads itself (not METADATA, not WHEEL): zipfile and pip stop at
+    # the declared size, other unzip tools inflate all of it. Its real size is what counts.
+    data = _patch_declared_size(
+        kit.wheel_bytes({"demo/bomb.bin": bytes(4 * 1024 * 1024)}), "demo/bomb.bin", 300
+    )
+    kit.expect_dist_error(
+        lambda: inspect_distribution(write(WHEEL, data), WHEEL),
+        "'demo/bomb.bin' inflates beyond its declared size of 300 bytes",
+    )
+
+
+def _patch_crc(data: bytes, member: str, crc: int) -> bytes:
+    """Make both headers of *member* declare *crc* as its CRC-32."""
+    out = bytearray(data)
+    name = member.encode()
+    for signature, crc_offset, name_offset in ((b"PK\x03\x04", 14, 30), (b"PK\x01\x02", 16, 46)):
+        start = 0
+        while (pos := out.find(signature, start)) >= 0:
+            if out[pos + name_offset : pos + name_offset + len(name)] == name:
+                out[pos + crc_offset : pos + crc_offset + 4] = struct.pack("<L", crc)
+            start = pos + 4
+    return bytes(out)
+
+
+@pytest.mark.parametrize("compression", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])
+def test_member_not_matching_its_crc(kit, write, compression: int) -> None:
+    good = kit.wheel_bytes({"demo/data.bin": b"payload " * 1000}, compression=compression)
+    assert inspect_distribution(write(WHEEL, good), WHEEL).name == "demo"
+    data = _patch_crc(good, "demo/data.bin", 0x12345678)
+    kit.expect_dist_error(
+        lambda: inspect_distribution(write(WHEEL, data), WHEEL), "Bad CRC-32 for 'demo/data.bin'"
+    )
+
+
 def test_high_compression_ratio(kit, write) -> None:
     data = kit.wheel_bytes({"demo/zeros.bin": bytes(512 * 1024)})
     limits = ArchiveLimits(ratio_min_size=64 * 1024)
@@ -149,6 +184,19 @@ def test_declared_total_size_limit(kit, write) -> None:
         ),
         "exceeds the limit of 50000 bytes",
     )
+
+
+def test_metadata_of_tens_of_megabytes_is_refused_by_default(kit, write) -> None:
+    # A PKG-INFO inflating to 30 MiB: its text would be stored and rendered on every view.
+    body = random.Random(7).randbytes(15 * 1024 * 1024).hex()
+    metadata = kit.metadata_text(body=body)
+    sdist = kit.sdist_bytes(pkg_info=metadata)
+    kit.expect_dist_error(lambda: inspect_distribution(write(SDIST, sdist), SDIST), "limit 8388608")
+    wheel = kit.wheel_bytes(metadata=metadata)
+    kit.expect_dist_error(lambda: inspect_distribution(write(WHEEL, wheel), WHEEL), "limit 8388608")
+    # A long one (a megabyte of changelog) is fine.
+    long = kit.metadata_text(body="changes\n" * 130_000)
+    assert inspect_distribution(write(SDIST, kit.sdist_bytes(pkg_info=long)), SDIST).name == "demo"
 
 
 def test_member_size_limit(kit, write) -> None:
