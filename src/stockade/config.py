@@ -37,6 +37,8 @@ class Settings:
     secret_key: str = ""
     max_file_size: int = 100 * MiB
     max_project_size: int = 10 * GiB
+    # An upload whose body stalls this long (seconds without a byte) is refused with 408.
+    upload_idle_timeout: float = 60.0
     # How often each worker looks for pages changed by other workers (seconds).
     cache_poll_interval: float = 0.5
     # Upper bound on rendered pages kept in one worker's memory.
@@ -128,7 +130,12 @@ _INT_KEYS = {
     "typosquat_top_n",
     "critical_window_days",
 }
-_FLOAT_KEYS = {"cache_poll_interval", "download_flush_interval", "critical_percent"}
+_FLOAT_KEYS = {
+    "cache_poll_interval",
+    "download_flush_interval",
+    "critical_percent",
+    "upload_idle_timeout",
+}
 _BOOL_KEYS = {"scheduler", "access_log"}
 
 
@@ -208,6 +215,7 @@ TEMPLATE = """\
 # base_url = "https://pypi.example.org"                       # default: the URL requests arrive at
 # max_file_size = 104857600                                   # bytes per file (100 MiB)
 # max_project_size = 10737418240                              # bytes per project (10 GiB)
+# upload_idle_timeout = 60                                    # seconds an upload may stall
 # workers = 1
 # cache_poll_interval = 0.5                                   # seconds
 # access_log = false

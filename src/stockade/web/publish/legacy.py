@@ -68,7 +68,12 @@ async def upload(request: Request, ctx: Ctx) -> Response:
         )
         return _error(403, f"Invalid API Token: {exc}.")
     try:
-        form = await read_upload_form(request, ctx.settings.tmp_dir, ctx.settings.max_file_size)
+        form = await read_upload_form(
+            request,
+            ctx.settings.tmp_dir,
+            ctx.settings.max_file_size,
+            idle_timeout=ctx.settings.upload_idle_timeout,
+        )
     except FormError as exc:
         return _error(exc.status, exc.message)
     try:

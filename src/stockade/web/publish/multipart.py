@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,12 @@ _BATCH = 1024 * 1024
 MAX_FIELDS = 2000
 MAX_FIELD_BYTES = 4 * 1024 * 1024
 MAX_TOTAL_FIELD_BYTES = 16 * 1024 * 1024
+# Room for the form's framing (boundaries, part headers) beyond the file and the fields.
+_FRAMING_BYTES = 1024 * 1024
+# The slowest an upload may arrive on average: a body gets a minute plus the time its length
+# (declared, or the most the form may hold) takes at this rate, then it is refused (a client
+# cannot hold a connection and a spool file open by trickling bytes).
+MIN_UPLOAD_RATE = 32 * 1024
 
 
 class FormError(ServiceError):
@@ -128,10 +135,15 @@ class _State:
         if self.field_count > MAX_FIELDS:
             raise FormError(400, "Too many form fields.")
         if b"filename" in options:
-            if self.part_name != "content" or self.form.file is not None or self.sink:
+            if self.part_name != "content":
                 raise FormError(400, "Invalid form data: unexpected file field.")
+            # Exactly one file per upload: a second one would be ignored and its spool left.
+            if self.finished_sinks or self.sink is not None:
+                raise FormError(400, "Invalid form data: more than one 'content' file.")
             filename = options[b"filename"].decode("utf-8", "replace")
             self.sink = _FileSink(self.tmp_dir, filename, self.max_file_size)
+        elif self.part_name == "content":
+            raise FormError(400, "Invalid form data: 'content' must be a file.")
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         chunk = data[start:end]
@@ -158,11 +170,32 @@ class _State:
         self.form.fields.setdefault(self.part_name, []).append(value)
 
 
-async def read_upload_form(request: Request, tmp_dir: Path, max_file_size: int) -> UploadForm:
-    """Read and parse the whole upload form. Raises FormError (the temp file is removed)."""
+async def read_upload_form(
+    request: Request,
+    tmp_dir: Path,
+    max_file_size: int,
+    *,
+    idle_timeout: float = 60.0,
+    min_rate: int = MIN_UPLOAD_RATE,
+    grace: float = 60.0,
+) -> UploadForm:
+    """Read and parse the whole upload form. Raises FormError (the temp file is removed).
+
+    The body is bounded before a byte is read (a declared ``Content-Length`` beyond what the
+    form may hold is refused with 413) and in time: ``idle_timeout`` seconds without data, or
+    a body slower on average than ``min_rate`` bytes a second (after ``grace`` seconds), is
+    refused with 408."""
     ctype, options = parse_options_header(request.headers.get("content-type", ""))
     if ctype != b"multipart/form-data" or b"boundary" not in options:
         raise FormError(400, "Invalid request: expected multipart/form-data.")
+    most = max_file_size + MAX_TOTAL_FIELD_BYTES + _FRAMING_BYTES
+    declared = _content_length(request)
+    if declared is not None and declared > most:
+        limit = max_file_size // (1024 * 1024)
+        raise FormError(413, f"Request body too large. Limit for this index is {limit} MB.")
+    deadline = (
+        anyio.current_time() + grace + (declared if declared is not None else most) / min_rate
+    )
     tmp_dir.mkdir(parents=True, exist_ok=True)
     state = _State(tmp_dir, max_file_size)
     callbacks: Any = {
@@ -179,7 +212,7 @@ async def read_upload_form(request: Request, tmp_dir: Path, max_file_size: int) 
     }
     parser = MultipartParser(options[b"boundary"], callbacks)
     try:
-        async for chunk in request.stream():
+        async for chunk in _timed(request, idle_timeout, deadline):
             parser.write(chunk)
             for sink in _sinks(state):
                 if sink.pending_bytes >= _BATCH:
@@ -201,6 +234,31 @@ async def read_upload_form(request: Request, tmp_dir: Path, max_file_size: int) 
         _abort(state)
         raise
     return state.form
+
+
+def _content_length(request: Request) -> int | None:
+    value = request.headers.get("content-length")
+    if value is None:
+        return None
+    if not value.isdigit():
+        raise FormError(400, "Invalid request: bad Content-Length.")
+    return int(value)
+
+
+async def _timed(request: Request, idle_timeout: float, deadline: float) -> AsyncIterator[bytes]:
+    """The body's chunks, refused with 408 when one is ``idle_timeout`` seconds late or the
+    whole body is not in by ``deadline`` (event-loop time)."""
+    chunks = request.stream().__aiter__()
+    while True:
+        wait = min(idle_timeout, deadline - anyio.current_time())
+        try:
+            with anyio.fail_after(max(wait, 0)):
+                chunk = await chunks.__anext__()
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise FormError(408, "Request timeout: the upload arrived too slowly.") from None
+        yield chunk
 
 
 def _sinks(state: _State) -> list[_FileSink]:
