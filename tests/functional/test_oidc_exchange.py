@@ -507,8 +507,8 @@ def test_the_audience_never_comes_from_the_host_header(oidc: Index, issuer: Issu
             json={"token": issuer.token(github_claims("pypi"))},
             headers={"Host": "pypi"},
         )
-        assert response.status_code == 500 and "Set base_url" in response.text
-        assert client.get("/_/oidc/audience", headers={"Host": "pypi"}).status_code == 500
+        assert response.status_code == 421 and "Set base_url" in response.text
+        assert client.get("/_/oidc/audience", headers={"Host": "pypi"}).status_code == 421
     app.context.db.dispose()
     with oidc.db.read() as session:
         assert session.scalar(select(Event.id).where(Event.tag == "publisher:token:mint")) is None

@@ -247,7 +247,7 @@ def test_mailed_links_never_point_at_the_host_the_request_names(index: Index) ->
     assert index.settings.base_url == ""
     for client in _app_client(index.settings, "evil.example"):
         answer = ask(client, "bob")
-        assert answer.status_code == 500
+        assert answer.status_code == 421
         assert "Set base_url" in answer.text
     assert reset_mails(index) == []
     assert not any("evil.example" in str(m) for m in outbox(index))

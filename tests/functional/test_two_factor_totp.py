@@ -346,7 +346,7 @@ def test_the_confirmation_link_never_points_at_the_host_the_request_names(index:
         with TestClient(app, base_url="http://evil.example", client=("203.0.113.9", 1)) as c:
             assert log_in(c).status_code == 303
             r = second_step(c, "totp", totp.now())
-            assert r.status_code == 500 and "Set base_url" in r.text
+            assert r.status_code == 421 and "Set base_url" in r.text
     finally:
         app.context.db.dispose()
     assert not any("evil.example" in str(m) for m in outbox(index))

@@ -45,14 +45,15 @@ class AppContext:
         ``settings.base_url`` when set. Without it, the request's own base URL only when the
         request names a loopback host: the Host header is the client's to choose, and a mail
         with the victim's real token must never link to a host an attacker picked. Any other
-        host is refused with a 500 that says what to configure.
+        host is refused with 421 Misdirected Request, saying what to configure: the Host header
+        is the client's, so it never turns into a server error.
         """
         if self.settings.base_url:
             return self.settings.base_url
         host = (request.url.hostname or "").lower()
         if host in LOOPBACK_HOSTS:
             return str(request.base_url).rstrip("/")
-        raise HTTPException(status_code=500, detail=UNKNOWN_HOST)
+        raise HTTPException(status_code=421, detail=UNKNOWN_HOST)
 
 
 def get_context(request: Request) -> AppContext:

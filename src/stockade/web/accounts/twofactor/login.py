@@ -124,7 +124,7 @@ def _send_after(ctx: AppContext, base_url: str | None, outcome: LoginOutcome) ->
         if outcome.confirm_secret is None or outcome.confirm_address is None:
             return False
         if base_url is None:
-            raise HTTPException(status_code=500, detail=UNKNOWN_HOST)
+            raise HTTPException(status_code=421, detail=UNKNOWN_HOST)
         sent = deliver(
             ctx.mailer,
             login_confirmation_mail(
