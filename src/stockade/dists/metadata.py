@@ -193,12 +193,91 @@ def _check_pypi_rules(raw: dict[str, Any], problems: _Problems) -> None:
             problems.add("project-url", "Must have a URL")
         elif not _is_valid_url(url):
             problems.add("project-url", f"{url!r} is not a valid url")
+    _check_classifiers(raw.get("classifiers") or [], problems)
+    for field, email_name in (
+        ("author_email", "author-email"),
+        ("maintainer_email", "maintainer-email"),
+    ):
+        value = raw.get(field)
+        if isinstance(value, str):
+            _check_email_addresses(value, email_name, problems)
     if raw.get("license") and raw.get("license_expression"):
         problems.add(
             "license",
             "License is deprecated when License-Expression is present. "
             "Only License-Expression should be present",
         )
+
+
+# Classifiers a private index must take although PyPI refuses them: "Private :: Do Not Upload"
+# exists precisely to keep a package off PyPI while it is published somewhere like here.
+_PRIVATE_CLASSIFIER_PREFIX = "Private ::"
+
+
+def _check_classifiers(values: list[str], problems: _Problems) -> None:
+    """PyPI's rule: every classifier is on the official list (the trove-classifiers package)
+    and not deprecated there."""
+    from trove_classifiers import classifiers, deprecated_classifiers
+
+    for value in values:
+        if value.startswith(_PRIVATE_CLASSIFIER_PREFIX):
+            continue
+        if value in deprecated_classifiers:
+            instead = deprecated_classifiers[value]
+            problems.add(
+                "classifier",
+                f"Classifier {value!r} has been deprecated, use the following classifier(s) "
+                f"instead: {instead}"
+                if instead
+                else f"Classifier {value!r} has been deprecated",
+            )
+        elif value not in classifiers:
+            problems.add("classifier", f"{value!r} is not a valid classifier")
+
+
+def _check_email_addresses(value: str, email_name: str, problems: _Problems) -> None:
+    """PyPI's rule: each address in Author-email / Maintainer-email is a valid address (its
+    syntax and domain name; nothing is looked up)."""
+    from email_validator import EmailNotValidError, validate_email
+
+    for address in _addresses(value):
+        try:
+            validate_email(address, check_deliverability=False)
+        except EmailNotValidError as exc:
+            problems.add(email_name, f"{address!r} is not a valid email address: {exc}")
+
+
+_ANGLE_ADDRESS_RE = re.compile(r"<([^<>]*)>\s*$")
+
+
+def _addresses(value: str) -> list[str]:
+    """The addresses in an Author-email style header: comma-separated ``Name <address>`` or
+    bare addresses, with commas allowed inside quoted names. Unlike
+    :func:`email.utils.getaddresses`, a malformed entry is returned as it is (to be refused),
+    never cut down to something that parses."""
+    entries: list[str] = []
+    current: list[str] = []
+    quoted = False
+    angle = 0
+    for char in value:
+        if char == '"':
+            quoted = not quoted
+        elif not quoted and char == "<":
+            angle += 1
+        elif not quoted and char == ">":
+            angle -= 1
+        elif char == "," and not quoted and angle == 0:
+            entries.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    entries.append("".join(current))
+    found = []
+    for entry in map(str.strip, entries):
+        if entry:
+            match = _ANGLE_ADDRESS_RE.search(entry)
+            found.append(match.group(1).strip() if match else entry)
+    return found
 
 
 def _decode(data: bytes, source: str) -> bytes:

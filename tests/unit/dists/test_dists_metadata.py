@@ -134,6 +134,19 @@ def test_crlf_wheel_file(kit, write) -> None:
         ("Project-URL: " + "L" * 40 + ", https://example.com", "must be 32 characters or less"),
         ("Provides-Dist: not a requirement!", "'not a requirement!' is invalid"),
         ("License-Expression: MIT AND", "is invalid for 'license-expression'"),
+        ("Classifier: Programming Language :: Pyhton :: 3", "is not a valid classifier"),
+        (
+            "Classifier: Framework :: Django CMS :: 4.2",
+            "Classifier 'Framework :: Django CMS :: 4.2' has been deprecated, use the following "
+            "classifier(s) instead: ['Framework :: Django CMS :: 5.0']",
+        ),
+        (
+            "Classifier: License :: OSI Approved :: X.Net License",
+            "Classifier 'License :: OSI Approved :: X.Net License' has been deprecated",
+        ),
+        ("Author-email: not an address", "'not an address' is not a valid email address"),
+        ("Maintainer-email: Bob <bob@exa_mple.com>", "'bob@exa_mple.com' is not a valid email"),
+        ("Author-email: a@example.com, b@@example.com", "'b@@example.com' is not a valid email"),
     ],
 )
 def test_invalid_fields(kit, write, line: str, fragment: str) -> None:
@@ -144,6 +157,22 @@ def test_invalid_fields(kit, write, line: str, fragment: str) -> None:
         fragment,
         extra=[line],
     )
+
+
+def test_classifiers_and_addresses_pypi_takes(kit, write) -> None:
+    dist = _wheel(
+        kit,
+        write,
+        extra=[
+            "Classifier: Programming Language :: Python :: 3",
+            "Classifier: Development Status :: 5 - Production/Stable",
+            # Refused by PyPI, and the reason to publish on a private index.
+            "Classifier: Private :: Do Not Upload",
+            "Author-email: Ann <ann@example.com>, bob@example.org",
+            'Maintainer-email: "Team, The" <team@example.net>',
+        ],
+    )
+    assert "Private :: Do Not Upload" in dist.metadata["classifiers"]
 
 
 def test_long_summary(kit, write) -> None:
