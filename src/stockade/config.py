@@ -39,6 +39,9 @@ class Settings:
     max_project_size: int = 10 * GiB
     # An upload whose body stalls this long (seconds without a byte) is refused with 408.
     upload_idle_timeout: float = 60.0
+    # CPU seconds a large description (README) may take to render; over it the upload is
+    # refused (0: no limit).
+    description_render_seconds: float = 10.0
     # How often each worker looks for pages changed by other workers (seconds).
     cache_poll_interval: float = 0.5
     # Upper bound on rendered pages kept in one worker's memory.
@@ -135,6 +138,7 @@ _FLOAT_KEYS = {
     "download_flush_interval",
     "critical_percent",
     "upload_idle_timeout",
+    "description_render_seconds",
 }
 _BOOL_KEYS = {"scheduler", "access_log"}
 
@@ -216,6 +220,7 @@ TEMPLATE = """\
 # max_file_size = 104857600                                   # bytes per file (100 MiB)
 # max_project_size = 10737418240                              # bytes per project (10 GiB)
 # upload_idle_timeout = 60                                    # seconds an upload may stall
+# description_render_seconds = 10                             # CPU budget of a large README
 # workers = 1
 # cache_poll_interval = 0.5                                   # seconds
 # access_log = false

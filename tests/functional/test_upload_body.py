@@ -187,3 +187,24 @@ def test_a_trickling_body_is_refused_at_its_deadline(tmp_path: Path) -> None:
     assert 3.0 < time.monotonic() - started < 6
     assert len(sent) < len(body)
     assert not list(tmp_path.iterdir())
+
+
+def test_a_readme_too_costly_to_render_is_refused(settings) -> None:  # type: ignore[no-untyped-def]
+    from tests.support.builders import metadata_text
+    from tests.support.builders import readme_text as _text
+
+    with Index.open(replace(settings, description_render_seconds=1)) as index:
+        body = _text(600_000, rst=True)
+        metadata = metadata_text("demo", "1.0") + "\n" + body
+        r = index.upload(wheel_bytes("demo", "1.0", metadata=metadata), wheel_name("demo", "1.0"))
+        assert r.status_code == 400
+        assert r.text.startswith("The description failed to render for 'text/x-rst' within 1 ")
+        _nothing_left(index)
+        # The same README as Markdown renders in time.
+        metadata = (
+            metadata_text("demo", "1.0", extra="Description-Content-Type: text/markdown\n")
+            + "\n"
+            + _text(600_000, rst=False)
+        )
+        ok = index.upload(wheel_bytes("demo", "1.0", metadata=metadata), wheel_name("demo", "1.0"))
+        assert ok.status_code == 200, ok.text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import random
 import tarfile
 import zipfile
 
@@ -70,3 +71,16 @@ def sdist_bytes(
 
 def sdist_name(name: str, version: str) -> str:
     return f"{canonicalize_name(name).replace('-', '_')}-{version}.tar.gz"
+
+
+def readme_text(size: int, rst: bool) -> str:
+    """About ``size`` characters of README, reStructuredText or Markdown, the same for a size."""
+    rnd = random.Random(size)
+    words = ["alpha", "beta", "*emph*", "``code``" if rst else "`code`", "gamma", "delta"]
+    paragraphs = []
+    total = 0
+    while total < size:
+        paragraph = " ".join(rnd.choice(words) for _ in range(80))
+        paragraphs.append(paragraph)
+        total += len(paragraph) + 2
+    return ("Title\n=====\n\n" if rst else "# Title\n\n") + "\n\n".join(paragraphs)

@@ -22,6 +22,7 @@ from stockade.attestations.services import AttestationUploadError, check_attesta
 from stockade.config import Settings
 from stockade.db import Database, utcnow
 from stockade.dists import ArchiveLimits, DistError, DistInfo, inspect_distribution, parse_filename
+from stockade.dists.readme import render_refusal
 from stockade.events.services import Origin, record
 from stockade.index.models import File, FilenameRegistry, Project, Release
 from stockade.index.paths import blob_key
@@ -73,6 +74,13 @@ def accept_upload(
     except DistError as exc:
         raise UploadError(400, str(exc)) from exc
     check_form_matches(form, dist)
+    refusal = render_refusal(
+        dist.metadata.get("description"),
+        dist.metadata.get("description_content_type"),
+        settings.description_render_seconds,
+    )
+    if refusal is not None:
+        raise UploadError(400, refusal)
 
     with db.read() as session:
         done = _precheck(session, settings, token, dist, upload)

@@ -23,11 +23,12 @@ import hashlib
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from email.message import Message
 
 import nh3
 from markupsafe import Markup
 from readme_renderer.clean import ALLOWED_ATTRIBUTES, ALLOWED_TAGS
+
+from stockade.dists.readme import render_description
 
 __all__ = [
     "CLASS_PREFIX",
@@ -92,35 +93,10 @@ def sanitize(html: str) -> Markup:
     return Markup(cleaned)  # noqa: S704 - the output of nh3 with the policy above is safe
 
 
-def _content_type(value: str | None) -> tuple[str, str | None]:
-    """(media type, markdown variant) of a Description-Content-Type; PyPI's default is rst."""
-    if not value:
-        return "text/x-rst", None
-    msg = Message()
-    msg["content-type"] = value
-    variant = msg.get_param("variant")
-    return msg.get_content_type(), variant if isinstance(variant, str) else None
-
-
 def render_readme(description: str, content_type: str | None) -> RenderedReadme:
-    """Render a description as its content type says (PyPI's rules): Markdown (GFM unless the
-    variant says CommonMark), reStructuredText (also when no type is given), anything else as
-    plain text. Invalid reStructuredText falls back to plain text, as on PyPI."""
-    # docutils and the Markdown stack weigh ~20 MiB: load them on the first README only.
-    from readme_renderer import markdown, rst, txt
-
-    media, variant = _content_type(content_type)
-    html: str | None = None
-    kind = "text"
-    if media == "text/markdown":
-        html = markdown.render(description, variant=variant or "GFM")
-        kind = "markdown"
-    elif media == "text/x-rst":
-        html = rst.render(description)
-        kind = "rst"
-    if html is None:
-        html = txt.render(description) or ""
-        kind = "text"
+    """Render a description as its content type says (PyPI's rules, see
+    :func:`stockade.dists.readme.render_description`) and clean it with our policy."""
+    html, kind = render_description(description, content_type)
     return RenderedReadme(sanitize(html), kind)
 
 
