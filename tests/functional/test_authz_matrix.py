@@ -96,6 +96,8 @@ class World:
     def fill(self, endpoint: Endpoint) -> str:
         values: dict[str, Any] = {
             "project_name": self.project_name,
+            # Public project pages (the abuse report form).
+            "name": self.project_name,
             "role_id": self.role_id,
             "invitation_id": self.invitation_id,
             "token_id": self.token_id,
@@ -351,3 +353,65 @@ def test_project_guards_normalize_the_name(index: Index) -> None:
     assert r.headers["location"] == "/manage/project/matrix-0/"
     other, _ = persona_client(index, "other")
     assert other.get("/manage/project/MATRIX.0/roles/", follow_redirects=False).status_code == 403
+
+
+# Unsafe routes that take no session cookie, so no CSRF token either: their callers prove who
+# they are with an API token, an OIDC token or nothing (abuse reports through the API).
+NOT_COOKIE_AUTHENTICATED = {
+    ("POST", "/legacy"),
+    ("POST", "/legacy/"),
+    ("POST", "/api/reports"),
+    ("POST", "/api/reports/"),
+    ("POST", "/_/oidc/mint-token"),
+    ("POST", "/_/oidc/github/mint-token"),
+    ("POST", "/_/oidc/burn-token"),
+}
+UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def unsafe_endpoints(app: FastAPI) -> list[Endpoint]:
+    """Every unsafe (method, route) of the app, wherever it lives."""
+    found = []
+    for route in iter_route_contexts(app.routes):
+        path_format = getattr(route, "path_format", None)
+        if not path_format:
+            continue
+        params = tuple(getattr(route, "param_convertors", {}))
+        for method in sorted(set(route.methods or ()) & UNSAFE):
+            found.append(
+                Endpoint(method, path_format, params, guard_of(route), route.endpoint.__name__)
+            )
+    return found
+
+
+def test_every_unsafe_route_refuses_a_missing_or_wrong_csrf_token(index: Index) -> None:
+    """CSRF is attached router by router: a route (or a router) that loses it must fail here,
+    whoever calls it. The admin is admitted everywhere, so only the CSRF check can refuse."""
+    index.user("root", admin=True)
+    for name in USERS.values():
+        index.user(name)
+    table = [
+        e
+        for e in unsafe_endpoints(index.app.fastapi)
+        if (e.method, e.path_format) not in NOT_COOKIE_AUTHENTICATED
+    ]
+    # The matrix must see the pages the audit found unprotected when CSRF was removed.
+    paths = {e.path_format for e in table}
+    assert "/manage/project/{project_name}/releases/{version}/yank/" in paths
+    assert "/manage/project/{project_name}/roles/invite/" in paths
+    failures: list[str] = []
+    for n, endpoint in enumerate(table):
+        world = make_world(index, 1000 + n)
+        path = world.fill(endpoint)
+        for persona in ("admin", "anonymous"):
+            client, good = persona_client(index, persona)
+            for label, token in (("no token", None), ("a wrong token", good[::-1])):
+                before = snapshot(index)
+                data = {} if token is None else {"csrf_token": token}
+                r = client.request(endpoint.method, path, data=data, follow_redirects=False)
+                where = f"{endpoint} as {persona} with {label}: {r.status_code} {r.text[:100]!r}"
+                if r.status_code != 403:
+                    failures.append(where)
+                if snapshot(index) != before:
+                    failures.append(f"{where}: the refused request changed the database")
+    assert not failures, "\n".join(failures)
