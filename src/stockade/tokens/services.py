@@ -195,7 +195,8 @@ class _Caveats:
             return True
         if kind == "expiry":
             nbf, exp = caveat.get("nbf"), caveat.get("exp")
-            if not isinstance(nbf, int) or not isinstance(exp, int):
+            # bool is an int to Python, not to a token: True is not a time.
+            if type(nbf) is not int or type(exp) is not int:
                 self.failure = "the token has a malformed expiry caveat"
                 return False
             if not nbf <= self.now < exp:
