@@ -18,13 +18,19 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from stockade import catalogue  # noqa: F401  (every model mapped, as in the app and the CLI)
 from stockade.config import Settings, load_settings
-from support.backend import BACKEND, backend_overrides
+from support.backend import BACKEND, CORPUS, backend_overrides
 from support.index import Index
 from support.servers import PostgresServer, SeaweedServer, start_postgres, start_seaweed
 
 
 def pytest_report_header() -> str:
     return f"stockade backend: {BACKEND}"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The shared corpus is part of the suite: without it, tests fail loudly rather than skip.
+    if not (CORPUS / "MANIFEST.tsv").is_file():
+        raise pytest.UsageError(f"the shared corpus is missing: no {CORPUS / 'MANIFEST.tsv'}")
 
 
 @pytest.fixture(scope="session")

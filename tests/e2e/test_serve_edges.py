@@ -7,7 +7,8 @@ import json
 import re
 
 import httpx
-from tests.e2e.conftest import LiveServer
+
+from e2e.conftest import LiveServer
 
 
 def test_no_server_header_anywhere(live: LiveServer) -> None:

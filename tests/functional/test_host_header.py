@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 from starlette.testclient import TestClient
-from tests.support.builders import wheel_bytes, wheel_name
-from tests.support.index import Index
 
 from stockade.web.app import create_app
+from support.builders import wheel_bytes, wheel_name
+from support.index import Index
 
 HOSTS = ["evil.example", "a b", "[::1", "x:y:z", "localhost:99999", "..", "a" * 300, ""]
 PATHS = [

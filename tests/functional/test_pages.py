@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import re
-from pathlib import Path
 
 from sqlalchemy import select, update
 
 from stockade.index.models import Project, Release
+from support.backend import CORPUS
 from support.builders import metadata_text, sdist_bytes, sdist_name, wheel_bytes, wheel_name
 from support.index import Index
 
-RICH = Path("/work/shared/corpus/dists/rich-13.9.4-py3-none-any.whl")
+RICH = CORPUS / "dists" / "rich-13.9.4-py3-none-any.whl"
 
 
 def _upload(

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 from pymacaroons import Macaroon
-from tests.support.index import Index
 
 from stockade.tokens.services import TOKEN_PREFIX, TokenError, check_token
+from support.index import Index
 
 NOW = int(time.time())
 

@@ -13,11 +13,11 @@ import anyio
 import httpx
 import pytest
 from starlette.requests import Request
-from tests.support.builders import wheel_bytes, wheel_name
-from tests.support.index import Index, upload_fields
 
 from stockade.config import replace
 from stockade.web.publish.multipart import FormError, read_upload_form
+from support.builders import wheel_bytes, wheel_name
+from support.index import Index, upload_fields
 
 BOUNDARY = "stockadeboundary"
 
@@ -190,8 +190,8 @@ def test_a_trickling_body_is_refused_at_its_deadline(tmp_path: Path) -> None:
 
 
 def test_a_readme_too_costly_to_render_is_refused(settings) -> None:  # type: ignore[no-untyped-def]
-    from tests.support.builders import metadata_text
-    from tests.support.builders import readme_text as _text
+    from support.builders import metadata_text
+    from support.builders import readme_text as _text
 
     with Index.open(replace(settings, description_render_seconds=1)) as index:
         body = _text(600_000, rst=True)

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import time
 
-from tests.support.builders import readme_text as _text
-
 from stockade.dists.readme import RENDER_CHECK_MIN_BYTES, render_refusal
+from support.builders import readme_text as _text
 
 
 def test_small_descriptions_are_not_checked() -> None:

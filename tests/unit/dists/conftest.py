@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from stockade.dists import DistError
+from support.backend import CORPUS
 
-CORPUS = Path("/work/shared/corpus")
 CORPUS_DISTS = CORPUS / "dists"
 CORPUS_MANIFEST = CORPUS / "MANIFEST.tsv"
 
