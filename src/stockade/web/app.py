@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from typing import Any, cast
 
 import anyio
@@ -73,12 +73,40 @@ class StockadeApp:
         if scope["type"] == "http":
             path: str = scope["path"]
             if path.startswith("/simple/"):
-                await self.simple(scope, receive, send)
+                await self.simple(scope, receive, _with_headers(scope, send, _SIMPLE_HEADERS))
                 return
             if path.startswith("/packages/"):
-                await self.files(scope, receive, send)
+                await self.files(scope, receive, _with_headers(scope, send, _FILE_HEADERS))
                 return
         await self.api(scope, receive, send)
+
+
+# The installers' paths get the security headers that matter for what they serve (the pages
+# get the full set from SecurityHeaders): nothing they return may run script, be framed or be
+# sniffed into another type. Files are people's uploads served from this origin: sandboxed.
+_NOSNIFF = (b"x-content-type-options", b"nosniff")
+_SIMPLE_HEADERS = (
+    _NOSNIFF,
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+)
+_FILE_HEADERS = (
+    _NOSNIFF,
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'; sandbox"),
+)
+_HSTS = (b"strict-transport-security", b"max-age=31536000")
+
+
+def _with_headers(scope: Scope, send: Send, extra: tuple[tuple[bytes, bytes], ...]) -> Send:
+    """``send``, adding ``extra`` (and HSTS over HTTPS) to the response's headers."""
+    if scope.get("scheme") == "https":
+        extra = (*extra, _HSTS)
+
+    async def send_with_headers(message: MutableMapping[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message.get("headers", ()), *extra]
+        await send(message)
+
+    return send_with_headers
 
 
 def create_app(settings: Settings | None = None) -> StockadeApp:
