@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from stockade.accounts.models import User
+from stockade.advisories.queries import any_imported, matches_for
 from stockade.attestations.services import Identity, identities
 from stockade.index.browse import is_prerelease, latest_release
 from stockade.index.models import ROLE_OWNER, File, Project, Release, Role
@@ -20,7 +21,14 @@ from stockade.index.state import version_key
 from stockade.oidc.services import publisher_names
 from stockade.stats.counts import recent_downloads
 
-__all__ = ["FileRow", "HistoryEntry", "Maintainer", "ProjectView", "load_project_view"]
+__all__ = [
+    "FileRow",
+    "HistoryEntry",
+    "KnownVulnerability",
+    "Maintainer",
+    "ProjectView",
+    "load_project_view",
+]
 
 _KINDS = {"bdist_wheel": "Wheel", "sdist": "Source"}
 
@@ -66,6 +74,17 @@ class Maintainer:
 
 
 @dataclass(frozen=True)
+class KnownVulnerability:
+    """An advisory that affects the shown release."""
+
+    osv_id: str
+    aliases: tuple[str, ...]
+    summary: str | None
+    details: str | None
+    fixed_in: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ProjectView:
     """A project page: the project, the release shown, and that release's metadata."""
 
@@ -99,6 +118,8 @@ class ProjectView:
     # Downloads over the last day, week and month (stockade.stats), and the critical flag.
     downloads: dict[str, int] | None = None
     critical: bool = False
+    # The advisories affecting the shown release; None when none were ever imported.
+    vulnerabilities: list[KnownVulnerability] | None = None
 
     @property
     def is_latest(self) -> bool:
@@ -254,4 +275,22 @@ def load_project_view(
         description_content_type=_text(meta, "description_content_type"),
         downloads=recent_downloads(session, project.id).as_dict(),
         critical=project.critical,
+        vulnerabilities=_vulnerabilities(session, project, shown),
     )
+
+
+def _vulnerabilities(
+    session: Session, project: Project, release: Release
+) -> list[KnownVulnerability] | None:
+    if not any_imported(session):
+        return None
+    return [
+        KnownVulnerability(
+            osv_id=m.advisory.osv_id,
+            aliases=tuple(m.advisory.aliases),
+            summary=m.advisory.summary,
+            details=m.advisory.details,
+            fixed_in=m.fixed_in,
+        )
+        for m in matches_for(session, project.normalized_name, release.version)
+    ]
