@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from packaging.utils import canonicalize_name
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
@@ -30,7 +31,14 @@ from stockade.advisories.models import (
     AdvisoryRecord,
 )
 from stockade.advisories.notices import NoticeOutbox, notify_matches
-from stockade.advisories.osv import AdvisoryError, Record, load, parse_document, parse_timestamp
+from stockade.advisories.osv import (
+    ECOSYSTEM,
+    AdvisoryError,
+    Record,
+    load,
+    parse_document,
+    parse_timestamp,
+)
 from stockade.advisories.queries import format_timestamp
 from stockade.advisories.sources import Document, SourceError
 from stockade.db import Database
@@ -89,6 +97,18 @@ def _first_text(records: list[AdvisoryRecord], key: str) -> str | None:
     return None
 
 
+def _normalized_package(affected: Any) -> Any:
+    """A PyPI ``affected`` entry with its package name normalized, as clients compare it
+    (pip-audit reads the fixed versions only of an entry named exactly as it asked)."""
+    package = affected.get("package") if isinstance(affected, dict) else None
+    if not isinstance(package, dict) or package.get("ecosystem") != ECOSYSTEM:
+        return affected
+    name = package.get("name")
+    if not isinstance(name, str):
+        return affected
+    return {**affected, "package": {**package, "name": canonicalize_name(name)}}
+
+
 def _rebuild(session: Session, advisory: Advisory) -> None:
     """The advisory as its records say now: id, texts, aliases, document and packages."""
     records = sorted(
@@ -113,7 +133,7 @@ def _rebuild(session: Session, advisory: Advisory) -> None:
                 seen.add(key)
                 affected.append(entry)
     if affected:
-        document["affected"] = affected
+        document["affected"] = [_normalized_package(a) for a in affected]
 
     advisory.osv_id = primary.osv_id
     advisory.aliases = document["aliases"]
