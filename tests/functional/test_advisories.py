@@ -3,18 +3,27 @@ serving them (OSV API, PyPI's JSON API, pages), telling owners, refusing uploads
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import email
 import email.policy
+import functools
 import json
+import threading
+import zipfile
+from collections.abc import Iterator
 from email.message import EmailMessage
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 
+from stockade.advisories.job import ADVISORIES_JOB
 from stockade.advisories.models import Advisory, AdvisoryRecord
 from stockade.events.models import Event
+from stockade.jobs.interface import JobContext
+from stockade.mail import mailer_from_settings
 from support.backend import CORPUS
 from support.builders import wheel_bytes, wheel_name
 from support.index import Index, login_client, run_cli
@@ -173,8 +182,6 @@ def test_update_by_modified_withdrawal_and_alias_merge(index: Index, tmp_path: P
 
 
 def test_zip_and_unreadable_documents(index: Index, tmp_path: Path) -> None:
-    import zipfile
-
     archive = tmp_path / "all.zip"
     with zipfile.ZipFile(archive, "w") as z:
         z.writestr("PYSEC-2099-2.json", json.dumps(osv("PYSEC-2099-2", "demo")))
@@ -300,3 +307,47 @@ def test_uploads_of_vulnerable_versions_refused_when_set(settings: Any, tmp_path
         assert (
             index.upload(wheel_bytes("demo", "2.0"), wheel_name("demo", "2.0")).status_code == 200
         )
+
+
+@contextlib.contextmanager
+def static_files(folder: Path) -> Iterator[str]:
+    """A plain http.server on loopback serving ``folder``: an advisory feed."""
+    handler = functools.partial(QuietHandler, directory=str(folder))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_scheduled_import_from_configured_urls(index: Index, tmp_path: Path) -> None:
+    settings = index.settings
+    ctx = JobContext(settings=settings, db=index.db, mailer=mailer_from_settings(settings))
+    assert ADVISORIES_JOB.run(ctx).summary == "no advisory_urls configured: nothing imported"
+    assert counts(index) == (0, 0)
+
+    feed = tmp_path / "feed"
+    feed.mkdir()
+    with zipfile.ZipFile(feed / "all.zip", "w") as z:
+        for n in (7, 8):
+            z.writestr(f"PYSEC-2099-{n}.json", json.dumps(osv(f"PYSEC-2099-{n}", "demo")))
+    with static_files(feed) as url:
+        configured = dataclasses.replace(
+            settings, advisory_urls=f"{url}/all.zip, {url}/missing.zip"
+        )
+        ctx = dataclasses.replace(ctx, settings=configured)
+        summary = ADVISORIES_JOB.run(ctx).summary
+        assert f"{url}/all.zip: 2 added" in summary
+        assert f"{url}/missing.zip: {url}/missing.zip: HTTP 404" in summary
+        assert counts(index) == (2, 2)
+        assert f"{url}/all.zip: 0 added, 0 updated, 2 unchanged" in ADVISORIES_JOB.run(ctx).summary
+        # The command takes the same URLs.
+        assert "2 unchanged" in import_(index, f"{url}/all.zip")

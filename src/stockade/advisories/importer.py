@@ -14,7 +14,9 @@ one. Documents are read and checked before the write transaction, and written in
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -35,11 +37,13 @@ from stockade.advisories.osv import (
     ECOSYSTEM,
     AdvisoryError,
     Record,
+    affected_packages,
     load,
     parse_document,
     parse_timestamp,
 )
 from stockade.advisories.queries import format_timestamp
+from stockade.advisories.ranges import canonical_versions
 from stockade.advisories.sources import Document, SourceError
 from stockade.db import Database
 from stockade.db.base import utcnow
@@ -50,6 +54,7 @@ __all__ = ["ImportResult", "apply_record", "import_documents"]
 Outcome = Literal["added", "updated", "unchanged"]
 _PREFERENCE = ("PYSEC-", "GHSA-")
 BATCH = 500
+_CHUNK = 500
 
 
 @dataclass
@@ -78,23 +83,33 @@ class ImportResult:
         )
 
 
-def _rank(record: AdvisoryRecord) -> tuple[int, int, str]:
-    prefix = next((i for i, p in enumerate(_PREFERENCE) if record.osv_id.startswith(p)), 99)
-    return (record.withdrawn is not None, prefix, record.osv_id)
+@dataclass(frozen=True)
+class _Part:
+    """One record of an advisory, stored or about to be."""
+
+    osv_id: str
+    modified: dt.datetime
+    withdrawn: dt.datetime | None
+    document: dict[str, Any]
+
+    @property
+    def rank(self) -> tuple[bool, int, str]:
+        """Primary first: live before withdrawn, then PYSEC, then GHSA, then by id."""
+        prefix = next((i for i, p in enumerate(_PREFERENCE) if self.osv_id.startswith(p)), 99)
+        return (self.withdrawn is not None, prefix, self.osv_id)
+
+    def names(self) -> list[str]:
+        aliases = self.document.get("aliases") or []
+        return [self.osv_id, *(a for a in aliases if isinstance(a, str))]
 
 
-def _record_aliases(record: AdvisoryRecord) -> list[str]:
-    aliases = record.document.get("aliases") or []
-    return [a for a in aliases if isinstance(a, str)]
+@dataclass(frozen=True)
+class _Composed:
+    """An advisory as its records make it: its row, its names, its packages' rows."""
 
-
-def _first_text(records: list[AdvisoryRecord], key: str) -> str | None:
-    """The primary record's text, else the first other record's that has one."""
-    for record in records:
-        value = record.document.get(key)
-        if isinstance(value, str) and value:
-            return value
-    return None
+    fields: dict[str, Any]
+    names: list[str]
+    packages: list[dict[str, Any]]
 
 
 def _normalized_package(affected: Any) -> Any:
@@ -109,18 +124,25 @@ def _normalized_package(affected: Any) -> Any:
     return {**affected, "package": {**package, "name": canonicalize_name(name)}}
 
 
-def _rebuild(session: Session, advisory: Advisory) -> None:
-    """The advisory as its records say now: id, texts, aliases, document and packages."""
-    records = sorted(
-        session.scalars(select(AdvisoryRecord).where(AdvisoryRecord.advisory_id == advisory.id)),
-        key=_rank,
-    )
-    primary = records[0]
-    live = [r for r in records if r.withdrawn is None]
-    names = dict.fromkeys(n for r in records for n in (r.osv_id, *_record_aliases(r)))
+def _first_text(parts: list[_Part], key: str) -> str | None:
+    """The primary record's text, else the first other record's that has one."""
+    for part in parts:
+        value = part.document.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _compose(parts: list[_Part]) -> _Composed:
+    """The advisory its records make: the primary's document with every record's aliases and
+    every live record's affected packages; withdrawn only when every record is."""
+    parts = sorted(parts, key=lambda p: p.rank)
+    primary = parts[0]
+    live = [p for p in parts if p.withdrawn is None]
+    names = list(dict.fromkeys(n for p in parts for n in p.names()))
     document = copy.deepcopy(primary.document)
     document["aliases"] = sorted(n for n in names if n != primary.osv_id)
-    modified = max(r.modified for r in records)
+    modified = max(p.modified for p in parts)
     document["modified"] = format_timestamp(modified)
     affected: list[Any] = list(document.get("affected") or [])
     seen = {json.dumps(a, sort_keys=True) for a in affected}
@@ -134,37 +156,59 @@ def _rebuild(session: Session, advisory: Advisory) -> None:
                 affected.append(entry)
     if affected:
         document["affected"] = [_normalized_package(a) for a in affected]
-
-    advisory.osv_id = primary.osv_id
-    advisory.aliases = document["aliases"]
-    advisory.summary = _first_text(records, "summary")
-    advisory.details = _first_text(records, "details")
     published = [
-        parse_timestamp(r.document["published"], "published")
-        for r in records
-        if r.document.get("published")
+        parse_timestamp(p.document["published"], "published")
+        for p in parts
+        if p.document.get("published")
     ]
-    advisory.published = min(published) if published else None
-    advisory.modified = modified
-    withdrawn = [r.withdrawn for r in records if r.withdrawn is not None]
-    advisory.withdrawn = None if live else max(withdrawn)
-    advisory.document = document
-
-    session.execute(delete(AdvisoryId).where(AdvisoryId.advisory_id == advisory.id))
-    session.execute(insert(AdvisoryId), [{"alias": n, "advisory_id": advisory.id} for n in names])
-    session.execute(delete(AdvisoryPackage).where(AdvisoryPackage.advisory_id == advisory.id))
+    withdrawn = [p.withdrawn for p in parts if p.withdrawn is not None]
     packages: dict[str, dict[str, Any]] = {}
-    for record in live:
-        for package in parse_document(record.document).packages:
+    for part in live:
+        for package in affected_packages(part.document):
             row = {
-                "advisory_id": advisory.id,
                 "normalized_name": package.normalized_name,
-                "versions": list(package.versions),
+                "versions": canonical_versions(package.versions),
                 "ranges": package.ranges_json(),
             }
             packages.setdefault(json.dumps(row, sort_keys=True), row)
+    fields = {
+        "osv_id": primary.osv_id,
+        "aliases": document["aliases"],
+        "summary": _first_text(parts, "summary"),
+        "details": _first_text(parts, "details"),
+        "published": min(published) if published else None,
+        "modified": modified,
+        "withdrawn": None if live else max(withdrawn),
+        "document": document,
+    }
+    return _Composed(fields, names, list(packages.values()))
+
+
+def _store_names_and_packages(session: Session, rows: list[tuple[int, _Composed]]) -> None:
+    """The ids and packages rows of freshly composed advisories."""
+    ids = [{"alias": n, "advisory_id": a} for a, c in rows for n in c.names]
+    packages = [{**p, "advisory_id": a} for a, c in rows for p in c.packages]
+    if ids:
+        session.execute(insert(AdvisoryId), ids)
     if packages:
-        session.execute(insert(AdvisoryPackage), list(packages.values()))
+        session.execute(insert(AdvisoryPackage), packages)
+
+
+def _rebuild(session: Session, advisory_id: int) -> None:
+    """The advisory as its records say now: id, texts, aliases, document and packages."""
+    rows = session.execute(
+        select(
+            AdvisoryRecord.osv_id,
+            AdvisoryRecord.modified,
+            AdvisoryRecord.withdrawn,
+            AdvisoryRecord.document,
+        ).where(AdvisoryRecord.advisory_id == advisory_id)
+    ).all()
+    composed = _compose([_Part(*row) for row in rows])
+    session.execute(update(Advisory).where(Advisory.id == advisory_id).values(**composed.fields))
+    session.execute(delete(AdvisoryId).where(AdvisoryId.advisory_id == advisory_id))
+    session.execute(delete(AdvisoryPackage).where(AdvisoryPackage.advisory_id == advisory_id))
+    _store_names_and_packages(session, [(advisory_id, composed)])
 
 
 def _merge_into(session: Session, target: int, others: set[int]) -> None:
@@ -184,16 +228,36 @@ def _merge_into(session: Session, target: int, others: set[int]) -> None:
     moved = session.scalars(
         select(AdvisoryNotice.project_id).where(AdvisoryNotice.advisory_id.in_(others))
     ).all()
-    for project_id in set(moved) - told:
-        session.add(AdvisoryNotice(advisory_id=target, project_id=project_id))
-    session.flush()
+    new = [{"advisory_id": target, "project_id": p} for p in set(moved) - told]
+    if new:
+        session.execute(insert(AdvisoryNotice), new)
     session.execute(delete(Advisory).where(Advisory.id.in_(others)))
+
+
+def _record_row(record: Record, advisory_id: int) -> dict[str, Any]:
+    return {
+        "osv_id": record.osv_id,
+        "advisory_id": advisory_id,
+        "modified": record.modified,
+        "withdrawn": record.withdrawn,
+        "digest": record.digest,
+        "document": record.document,
+        "imported_at": utcnow(),
+    }
+
+
+def _part(record: Record) -> _Part:
+    return _Part(record.osv_id, record.modified, record.withdrawn, record.document)
 
 
 def apply_record(session: Session, record: Record) -> tuple[Outcome, int | None]:
     """Store one record and rebuild its advisory; the outcome and the advisory's row id (None
     when nothing changed). A record no newer than the stored one changes nothing."""
-    stored = session.get(AdvisoryRecord, record.osv_id)
+    stored = session.execute(
+        select(AdvisoryRecord.modified, AdvisoryRecord.advisory_id).where(
+            AdvisoryRecord.osv_id == record.osv_id
+        )
+    ).one_or_none()
     if stored is not None and record.modified <= stored.modified:
         return "unchanged", None
     keys = {record.osv_id, *record.aliases}
@@ -203,27 +267,88 @@ def apply_record(session: Session, record: Record) -> tuple[Outcome, int | None]
     if groups:
         target = min(groups)
         _merge_into(session, target, groups - {target})
-        advisory = session.get(Advisory, target)
-        assert advisory is not None  # its id came from a row that references it
     else:
-        advisory = Advisory(
-            osv_id=record.osv_id, modified=record.modified, document=record.document
-        )
-        session.add(advisory)
-        session.flush()
-    outcome: Outcome = "added" if stored is None else "updated"
+        fields = _compose([_part(record)]).fields
+        target = session.scalars(insert(Advisory).returning(Advisory.id), [fields]).one()
+    row = _record_row(record, target)
     if stored is None:
-        stored = AdvisoryRecord(osv_id=record.osv_id)
-        session.add(stored)
-    stored.advisory_id = advisory.id
-    stored.modified = record.modified
-    stored.withdrawn = record.withdrawn
-    stored.digest = record.digest
-    stored.document = record.document
-    stored.imported_at = utcnow()
-    session.flush()
-    _rebuild(session, advisory)
-    return outcome, advisory.id
+        session.execute(insert(AdvisoryRecord), [row])
+    else:
+        session.execute(
+            update(AdvisoryRecord).where(AdvisoryRecord.osv_id == record.osv_id).values(**row)
+        )
+    _rebuild(session, target)
+    return ("added" if stored is None else "updated"), target
+
+
+def _apply_batch(session: Session, records: list[Record], result: ImportResult) -> set[int]:
+    """Apply a batch; the row ids of the advisories it changed.
+
+    Most records of an import are new and share no id or alias with any other: those are
+    written together, a few statements for the whole batch. The others (updates, merges) go
+    one by one through :func:`apply_record`.
+    """
+    newest: dict[str, Record] = {}
+    for record in records:
+        if record.osv_id not in newest or record.modified > newest[record.osv_id].modified:
+            newest[record.osv_id] = record
+    result.unchanged += len(records) - len(newest)
+    ids = list(newest)
+    stored: dict[str, dt.datetime] = {}
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        rows = session.execute(
+            select(AdvisoryRecord.osv_id, AdvisoryRecord.modified).where(
+                AdvisoryRecord.osv_id.in_(chunk)
+            )
+        )
+        stored.update({osv_id: modified for osv_id, modified in rows})
+    changed = [
+        r for r in newest.values() if r.osv_id not in stored or r.modified > stored[r.osv_id]
+    ]
+    result.unchanged += len(newest) - len(changed)
+    keys = {r.osv_id: {r.osv_id, *r.aliases} for r in changed}
+    every = sorted({k for ks in keys.values() for k in ks})
+    known: set[str] = set()
+    for start in range(0, len(every), _CHUNK):
+        chunk = every[start : start + _CHUNK]
+        known.update(session.scalars(select(AdvisoryId.alias).where(AdvisoryId.alias.in_(chunk))))
+    uses = Counter(k for ks in keys.values() for k in ks)
+    alone = [
+        r
+        for r in changed
+        if r.osv_id not in stored
+        and not keys[r.osv_id] & known
+        and all(uses[k] == 1 for k in keys[r.osv_id])
+    ]
+    touched: set[int] = set()
+    if alone:
+        composed = [_compose([_part(r)]) for r in alone]
+        advisory_ids = session.scalars(
+            insert(Advisory).returning(Advisory.id, sort_by_parameter_order=True),
+            [c.fields for c in composed],
+        ).all()
+        session.execute(
+            insert(AdvisoryRecord),
+            [_record_row(r, a) for r, a in zip(alone, advisory_ids, strict=True)],
+        )
+        _store_names_and_packages(session, list(zip(advisory_ids, composed, strict=True)))
+        result.added += len(alone)
+        result.withdrawn += sum(r.withdrawn is not None for r in alone)
+        touched.update(advisory_ids)
+    done = {r.osv_id for r in alone}
+    for record in changed:
+        if record.osv_id in done:
+            continue
+        outcome, advisory_id = apply_record(session, record)
+        if outcome == "added":
+            result.added += 1
+        elif outcome == "updated":
+            result.updated += 1
+        if advisory_id is not None:
+            touched.add(advisory_id)
+            result.withdrawn += record.withdrawn is not None
+    return touched
 
 
 def _read(document: Document) -> Record:
@@ -254,18 +379,7 @@ def import_documents(
             except (AdvisoryError, SourceError) as exc:
                 result.invalid.append(f"{document.label}: {exc}")
         with db.write() as session:
-            touched: set[int] = set()
-            for record in records:
-                outcome, advisory_id = apply_record(session, record)
-                if outcome == "added":
-                    result.added += 1
-                elif outcome == "updated":
-                    result.updated += 1
-                else:
-                    result.unchanged += 1
-                if advisory_id is not None:
-                    touched.add(advisory_id)
-                    result.withdrawn += record.withdrawn is not None
+            touched = _apply_batch(session, records, result)
             session.flush()
             result.notified += notify_matches(session, touched, origin=origin, outbox=outbox)
         done += len(documents[start : start + batch])

@@ -13,7 +13,14 @@ from typing import Any
 import yaml
 from packaging.utils import canonicalize_name
 
-__all__ = ["AdvisoryError", "AffectedPackage", "Record", "parse_document", "parse_timestamp"]
+__all__ = [
+    "AdvisoryError",
+    "AffectedPackage",
+    "Record",
+    "affected_packages",
+    "parse_document",
+    "parse_timestamp",
+]
 
 # OSV ids: a database prefix and an identifier (PYSEC-2021-1, GHSA-xxxx-xxxx-xxxx, CVE-…).
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+-]{0,254}$")
@@ -150,6 +157,14 @@ def _package(affected: Any) -> AffectedPackage | None:
     return AffectedPackage(canonicalize_name(name), versions, tuple(ranges))
 
 
+def affected_packages(doc: dict[str, Any]) -> tuple[AffectedPackage, ...]:
+    """The PyPI packages of a document's ``affected`` list. Raises AdvisoryError."""
+    affected = doc.get("affected") or []
+    if not isinstance(affected, list):
+        raise AdvisoryError("affected must be a list")
+    return tuple(p for p in (_package(a) for a in affected) if p is not None)
+
+
 def parse_document(doc: dict[str, Any]) -> Record:
     """Check one OSV document and read what matching needs. Raises AdvisoryError."""
     osv_id = doc.get("id")
@@ -172,11 +187,8 @@ def parse_document(doc: dict[str, Any]) -> Record:
     bad = [a for a in aliases if not _ID.match(a)]
     if bad:
         raise AdvisoryError(f"{osv_id}: alias {bad[0]!r} is not an OSV identifier")
-    affected = doc.get("affected") or []
-    if not isinstance(affected, list):
-        raise AdvisoryError(f"{osv_id}: affected must be a list")
     try:
-        packages = tuple(p for p in (_package(a) for a in affected) if p is not None)
+        packages = affected_packages(doc)
         summary, details = _text(doc, "summary"), _text(doc, "details")
     except AdvisoryError as exc:
         raise AdvisoryError(f"{osv_id}: {exc}") from None

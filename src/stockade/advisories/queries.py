@@ -21,8 +21,10 @@ from stockade.advisories.ranges import affects, fixed_versions
 from stockade.index.models import Project
 
 __all__ = [
+    "Known",
     "Match",
     "any_imported",
+    "documents",
     "find_advisory",
     "format_timestamp",
     "matches_for",
@@ -42,10 +44,22 @@ def format_timestamp(stamp: dt.datetime) -> str:
 
 
 @dataclass(frozen=True)
+class Known:
+    """What pages and answers show of a live advisory (its document is read on demand)."""
+
+    id: int
+    osv_id: str
+    aliases: tuple[str, ...]
+    summary: str | None
+    details: str | None
+    modified: dt.datetime
+
+
+@dataclass(frozen=True)
 class Match:
     """An advisory that affects one version of one package."""
 
-    advisory: Advisory
+    advisory: Known
     # The package's ``fixed`` versions in this advisory, lowest first.
     fixed_in: tuple[str, ...]
 
@@ -55,32 +69,46 @@ def any_imported(session: Session) -> bool:
     return bool(session.scalar(select(exists().where(AdvisoryRecord.osv_id.is_not(None)))))
 
 
-def _rows(
-    session: Session, names: Iterable[str]
-) -> dict[str, list[tuple[AdvisoryPackage, Advisory]]]:
-    """The live advisories' packages of each normalized name."""
+_Row = tuple[list[str], list[list[dict[str, str]]], Known]
+
+
+def _rows(session: Session, names: Iterable[str]) -> dict[str, list[_Row]]:
+    """The live advisories' packages of each normalized name: (versions, ranges, advisory).
+    Plain rows, not ORM objects: a batch of 1,000 queries reads thousands of them."""
     wanted = sorted(set(names))
-    found: dict[str, list[tuple[AdvisoryPackage, Advisory]]] = {n: [] for n in wanted}
+    found: dict[str, list[_Row]] = {n: [] for n in wanted}
     for start in range(0, len(wanted), _CHUNK):
         chunk = wanted[start : start + _CHUNK]
         query = (
-            select(AdvisoryPackage, Advisory)
+            select(
+                AdvisoryPackage.normalized_name,
+                AdvisoryPackage.versions,
+                AdvisoryPackage.ranges,
+                Advisory.id,
+                Advisory.osv_id,
+                Advisory.aliases,
+                Advisory.summary,
+                Advisory.details,
+                Advisory.modified,
+            )
             .join(Advisory, Advisory.id == AdvisoryPackage.advisory_id)
             .where(AdvisoryPackage.normalized_name.in_(chunk), Advisory.withdrawn.is_(None))
             .order_by(Advisory.osv_id)
         )
-        for package, advisory in session.execute(query):
-            found[package.normalized_name].append((package, advisory))
+        for row in session.execute(query):
+            name, versions, ranges, advisory_id, osv_id, aliases, summary, details, modified = row
+            known = Known(advisory_id, osv_id, tuple(aliases), summary, details, modified)
+            found[name].append((versions, ranges, known))
     return found
 
 
-def _evaluate(rows: list[tuple[AdvisoryPackage, Advisory]], version: str) -> list[Match]:
+def _evaluate(rows: list[_Row], version: str) -> list[Match]:
     matches: dict[int, Match] = {}
-    for package, advisory in rows:
+    for versions, ranges, advisory in rows:
         if advisory.id in matches:
             continue
-        if affects(version, package.versions, package.ranges):
-            matches[advisory.id] = Match(advisory, tuple(fixed_versions(package.ranges)))
+        if affects(version, versions, ranges):
+            matches[advisory.id] = Match(advisory, tuple(fixed_versions(ranges)))
     return list(matches.values())
 
 
@@ -99,13 +127,27 @@ def matches_for_many(session: Session, queries: list[tuple[str, str]]) -> list[l
     ]
 
 
-def package_advisories(session: Session, name: str) -> list[Advisory]:
+def package_advisories(session: Session, name: str) -> list[Known]:
     """Every live advisory of the package ``name``, whatever the version."""
     normalized = canonicalize_name(name)
-    seen: dict[int, Advisory] = {}
-    for _, advisory in _rows(session, [normalized])[normalized]:
+    seen: dict[int, Known] = {}
+    for _, _, advisory in _rows(session, [normalized])[normalized]:
         seen.setdefault(advisory.id, advisory)
     return list(seen.values())
+
+
+def documents(session: Session, advisory_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+    """The OSV documents of these advisories, by row id."""
+    wanted = sorted(set(advisory_ids))
+    found: dict[int, dict[str, Any]] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        rows = session.execute(
+            select(Advisory.id, Advisory.document).where(
+                Advisory.id.in_(wanted[start : start + _CHUNK])
+            )
+        )
+        found.update({advisory_id: document for advisory_id, document in rows})
+    return found
 
 
 def find_advisory(session: Session, osv_id: str) -> Advisory | None:

@@ -10,7 +10,7 @@ from functools import lru_cache
 from packaging.utils import canonicalize_version
 from packaging.version import InvalidVersion, Version
 
-__all__ = ["affects", "fixed_versions", "in_range", "parse_version", "same_version"]
+__all__ = ["affects", "canonical_versions", "fixed_versions", "in_range", "parse_version"]
 
 Events = Sequence[dict[str, str]]
 
@@ -32,10 +32,10 @@ def _canonical(text: str) -> str:
     return canonicalize_version(text.strip())
 
 
-def same_version(a: str, b: str) -> bool:
-    """1.0 and 1.0.0 are the same version (as PyPI treats releases); legacy strings compare
-    as written."""
-    return a == b or _canonical(a) == _canonical(b)
+def canonical_versions(versions: Iterable[str]) -> list[str]:
+    """An advisory's ``versions`` list as :func:`affects` compares it: 1.0 and 1.0.0 are one
+    version (as PyPI treats releases); legacy strings stay as written."""
+    return sorted({_canonical(v) for v in versions})
 
 
 def in_range(version: Version, events: Events) -> bool:
@@ -82,9 +82,10 @@ def in_range(version: Version, events: Events) -> bool:
     return affected
 
 
-def affects(version: str, versions: Iterable[str], ranges: Iterable[Events]) -> bool:
-    """Whether ``version`` is listed in ``versions`` or falls inside one of ``ranges``."""
-    if any(same_version(version, listed) for listed in versions):
+def affects(version: str, versions: Sequence[str], ranges: Iterable[Events]) -> bool:
+    """Whether ``version`` is listed in ``versions`` (made by :func:`canonical_versions`) or
+    falls inside one of ``ranges``."""
+    if _canonical(version) in versions:
         return True
     parsed = parse_version(version)
     if parsed is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from stockade.advisories.ranges import affects, fixed_versions
+from stockade.advisories.ranges import affects, canonical_versions, fixed_versions
 
 INTRODUCED_FIXED = [[{"introduced": "1.0"}, {"fixed": "1.5"}]]
 FROM_ZERO_LAST_AFFECTED = [[{"introduced": "0"}, {"last_affected": "2.0"}]]
@@ -60,7 +60,7 @@ def test_reintroduced(version: str, expected: bool) -> None:
 )
 def test_versions_list(version: str, expected: bool) -> None:
     # Listed versions match exactly, legacy (non PEP 440) ones too; ranges cannot hold them.
-    assert affects(version, ["2013d", "1.0"], []) is expected
+    assert affects(version, canonical_versions(["2013d", "1.0"]), []) is expected
 
 
 def test_legacy_version_is_outside_every_range() -> None:

@@ -17,9 +17,10 @@ import anyio
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
-from stockade.advisories.models import Advisory
 from stockade.advisories.osv import ECOSYSTEM
 from stockade.advisories.queries import (
+    Known,
+    documents,
     find_advisory,
     format_timestamp,
     matches_for_many,
@@ -114,22 +115,22 @@ async def _body(request: Request) -> Any:
 
 def _answer(ctx: Ctx, queries: list[OsvQuery], *, details: bool) -> list[list[dict[str, Any]]]:
     """Each query's advisories: whole documents, or ids and ``modified`` only."""
-
-    def shape(advisory: Advisory) -> dict[str, Any]:
-        if details:
-            return dict(advisory.document)
-        return {"id": advisory.osv_id, "modified": format_timestamp(advisory.modified)}
-
-    out: list[list[dict[str, Any]]] = [[] for _ in queries]
+    found: list[list[Known]] = [[] for _ in queries]
     with ctx.db.read() as session:
         versioned = [(i, q) for i, q in enumerate(queries) if q.name and q.version]
-        found = matches_for_many(session, [(q.name or "", q.version or "") for _, q in versioned])
-        for (i, _), matches in zip(versioned, found, strict=True):
-            out[i] = [shape(m.advisory) for m in matches]
+        matched = matches_for_many(session, [(q.name or "", q.version or "") for _, q in versioned])
+        for (i, _), matches in zip(versioned, matched, strict=True):
+            found[i] = [m.advisory for m in matches]
         for i, q in enumerate(queries):
             if q.name and not q.version:
-                out[i] = [shape(a) for a in package_advisories(session, q.name)]
-    return out
+                found[i] = package_advisories(session, q.name)
+        if details:
+            docs = documents(session, (a.id for known in found for a in known))
+            return [[docs[a.id] for a in known] for known in found]
+    return [
+        [{"id": a.osv_id, "modified": format_timestamp(a.modified)} for a in known]
+        for known in found
+    ]
 
 
 @router.post("/v1/query", include_in_schema=False)
