@@ -19,9 +19,13 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from stockade.advisories.importer import ImportResult, import_documents
 from stockade.advisories.job import ADVISORIES_JOB
 from stockade.advisories.models import Advisory, AdvisoryRecord
+from stockade.advisories.notices import NoticeOutbox
+from stockade.advisories.sources import open_sources
 from stockade.events.models import Event
+from stockade.events.services import CLI
 from stockade.jobs.interface import JobContext
 from stockade.mail import mailer_from_settings
 from support.backend import CORPUS
@@ -351,3 +355,29 @@ def test_scheduled_import_from_configured_urls(index: Index, tmp_path: Path) -> 
         assert f"{url}/all.zip: 0 added, 0 updated, 2 unchanged" in ADVISORIES_JOB.run(ctx).summary
         # The command takes the same URLs.
         assert "2 unchanged" in import_(index, f"{url}/all.zip")
+
+
+def test_two_imports_at_once_write_each_record_once(index: Index, tmp_path: Path) -> None:
+    folder = write(tmp_path, *(osv(f"PYSEC-2099-{1000 + n}", f"pkg{n}") for n in range(300)))
+    results: list[ImportResult] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        outbox = NoticeOutbox(base_url="http://testserver")
+        try:
+            with open_sources([str(folder)]) as documents:
+                results.append(
+                    import_documents(index.db, documents, origin=CLI, outbox=outbox, batch=100)
+                )
+        except BaseException as exc:  # reported below, in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(results) == 2 and sum(r.added for r in results) == 300
+    assert sum(r.unchanged for r in results) == 300
+    assert counts(index) == (300, 300)

@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from packaging.utils import canonicalize_name
 from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from stockade.advisories.models import (
@@ -70,6 +71,15 @@ class ImportResult:
     invalid: list[str] = field(default_factory=list)
     # (advisory id, project name) of each new match told to the project's owners.
     notified: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, other: ImportResult) -> None:
+        """Count another batch's changes in this result."""
+        self.added += other.added
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.withdrawn += other.withdrawn
+        self.invalid += other.invalid
+        self.notified += other.notified
 
     @property
     def changed(self) -> int:
@@ -378,10 +388,24 @@ def import_documents(
                 records.append(_read(document))
             except (AdvisoryError, SourceError) as exc:
                 result.invalid.append(f"{document.label}: {exc}")
-        with db.write() as session:
-            touched = _apply_batch(session, records, result)
-            session.flush()
-            result.notified += notify_matches(session, touched, origin=origin, outbox=outbox)
+        queued = len(outbox.messages)
+        for attempt in range(3):
+            counted = ImportResult()
+            try:
+                with db.write() as session:
+                    touched = _apply_batch(session, records, counted)
+                    session.flush()
+                    counted.notified = notify_matches(
+                        session, touched, origin=origin, outbox=outbox
+                    )
+            except IntegrityError:
+                # Another import wrote some of these records first: read them again.
+                del outbox.messages[queued:]
+                if attempt == 2:
+                    raise
+                continue
+            result.add(counted)
+            break
         done += len(documents[start : start + batch])
         if progress is not None:
             progress(done)
