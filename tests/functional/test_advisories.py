@@ -193,6 +193,12 @@ def test_zip_and_unreadable_documents(index: Index, tmp_path: Path) -> None:
         z.writestr("README.md", "not an advisory")
     out = import_(index, archive)
     assert "1 added" in out and "1 unreadable" in out and "broken.json" in out
+    # A clone of the advisory database: its hidden folders hold workflows, not advisories.
+    clone = write(tmp_path / "clone" / "vulns" / "demo", osv("PYSEC-2099-9", "demo"))
+    (tmp_path / "clone" / ".github" / "workflows").mkdir(parents=True)
+    (tmp_path / "clone" / ".github" / "workflows" / "ci.yml").write_text("on: push\n")
+    out = import_(index, clone.parent.parent)
+    assert "1 added" in out and "0 unreadable" in out
     proc = run_cli(index, "advisories", "import", str(tmp_path / "missing"))
     assert proc.returncode == 1 and "no such file or folder" in proc.stderr
 

@@ -55,6 +55,16 @@ def _file(path: Path) -> Document:
     return Document(str(path), read)
 
 
+def _folder(path: Path) -> list[Path]:
+    """The advisory files under a folder, hidden folders (a clone's ``.git``, ``.github``)
+    left out."""
+    found = []
+    for root, dirs, names in os.walk(path):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found += [Path(root) / name for name in names if _is_advisory(name)]
+    return sorted(found)
+
+
 def _zip_documents(path: Path, archive: zipfile.ZipFile, label: str) -> list[Document]:
     infos = [i for i in archive.infolist() if not i.is_dir() and _is_advisory(i.filename)]
     if len(infos) > MAX_MEMBERS:
@@ -99,7 +109,8 @@ def download(url: str, dest: Path, *, timeout: float = 60.0) -> None:
 def open_sources(paths: list[str]) -> Iterator[list[Document]]:
     """Every advisory document of the given folders, zips, files and URLs, in a stable order.
 
-    Folders are searched recursively for ``.json``, ``.yaml`` and ``.yml`` files; a URL is
+    Folders are searched recursively for ``.json``, ``.yaml`` and ``.yml`` files (not in
+    hidden folders); a URL is
     downloaded to a temporary file first. Raises SourceError for a source that is missing or
     not a zip, folder or advisory file.
     """
@@ -115,13 +126,7 @@ def open_sources(paths: list[str]) -> Iterator[list[Document]]:
             elif not path.exists():
                 raise SourceError(f"{source}: no such file or folder")
             if path.is_dir():
-                found = sorted(
-                    Path(root) / name
-                    for root, _, names in os.walk(path)
-                    for name in names
-                    if _is_advisory(name)
-                )
-                documents.extend(_file(p) for p in found)
+                documents.extend(_file(p) for p in _folder(path))
             elif zipfile.is_zipfile(path):
                 archive = stack.enter_context(zipfile.ZipFile(path))
                 documents.extend(_zip_documents(path, archive, label))
