@@ -283,7 +283,10 @@ def test_json_api_pages_and_owner_notices(index: Index, tmp_path: Path) -> None:
 
     page = index.client.get("/project/demo/1.0/").text
     assert "1 known vulnerability" in page and "PYSEC-2099-4" in page and "Fixed in" in page
-    assert "known vulnerabilit" not in index.client.get("/project/demo/").text
+    latest = index.client.get("/project/demo/").text
+    assert "Known vulnerabilities in" not in latest
+    # The history marks the affected release, and only it.
+    assert latest.count("1 known vulnerability") == 1
 
     # The owner was told once, by mail and in the project's history.
     [message] = mail(index)

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from stockade.accounts.models import User
-from stockade.advisories.queries import any_imported, matches_for
+from stockade.advisories.queries import any_imported, matches_for, matches_for_many
 from stockade.attestations.services import Identity, identities
 from stockade.index.browse import is_prerelease, latest_release
 from stockade.index.models import ROLE_OWNER, File, Project, Release, Role
@@ -63,6 +63,8 @@ class HistoryEntry:
     yanked_reason: str | None
     prerelease: bool
     current: bool
+    # How many known advisories affect this release (0 also when none were ever imported).
+    vulnerabilities: int = 0
 
 
 @dataclass(frozen=True)
@@ -233,6 +235,8 @@ def load_project_view(
             return None
         shown = matches[0]
     meta: dict[str, Any] = shown.metadata_json or {}
+    ordered = sorted(releases, key=lambda r: version_key(r.version), reverse=True)
+    affected = _affected_counts(session, project, ordered)
     history = [
         HistoryEntry(
             version=r.version,
@@ -241,8 +245,9 @@ def load_project_view(
             yanked_reason=r.yanked_reason if r.yanked else None,
             prerelease=is_prerelease(r.version),
             current=r.id == shown.id,
+            vulnerabilities=n,
         )
-        for r in sorted(releases, key=lambda r: version_key(r.version), reverse=True)
+        for r, n in zip(ordered, affected, strict=True)
     ]
     description = meta.get("description")
     return ProjectView(
@@ -277,6 +282,14 @@ def load_project_view(
         critical=project.critical,
         vulnerabilities=_vulnerabilities(session, project, shown),
     )
+
+
+def _affected_counts(session: Session, project: Project, releases: list[Release]) -> list[int]:
+    """How many known advisories affect each release (one read of the project's advisories)."""
+    if not any_imported(session):
+        return [0] * len(releases)
+    queries = [(project.normalized_name, r.version) for r in releases]
+    return [len(m) for m in matches_for_many(session, queries)]
 
 
 def _vulnerabilities(
