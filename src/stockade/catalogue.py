@@ -18,6 +18,8 @@ from stockade.accounts.email_domains import models as email_domains_models
 from stockade.accounts.email_domains.job import EMAIL_DOMAINS_JOB
 from stockade.accounts.recovery import models as recovery_models
 from stockade.accounts.twofactor import models as twofactor_models
+from stockade.advisories import models as advisories_models
+from stockade.advisories.job import ADVISORIES_JOB
 from stockade.db import ratelimit
 from stockade.events import models as events_models
 from stockade.index import models as index_models
@@ -48,10 +50,12 @@ MODELS: tuple[ModuleType, ...] = (
     oidc_models,
     provenance_models,
     stats_models,
+    advisories_models,
 )
 
 JOBS: dict[str, Job] = {
-    job.name: job for job in (EMAIL_DOMAINS_JOB, CRITICAL_PROJECTS_JOB, SECURITY_SNAPSHOT_JOB)
+    job.name: job
+    for job in (EMAIL_DOMAINS_JOB, CRITICAL_PROJECTS_JOB, SECURITY_SNAPSHOT_JOB, ADVISORIES_JOB)
 }
 
 

@@ -115,6 +115,13 @@ class Settings:
     # New names one edit away from the this many most popular projects are refused.
     typosquat_top_n: int = 1000
 
+    # -- known vulnerabilities ----------------------------------------------------------------
+    # URLs of OSV advisories (a zip such as OSV's PyPI export, or one document), separated by
+    # spaces or commas, re-imported every six hours. Empty: only `stockade advisories import`.
+    advisory_urls: str = ""
+    # Refuse uploads of a version that a known advisory affects.
+    refuse_vulnerable_uploads: bool = False
+
     @property
     def tmp_dir(self) -> Path:
         """Where uploads are spooled while they are hashed and checked."""
@@ -140,7 +147,7 @@ _FLOAT_KEYS = {
     "upload_idle_timeout",
     "description_render_seconds",
 }
-_BOOL_KEYS = {"scheduler", "access_log"}
+_BOOL_KEYS = {"scheduler", "access_log", "refuse_vulnerable_uploads"}
 
 
 def _coerce(key: str, value: Any) -> Any:
@@ -238,6 +245,8 @@ TEMPLATE = """\
 # critical_percent = 1                                        # top % of projects by downloads
 # critical_window_days = 180
 # two_factor_enforce_after = "2027-01-01"                     # critical rule from; "" = now
+# advisory_urls = "https://…/PyPI/all.zip"                    # OSV advisories, every 6 hours
+# refuse_vulnerable_uploads = false                           # refuse known-vulnerable versions
 """
 
 
@@ -297,6 +306,9 @@ def _validate(settings: Settings) -> None:
             ) from exc
     if settings.base_url and not settings.base_url.startswith(("http://", "https://")):
         raise ConfigError(f"base_url must start with http:// or https://: {settings.base_url!r}")
+    for url in settings.advisory_urls.replace(",", " ").split():
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"advisory_urls: not an http(s) URL: {url!r}")
     if settings.sigstore_trust_root and not Path(settings.sigstore_trust_root).is_file():
         raise ConfigError(
             f"sigstore_trust_root: no such file {settings.sigstore_trust_root!r} "

@@ -356,7 +356,8 @@ def test_project_guards_normalize_the_name(index: Index) -> None:
 
 
 # Unsafe routes that take no session cookie, so no CSRF token either: their callers prove who
-# they are with an API token, an OIDC token or nothing (abuse reports through the API).
+# they are with an API token, an OIDC token or nothing (abuse reports through the API, OSV
+# queries).
 NOT_COOKIE_AUTHENTICATED = {
     ("POST", "/legacy"),
     ("POST", "/legacy/"),
@@ -365,6 +366,9 @@ NOT_COOKIE_AUTHENTICATED = {
     ("POST", "/_/oidc/mint-token"),
     ("POST", "/_/oidc/github/mint-token"),
     ("POST", "/_/oidc/burn-token"),
+    # The OSV API: public reads of advisories, asked with a JSON body.
+    ("POST", "/v1/query"),
+    ("POST", "/v1/querybatch"),
 }
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 

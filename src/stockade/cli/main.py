@@ -14,6 +14,7 @@ import typer
 from stockade.cli import (
     abuse,
     admin,
+    advisories,
     events,
     jobs,
     lifecycle,
@@ -41,6 +42,7 @@ app.add_typer(stats.app, name="stats")
 app.add_typer(publishers.app, name="publisher")
 app.add_typer(lifecycle.release_app, name="release")
 app.add_typer(lifecycle.project_app, name="project")
+app.add_typer(advisories.app, name="advisories")
 # `stockade admin`: its commands are registered by the domain modules that define them.
 app.add_typer(admin.app, name="admin")
 _ADMIN_COMMAND_MODULES = (abuse, lifecycle, policy)

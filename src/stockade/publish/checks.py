@@ -1,7 +1,8 @@
 """The rules an upload must pass before it is written: the form, the file's digests and
 metadata, the token's authorization and the 2FA requirement, the same file or filename before,
 the lifecycle (archived projects, deleted and closed releases, reserved names), the abuse rules
-(quarantine, names) and the size limits.
+(quarantine, names), the size limits, and, where the index refuses them, known
+vulnerabilities.
 
 The upload flow (:mod:`stockade.publish.upload`) checks the form once and the project and file
 (:func:`check_upload`) twice: read-only before the blob is stored, and again under the
@@ -21,6 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from stockade.abuse.naming import name_refusal
+from stockade.advisories.queries import matches_for
 from stockade.config import Settings
 from stockade.dists import DistInfo
 from stockade.index.models import File, FilenameRegistry, Project, Release, Role
@@ -144,15 +146,16 @@ def check_upload(
     upload: UploadedFile,
 ) -> bool:
     """Every rule on the project and the file, in order: authorization (and 2FA), the same file
-    or filename before, the lifecycle, the abuse rules, the limits. True when this very file is
-    already there, so the upload has nothing to do; raises UploadError for the first rule an
-    upload breaks."""
+    or filename before, the lifecycle, the abuse rules, the limits, known vulnerabilities.
+    True when this very file is already there, so the upload has nothing to do; raises
+    UploadError for the first rule an upload breaks."""
     _authorize(session, settings, token, project, dist.name)
     if _already_uploaded(session, upload):
         return True
     _check_open(session, settings, project, dist)
     _check_abuse(session, settings, token, project, dist.name)
     _check_limits(session, settings, project, dist, upload.size)
+    _check_vulnerabilities(session, settings, dist)
     return False
 
 
@@ -307,3 +310,20 @@ def _check_limits(
         )
         if sdists:
             raise UploadError(400, "Only one sdist may be uploaded per release.")
+
+
+def _check_vulnerabilities(session: Session, settings: Settings, dist: DistInfo) -> None:
+    """With ``refuse_vulnerable_uploads``, a version a known advisory affects is refused."""
+    if not settings.refuse_vulnerable_uploads:
+        return
+    matches = matches_for(session, dist.normalized_name, dist.version)
+    if not matches:
+        return
+    ids = ", ".join(m.advisory.osv_id for m in matches)
+    fixed = sorted({f for m in matches for f in m.fixed_in})
+    hint = f" Fixed in: {', '.join(fixed)}." if fixed else ""
+    raise UploadError(
+        400,
+        f"Version {dist.version!r} of {dist.name!r} has known vulnerabilities ({ids}); this "
+        f"index does not accept uploads of versions with known vulnerabilities.{hint}",
+    )

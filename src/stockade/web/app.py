@@ -28,6 +28,8 @@ from stockade.web.accounts.recovery.pages import router as recovery_router
 from stockade.web.accounts.routes import router as accounts_router
 from stockade.web.accounts.twofactor.routes import router as two_factor_router
 from stockade.web.admin import router as admin_router
+from stockade.web.advisories.admin import router as advisories_admin_router
+from stockade.web.advisories.osv_api import router as osv_router
 from stockade.web.attestations.provenance import router as integrity_router
 from stockade.web.context import AppContext
 from stockade.web.index.files import FilesApp
@@ -169,12 +171,14 @@ def create_app(settings: Settings | None = None) -> StockadeApp:
     install_error_handlers(api)
     api.include_router(upload_router)
     api.include_router(json_api_router)
+    api.include_router(osv_router)
     # Before the pages: /project/<name>/report/ would otherwise be read as a release.
     api.include_router(abuse_router)
     api.include_router(pages_router)
     api.include_router(accounts_router)
     api.include_router(tokens_router)
     api.include_router(manage_router)
+    api.include_router(advisories_admin_router)
     api.include_router(admin_router)
     api.include_router(two_factor_router)
     api.include_router(recovery_router)

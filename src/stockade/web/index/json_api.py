@@ -1,5 +1,6 @@
 """The legacy JSON API: ``/pypi/<project>/json`` and ``/pypi/<project>/<version>/json``, with
-PyPI's fields."""
+PyPI's fields. ``vulnerabilities`` is there only once advisories have been imported
+(:mod:`stockade.advisories`): without data, an empty list would claim "none known"."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from stockade.advisories.queries import any_imported, matches_for, pypi_vulnerabilities
 from stockade.index.models import File, Project, Release
 from stockade.index.paths import file_path
 from stockade.index.state import version_key
@@ -119,6 +121,17 @@ def _load(session: Session, project: Project) -> tuple[list[Release], dict[int, 
     return releases, files
 
 
+def _with_vulnerabilities(
+    session: Session, doc: dict[str, Any], project: Project, release: Release
+) -> dict[str, Any]:
+    """``doc`` with PyPI's ``vulnerabilities`` of ``release``; without the key when no
+    advisories were ever imported, so that "none known" is never claimed without data."""
+    if any_imported(session):
+        matches = matches_for(session, project.normalized_name, release.version)
+        doc["vulnerabilities"] = pypi_vulnerabilities(matches)
+    return doc
+
+
 def project_document(session: Session, project: Project, base_url: str) -> dict[str, Any] | None:
     """The whole-project document, or None when the project has no releases."""
     releases, files = _load(session, project)
@@ -128,15 +141,16 @@ def project_document(session: Session, project: Project, base_url: str) -> dict[
     by_version = sorted(releases, key=lambda r: version_key(r.version))
     info = _info(project, latest, base_url)
     info["downloads"] = recent_downloads(session, project.id).as_dict()
-    return {
+    doc = {
         "info": info,
         "last_serial": project.last_serial,
         "releases": {
             r.version: [_file_dict(f, r, base_url) for f in files[r.id]] for r in by_version
         },
         "urls": [_file_dict(f, latest, base_url) for f in files[latest.id]],
-        "vulnerabilities": [],
     }
+    # As on PyPI, the project's document carries the latest release's vulnerabilities.
+    return _with_vulnerabilities(session, doc, project, latest)
 
 
 def release_document(
@@ -162,12 +176,12 @@ def release_document(
     ).all()
     info = _info(project, release, base_url)
     info["downloads"] = recent_downloads(session, project.id).as_dict()
-    return {
+    doc = {
         "info": info,
         "last_serial": project.last_serial,
         "urls": [_file_dict(f, release, base_url) for f in files],
-        "vulnerabilities": [],
     }
+    return _with_vulnerabilities(session, doc, project, release)
 
 
 # -- the routes ------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from stockade.accounts.models import User
+from stockade.advisories.queries import any_imported, matches_for, matches_for_many
 from stockade.attestations.services import Identity, identities
 from stockade.index.browse import is_prerelease, latest_release
 from stockade.index.models import ROLE_OWNER, File, Project, Release, Role
@@ -20,7 +21,14 @@ from stockade.index.state import version_key
 from stockade.oidc.services import publisher_names
 from stockade.stats.counts import recent_downloads
 
-__all__ = ["FileRow", "HistoryEntry", "Maintainer", "ProjectView", "load_project_view"]
+__all__ = [
+    "FileRow",
+    "HistoryEntry",
+    "KnownVulnerability",
+    "Maintainer",
+    "ProjectView",
+    "load_project_view",
+]
 
 _KINDS = {"bdist_wheel": "Wheel", "sdist": "Source"}
 
@@ -55,6 +63,8 @@ class HistoryEntry:
     yanked_reason: str | None
     prerelease: bool
     current: bool
+    # How many known advisories affect this release (0 also when none were ever imported).
+    vulnerabilities: int = 0
 
 
 @dataclass(frozen=True)
@@ -63,6 +73,17 @@ class Maintainer:
 
     username: str
     role: str
+
+
+@dataclass(frozen=True)
+class KnownVulnerability:
+    """An advisory that affects the shown release."""
+
+    osv_id: str
+    aliases: tuple[str, ...]
+    summary: str | None
+    details: str | None
+    fixed_in: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -99,6 +120,8 @@ class ProjectView:
     # Downloads over the last day, week and month (stockade.stats), and the critical flag.
     downloads: dict[str, int] | None = None
     critical: bool = False
+    # The advisories affecting the shown release; None when none were ever imported.
+    vulnerabilities: list[KnownVulnerability] | None = None
 
     @property
     def is_latest(self) -> bool:
@@ -212,6 +235,8 @@ def load_project_view(
             return None
         shown = matches[0]
     meta: dict[str, Any] = shown.metadata_json or {}
+    ordered = sorted(releases, key=lambda r: version_key(r.version), reverse=True)
+    affected = _affected_counts(session, project, ordered)
     history = [
         HistoryEntry(
             version=r.version,
@@ -220,8 +245,9 @@ def load_project_view(
             yanked_reason=r.yanked_reason if r.yanked else None,
             prerelease=is_prerelease(r.version),
             current=r.id == shown.id,
+            vulnerabilities=n,
         )
-        for r in sorted(releases, key=lambda r: version_key(r.version), reverse=True)
+        for r, n in zip(ordered, affected, strict=True)
     ]
     description = meta.get("description")
     return ProjectView(
@@ -254,4 +280,30 @@ def load_project_view(
         description_content_type=_text(meta, "description_content_type"),
         downloads=recent_downloads(session, project.id).as_dict(),
         critical=project.critical,
+        vulnerabilities=_vulnerabilities(session, project, shown),
     )
+
+
+def _affected_counts(session: Session, project: Project, releases: list[Release]) -> list[int]:
+    """How many known advisories affect each release (one read of the project's advisories)."""
+    if not any_imported(session):
+        return [0] * len(releases)
+    queries = [(project.normalized_name, r.version) for r in releases]
+    return [len(m) for m in matches_for_many(session, queries)]
+
+
+def _vulnerabilities(
+    session: Session, project: Project, release: Release
+) -> list[KnownVulnerability] | None:
+    if not any_imported(session):
+        return None
+    return [
+        KnownVulnerability(
+            osv_id=m.advisory.osv_id,
+            aliases=tuple(m.advisory.aliases),
+            summary=m.advisory.summary,
+            details=m.advisory.details,
+            fixed_in=m.fixed_in,
+        )
+        for m in matches_for(session, project.normalized_name, release.version)
+    ]

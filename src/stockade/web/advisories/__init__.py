@@ -1,0 +1,1 @@
+"""Known vulnerabilities on the web: the OSV-compatible API and the administrators' page."""
