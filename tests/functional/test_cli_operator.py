@@ -178,6 +178,7 @@ def test_events_list(index: Index) -> None:
         "id",
         "time",
         "tag",
+        "sentence",
         "actor",
         "project",
         "ip_address",
@@ -185,6 +186,7 @@ def test_events_list(index: Index) -> None:
         "details",
     }
     assert everything[0]["tag"] == "file:upload" and everything[0]["project"] == "beta"
+    assert everything[0]["sentence"].startswith("bob uploaded beta-1.0")
 
     bobs = ok_json(index, "events", "list", "--user", "bob")
     assert bobs and all(e["actor"] == "bob" for e in bobs)

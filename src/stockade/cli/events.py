@@ -44,6 +44,7 @@ def events_list(
     - id: int
     - time: ISO 8601 time, UTC
     - tag: str, e.g. "token:create"
+    - sentence: str, what happened in words, e.g. "alice created an API token."
     - actor: username or null
     - project: normalized project name or null
     - ip_address, user_agent: str or null
@@ -81,7 +82,7 @@ def _print_events(events: list[EventView]) -> None:
         return
     table = Table(title="Audit events, newest first", title_justify="left")
     table.add_column("When (UTC)", no_wrap=True)
-    table.add_column("Tag", no_wrap=True)
+    table.add_column("What", overflow="fold")
     for column in ("Actor", "Project", "From", "Details"):
         table.add_column(column, overflow="fold")
     for e in events:
@@ -89,7 +90,7 @@ def _print_events(events: list[EventView]) -> None:
         details = "\n".join(f"{k}: {json.dumps(v)}" for k, v in e.details.items() if v is not None)
         table.add_row(
             e.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-            escape(e.tag),
+            escape(f"{e.sentence}\n({e.tag})"),
             escape(e.actor or "—"),
             escape(e.project or "—"),
             escape(origin),

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session, aliased
 
 from stockade.accounts.models import User
 from stockade.events.models import Event
+from stockade.events.sentences import sentence
 from stockade.index.models import Project
 
 __all__ = ["EventView", "all_events", "find_events", "project_events", "user_events"]
@@ -24,6 +25,7 @@ class EventView:
         self.ip_address = event.ip_address
         self.user_agent = event.user_agent
         self.details = event.details or {}
+        self.sentence = sentence(event.tag, self.details, actor)
 
     def as_dict(self) -> dict[str, object]:
         """JSON form."""
@@ -31,6 +33,7 @@ class EventView:
             "id": self.id,
             "time": self.created_at.isoformat(),
             "tag": self.tag,
+            "sentence": self.sentence,
             "actor": self.actor,
             "project": self.project,
             "ip_address": self.ip_address,

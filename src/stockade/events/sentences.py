@@ -1,0 +1,135 @@
+"""Events in sentences: what people read on their security history pages, in the admin's audit
+log and in ``stockade events list``, instead of the stored tags.
+
+A phrase says what happened; ``{name}`` takes that detail of the event, and a ``[...]`` part is
+left out when a detail it needs is missing. The actor (who did it) goes in front; a project
+the event concerns is shown beside it, so phrases do not repeat it. A tag without a phrase (a
+newer one, or one from another stockade) still reads as words.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+__all__ = ["PHRASES", "sentence"]
+
+PHRASES: dict[str, str] = {
+    # Accounts
+    "account:create": "created the account",
+    "account:disable": "disabled the account[ of {username}]",
+    "account:enable": "enabled the account[ of {username}]",
+    "account:login:success": "logged in[ with {method}]",
+    "account:login:failure": "failed to log in[ ({reason})]",
+    "account:login:confirmation-sent": "was sent a link to confirm a login from a new address",
+    "account:login:confirm:failure": "failed to confirm a login[ ({reason})]",
+    "account:password:change": "changed the password",
+    "account:password:reset:request": "asked for a password reset[ for {email}]",
+    "account:password:reset:refused": "was refused a password reset[ ({reason})]",
+    "account:password:reset": "reset the password[ through {email}]",
+    "account:email:add": "added an address[ {email}]",
+    "account:email:remove": "removed an address[ {email}]",
+    "account:email:verified": "verified an address[ {email}]",
+    "account:email:unverified": "had an address marked unverified[ ({email})][ because {reason}]",
+    "account:email:primary:change": "changed the primary address[ (was {old_primary})]",
+    "account:two_factor:add": "added two-factor authentication[ ({method})]",
+    "account:two_factor:remove": "removed two-factor authentication[ ({method})]",
+    "account:two_factor:remove:failure": "failed to remove two-factor authentication",
+    "account:recovery_codes:generate": "generated[ {count}] recovery codes",
+    "account:recovery_codes:generate:failure": "failed to generate recovery codes",
+    "account:recovery_codes:remove": "had the recovery codes removed[ ({reason})]",
+    "account:recovery_code:use": "used a recovery code[ ({remaining} left)]",
+    "account:recovery:request": "asked an administrator to recover the account",
+    "account:recovery:request:refused": "was refused an account recovery request[ ({reason})]",
+    "account:recovery:checks": "checked an account recovery request",
+    "account:recovery:approve": "approved an account recovery request",
+    "account:recovery:reject": "rejected an account recovery request",
+    # Tokens and trusted publishing
+    "token:create": "created an API token",
+    "token:revoke": "revoked an API token",
+    "token:use": "used an API token",
+    "publisher:add": "added a trusted publisher",
+    "publisher:remove": "removed a trusted publisher",
+    "publisher:pending:add": "added a pending trusted publisher",
+    "publisher:pending:remove": "removed a pending trusted publisher",
+    "publisher:token:mint": "was given an upload token by a trusted publisher",
+    "publisher:token:burn": "had a trusted publisher's upload token revoked",
+    # Projects, releases, files
+    "project:create": "created the project",
+    "project:remove": "removed the project",
+    "project:delete": "deleted the project[ ({reason})]",
+    "project:restore": "restored the project",
+    "project:archive": "archived the project",
+    "project:unarchive": "unarchived the project",
+    "project:status": "changed the project's status[ to {status}]",
+    "project:critical": "marked the project critical[ ({reason})]",
+    "project:critical:unpin": "let the project's critical mark follow downloads again",
+    "project:critical:notified": "told the maintainers the project is critical",
+    "project:quarantine": "quarantined the project[ ({reason})]",
+    "project:quarantine:clear": "cleared the project's quarantine",
+    "project:role:invite": "invited a collaborator[ as {role_name}]",
+    "project:role:revoke-invite": "revoked an invitation",
+    "project:role:accept": "accepted an invitation[ as {role_name}]",
+    "project:role:decline": "declined an invitation",
+    "project:role:add": "gave a collaborator a role[ ({role_name})]",
+    "project:role:change": "changed a collaborator's role[ to {role_name}]",
+    "project:role:remove": "removed a collaborator",
+    "project:upload:two_factor_warning": "uploaded without two-factor authentication (warned)",
+    "project:advisory": "was matched by a known advisory[ {advisory}][ affecting {versions}]",
+    "release:yank": "yanked release[ {version}][ ({reason})]",
+    "release:unyank": "unyanked release[ {version}]",
+    "release:delete": "deleted release[ {version}][ ({reason})]",
+    "release:restore": "restored[ release {version}][ releases {versions}]",
+    "file:upload": "uploaded[ {filename}]",
+    "file:delete": "deleted[ the file {filename}][ ({reason})]",
+    "file:restore": "restored[ the file {filename}]",
+    # Abuse
+    "report:file": "reported the project as malicious",
+    "report:resolve": "resolved the reports on the project",
+    "name:prohibit": "prohibited[ the name {name}]",
+    "name:unprohibit": "allowed[ the name {name}] again",
+    "auto:trusted-reporter": "became a trusted reporter",
+}
+
+_OPTIONAL = re.compile(r"\[([^\[\]]*)\]")
+_FIELD = re.compile(r"\{([a-z_]+)\}")
+
+
+_CODE = re.compile(r"[a-z]+(?:_[a-z]+)+")
+
+
+def _text(value: object) -> str:
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(str, value))
+    text = str(value)
+    # Reason and method codes ("bad_password") read as words.
+    return text.replace("_", " ") if _CODE.fullmatch(text) else text
+
+
+def _fill(phrase: str, details: Mapping[str, object]) -> str | None:
+    """The phrase with its details, or None when a required detail is missing."""
+    present = {k: _text(v) for k, v in details.items() if v not in (None, "", [], ())}
+
+    def optional(match: re.Match[str]) -> str:
+        part = match.group(1)
+        return (
+            _FIELD.sub(lambda m: present[m.group(1)], part)
+            if all(name in present for name in _FIELD.findall(part))
+            else ""
+        )
+
+    phrase = _OPTIONAL.sub(optional, phrase)
+    if any(name not in present for name in _FIELD.findall(phrase)):
+        return None
+    return _FIELD.sub(lambda m: present[m.group(1)], phrase)
+
+
+def sentence(tag: str, details: Mapping[str, object], actor: str | None) -> str:
+    """One sentence for an event: "alice yanked release 1.0 (broken build)."."""
+    phrase = PHRASES.get(tag)
+    filled = _fill(phrase, details) if phrase is not None else None
+    if filled is None:
+        # Unknown tag or a detail missing: its words, so it still reads.
+        filled = " ".join(re.split(r"[:_-]+", tag))
+    who = actor or "Someone"
+    return f"{who} {filled}."
