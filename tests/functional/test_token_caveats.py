@@ -60,7 +60,8 @@ def test_caveats_that_hold_narrow_the_token(index: Index) -> None:
         _attenuated(token, {"t": "projects", "names": ["demo", "other"]}),
         {"t": "projects", "names": ["demo"]},
     )
-    narrowed = _attenuated(narrowed, {"t": "expiry", "nbf": NOW - 60, "exp": NOW + 60})
+    now = int(time.time())  # not NOW: the module may have been imported minutes ago
+    narrowed = _attenuated(narrowed, {"t": "expiry", "nbf": now - 60, "exp": now + 60})
     with index.db.read() as session:
         checked = check_token(session, narrowed, secret_key=index.settings.secret_key)
     assert checked.allows("demo") and not checked.allows("other")
