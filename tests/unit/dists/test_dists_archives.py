@@ -109,17 +109,23 @@ def _outcome(call) -> str | None:
 # --- ZIP bombs and limits -----------------------------------------------------------------
 
 
-def _patch_declared_size(data: bytes, member: str, size: int) -> bytes:
-    """Make both headers of *member* declare *size* uncompressed bytes."""
+def _patch_field(data: bytes, member: str, local: int, central: int, value: int) -> bytes:
+    """Make both headers of *member* hold *value* in the 4-byte field at these offsets (from
+    the local header's and the central directory entry's signatures)."""
     out = bytearray(data)
     name = member.encode()
-    for signature, size_offset, name_offset in ((b"PK\x03\x04", 22, 30), (b"PK\x01\x02", 24, 46)):
+    for signature, at, name_offset in ((b"PK\x03\x04", local, 30), (b"PK\x01\x02", central, 46)):
         start = 0
         while (pos := out.find(signature, start)) >= 0:
             if out[pos + name_offset : pos + name_offset + len(name)] == name:
-                out[pos + size_offset : pos + size_offset + 4] = struct.pack("<L", size)
+                out[pos + at : pos + at + 4] = struct.pack("<L", value)
             start = pos + 4
     return bytes(out)
+
+
+def _patch_declared_size(data: bytes, member: str, size: int) -> bytes:
+    """Make both headers of *member* declare *size* uncompressed bytes."""
+    return _patch_field(data, member, 22, 24, size)
 
 
 def test_member_inflating_beyond_declared_size(kit, write) -> None:
@@ -144,15 +150,7 @@ def test_unread_member_inflating_beyond_declared_size(kit, write) -> None:
 
 def _patch_crc(data: bytes, member: str, crc: int) -> bytes:
     """Make both headers of *member* declare *crc* as its CRC-32."""
-    out = bytearray(data)
-    name = member.encode()
-    for signature, crc_offset, name_offset in ((b"PK\x03\x04", 14, 30), (b"PK\x01\x02", 16, 46)):
-        start = 0
-        while (pos := out.find(signature, start)) >= 0:
-            if out[pos + name_offset : pos + name_offset + len(name)] == name:
-                out[pos + crc_offset : pos + crc_offset + 4] = struct.pack("<L", crc)
-            start = pos + 4
-    return bytes(out)
+    return _patch_field(data, member, 14, 16, crc)
 
 
 @pytest.mark.parametrize("compression", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])
