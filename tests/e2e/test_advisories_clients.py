@@ -84,6 +84,8 @@ def scratch_tools(loaded: LiveServer, tmp_path_factory: pytest.TempPathFactory) 
             "wheel",
             "setuptools",
         ],
+        # From PyPI only, never from the indexes this machine's pip configuration adds.
+        env=client_env(PIP_INDEX_URL="https://pypi.org/simple/"),
     )
     # wheel needs packaging: the corpus has it.
     wheels = [*sorted(folder.glob("*.whl")), CORPUS / "dists" / "packaging-25.0-py3-none-any.whl"]
