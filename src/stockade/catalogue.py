@@ -25,6 +25,7 @@ from stockade.index import provenance as provenance_models
 from stockade.jobs import models as jobs_models
 from stockade.jobs.interface import Job
 from stockade.lifecycle import models as lifecycle_models
+from stockade.mirror import models as mirror_models
 from stockade.oidc import models as oidc_models
 from stockade.stats import models as stats_models
 from stockade.stats.critical import CRITICAL_PROJECTS_JOB
@@ -48,6 +49,7 @@ MODELS: tuple[ModuleType, ...] = (
     oidc_models,
     provenance_models,
     stats_models,
+    mirror_models,
 )
 
 JOBS: dict[str, Job] = {
