@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 
@@ -19,8 +20,11 @@ from stockade.index.cache import PageCache
 from stockade.jobs.interface import JobContext
 from stockade.jobs.scheduler import Scheduler
 from stockade.mail import mailer_from_settings
+from stockade.mirror.cached import record_stored
+from stockade.mirror.fetch import BlobFetcher, StoredBlob
+from stockade.mirror.fetchlock import fetch_locks_for
 from stockade.stats.counter import DownloadCounter
-from stockade.storage import open_storage
+from stockade.storage import BlobStorage, open_storage
 from stockade.web.abuse.routes import router as abuse_router
 from stockade.web.accounts.recovery.pages import router as recovery_router
 from stockade.web.accounts.routes import router as accounts_router
@@ -112,6 +116,15 @@ def create_app(settings: Settings | None = None) -> StockadeApp:
     )
 
     downloads = DownloadCounter(db, interval=settings.download_flush_interval)
+    # Upstream files not cached yet are streamed through this worker's fetcher.
+    fetcher = BlobFetcher(
+        storage,
+        fetch_locks_for(db, settings.tmp_dir / "mirror-locks"),
+        tmp_dir=settings.tmp_dir,
+        max_bytes=getattr(settings, "mirror_max_file_size", 4 * 1024**3),
+        timeout=getattr(settings, "mirror_timeout", 20.0),
+        on_stored=functools.partial(_record_stored, db, storage, pages),
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -125,6 +138,7 @@ def create_app(settings: Settings | None = None) -> StockadeApp:
                 yield
             finally:
                 tg.cancel_scope.cancel()
+        await fetcher.aclose()
         if scheduler is not None:
             await anyio.to_thread.run_sync(scheduler.stop)
         # Nothing counted is lost on a clean shutdown.
@@ -163,9 +177,20 @@ def create_app(settings: Settings | None = None) -> StockadeApp:
 
     files = FilesApp(db, storage)
     files.on_download = downloads.hit
+    files.fetcher = fetcher
     pages.listeners.append(files.journal_changed)
     simple = SimpleApp(pages, max_age=10)
     return StockadeApp(context, api, SecurityHeaders(api), simple, files)
+
+
+def _record_stored(
+    db: Database, storage: BlobStorage, pages: PageCache, stored: StoredBlob
+) -> None:
+    """The fetcher's hook: the database learns the blob is cached; a page it changed (core
+    metadata read from a wheel) is dropped from this worker's cache at once."""
+    changed = record_stored(db, storage, stored)
+    if changed is not None:
+        pages.invalidate(changed)
 
 
 def create_app_from_env() -> StockadeApp:

@@ -1,0 +1,324 @@
+"""Upstream files fetched on first download, streamed to the client while they are stored.
+
+One ``BlobFetcher`` per worker. A request for an uncached file starts a fetch: a background
+task that takes the cross-worker lock (``stockade.mirror.fetchlock``), downloads the file in
+chunks into a spool file in the data directory's tmp folder while hashing it, and checks the
+sha256 (and the size) at the end. Only then is the spool file stored (``put_file``: local
+files or S3) and the ``on_stored`` hook told (the database marks the file cached).
+
+Every request for that file, the first one included, reads the spool file as it grows,
+starting from its beginning: a request arriving half-way gets the bytes already received, then
+follows. The last ``holdback`` bytes are never handed out before the sha256 checks out, so when
+the bytes do not match, or the upstream stops half-way or fails, every reader's iterator raises
+``UpstreamFailed`` with at least one byte missing: no client ever gets a complete wrong file,
+and nothing is stored. The next request starts a new fetch.
+
+Memory stays bounded whatever the file's size: chunks go to disk, readers read chunks back.
+The fetch does not depend on the first client: it goes on when that client disconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import secrets
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import anyio
+
+from stockade.mirror.fetchlock import FetchLocks
+from stockade.storage import BlobStorage
+
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = ["BlobFetcher", "StoredBlob", "UpstreamBlob", "UpstreamFailed"]
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 64 * 1024
+# How often a worker that lost the cross-worker lock tries again (seconds).
+_LOCK_POLL = 0.2
+
+
+class UpstreamFailed(Exception):
+    """The upstream could not give us the file's right bytes; the message says why in a line."""
+
+
+@dataclass(frozen=True)
+class UpstreamBlob:
+    """One file to fetch from an upstream."""
+
+    url: str  # absolute
+    sha256: str  # expected, lower-case hex
+    size: int | None  # as declared upstream: once exceeded, the fetch fails
+    auth: tuple[str, str] | None
+    blob_key: str  # stockade.index.paths.blob_key(sha256)
+
+
+@dataclass(frozen=True)
+class StoredBlob:
+    """A blob now in storage, as told to the ``on_stored`` hook (in a thread)."""
+
+    sha256: str
+    size: int
+    # None when another worker fetched it (this one found it in storage).
+    md5: str | None
+    blake2_256: str | None
+    # The verified bytes on local disk, until the hook returns (None: found in storage).
+    path: Path | None
+
+
+class _Fetch:
+    """One file's download, shared by every request for it in this worker."""
+
+    def __init__(self, blob: UpstreamBlob, spool: Path) -> None:
+        self.blob = blob
+        self.spool = spool
+        self.received = 0  # bytes written to the spool file
+        self.verified = False  # the sha256 checked out: every byte may be handed out
+        self.from_storage = False  # another worker stored it: read it from storage
+        self.error: UpstreamFailed | None = None
+        self._changed = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    def changed(self) -> None:
+        event, self._changed = self._changed, asyncio.Event()
+        event.set()
+
+    async def wait(self) -> None:
+        await self._changed.wait()
+
+
+class BlobFetcher:
+    """Fetches upstream files for this worker; see the module's docstring."""
+
+    def __init__(
+        self,
+        storage: BlobStorage,
+        locks: FetchLocks,
+        *,
+        tmp_dir: Path,
+        max_bytes: int,
+        timeout: float = 30.0,
+        holdback: int = _CHUNK,
+        on_stored: Callable[[StoredBlob], None] | None = None,
+    ) -> None:
+        self.storage = storage
+        self.locks = locks
+        self.tmp_dir = tmp_dir
+        self.max_bytes = max_bytes
+        self.timeout = timeout
+        self.holdback = max(1, holdback)
+        self.on_stored = on_stored
+        self._inflight: dict[str, _Fetch] = {}
+        self._client: httpx.AsyncClient | None = None
+
+    # -- the readers' side ----------------------------------------------------------------------
+    async def stream(self, blob: UpstreamBlob) -> AsyncIterator[bytes]:
+        """Yield the file's bytes while they arrive and are stored; concurrent callers for the
+        same sha256 share one upstream fetch; the final bytes are held back until the sha256
+        checks out; on mismatch / cut-off / upstream error the iterator raises UpstreamFailed
+        (the response is aborted, nothing is stored)."""
+        # Joining and opening the spool file happen with no await in between, so the fetch
+        # cannot finish and remove its spool file in the meantime.
+        fetch = self._inflight.get(blob.sha256)
+        if fetch is None:
+            fetch = self._start(blob)
+        fd = os.open(fetch.spool, os.O_RDONLY)
+        try:
+            offset = 0
+            while True:
+                if fetch.from_storage:
+                    break
+                limit = fetch.received if fetch.verified else fetch.received - self.holdback
+                if offset < limit:
+                    chunk = os.pread(fd, min(_CHUNK, limit - offset), offset)
+                    offset += len(chunk)
+                    yield chunk
+                    continue
+                if fetch.error is not None:
+                    raise fetch.error
+                if fetch.verified:
+                    break
+                await fetch.wait()
+        finally:
+            os.close(fd)
+        if fetch.from_storage:
+            async for chunk in self._from_storage(blob):
+                yield chunk
+            return
+        # Every byte is out; end once the blob is stored and recorded, so that a finished
+        # download means a cached file. Shielded: the fetch is not this request's to cancel.
+        assert fetch.task is not None
+        await asyncio.shield(fetch.task)
+
+    async def _from_storage(self, blob: UpstreamBlob) -> AsyncIterator[bytes]:
+        chunks = self.storage.iter_range(blob.blob_key, chunk_size=_CHUNK)
+        while True:
+            chunk = await anyio.to_thread.run_sync(next, chunks, None)
+            if chunk is None:
+                return
+            yield chunk
+
+    async def ensure(self, blob: UpstreamBlob) -> None:
+        """Wait until the blob is in storage (fetching it, or joining the fetch under way);
+        UpstreamFailed when the fetch fails."""
+        fetch = self._inflight.get(blob.sha256)
+        if fetch is None:
+            fetch = self._start(blob)
+        assert fetch.task is not None
+        # Shielded: a request that goes away must not cancel the fetch others share.
+        await asyncio.shield(fetch.task)
+        if fetch.error is not None:
+            raise fetch.error
+
+    # -- the fetch ------------------------------------------------------------------------------
+    def _start(self, blob: UpstreamBlob) -> _Fetch:
+        spool_dir = self.tmp_dir / "mirror"
+        spool_dir.mkdir(parents=True, exist_ok=True)
+        spool = spool_dir / f"{blob.sha256}.{secrets.token_hex(4)}.part"
+        spool.touch(mode=0o600)
+        fetch = _Fetch(blob, spool)
+        self._inflight[blob.sha256] = fetch
+        fetch.task = asyncio.get_running_loop().create_task(self._run(fetch))
+        return fetch
+
+    async def _run(self, fetch: _Fetch) -> None:
+        blob = fetch.blob
+        locked = False
+        try:
+            while not await anyio.to_thread.run_sync(self.locks.try_acquire, blob.sha256):
+                await asyncio.sleep(_LOCK_POLL)
+            locked = True
+            if await anyio.to_thread.run_sync(self.storage.exists, blob.blob_key):
+                fetch.from_storage = True
+                size = await anyio.to_thread.run_sync(self.storage.size, blob.blob_key)
+                await self._tell(StoredBlob(blob.sha256, size, None, None, None))
+                return
+            digests = await self._download(fetch)
+            fetch.verified = True
+            fetch.changed()  # readers may hand out the held-back bytes now
+            await anyio.to_thread.run_sync(self.storage.put_file, blob.blob_key, fetch.spool)
+            await self._tell(StoredBlob(blob.sha256, fetch.received, *digests, fetch.spool))
+        except UpstreamFailed as exc:
+            log.warning("mirror: %s: %s", blob.url, exc)
+            fetch.error = exc
+        except Exception as exc:
+            log.exception("mirror: fetching %s failed", blob.url)
+            if not fetch.verified:
+                fetch.error = UpstreamFailed(f"fetching the file failed ({type(exc).__name__})")
+        finally:
+            if fetch.error is None and not fetch.verified and not fetch.from_storage:
+                fetch.error = UpstreamFailed("the fetch was stopped")  # cancelled: shutdown
+            if locked:
+                with contextlib.suppress(Exception):
+                    await anyio.to_thread.run_sync(self.locks.release, blob.sha256)
+            del self._inflight[blob.sha256]
+            fetch.spool.unlink(missing_ok=True)
+            fetch.changed()
+
+    async def _tell(self, stored: StoredBlob) -> None:
+        if self.on_stored is None:
+            return
+        try:
+            await anyio.to_thread.run_sync(self.on_stored, stored)
+        except Exception:  # the blob is stored; the next request marks it again
+            log.exception("mirror: recording the stored blob %s failed", stored.sha256)
+
+    async def _download(self, fetch: _Fetch) -> tuple[str, str]:
+        """Download into the spool file; returns (md5, blake2_256) once the sha256 checked out."""
+        import httpx
+
+        blob = fetch.blob
+        bound = self.max_bytes if blob.size is None else min(self.max_bytes, blob.size)
+        sha256 = hashlib.sha256()
+        md5 = hashlib.md5(usedforsecurity=False)
+        blake2 = hashlib.blake2b(digest_size=32)
+        client = self._http()
+        try:
+            async with client.stream(
+                "GET",
+                blob.url,
+                auth=blob.auth,
+                # The bytes as stored upstream: the sha256 is of them, not of a decoding.
+                headers={"Accept-Encoding": "identity"},
+            ) as response:
+                if response.status_code != 200:
+                    raise UpstreamFailed(f"the upstream answered {response.status_code}")
+                declared = response.headers.get("content-length")
+                if declared is not None and declared.isdigit() and int(declared) > bound:
+                    raise UpstreamFailed(_too_big(blob, int(declared), self.max_bytes))
+                with open(fetch.spool, "wb") as out:
+                    async for chunk in response.aiter_raw(_CHUNK):
+                        if fetch.received + len(chunk) > bound:
+                            raise UpstreamFailed(
+                                _too_big(blob, fetch.received + len(chunk), self.max_bytes)
+                            )
+                        out.write(chunk)
+                        out.flush()  # readers pread the file as it grows
+                        sha256.update(chunk)
+                        md5.update(chunk)
+                        blake2.update(chunk)
+                        fetch.received += len(chunk)
+                        fetch.changed()
+                    await anyio.to_thread.run_sync(os.fsync, out.fileno())
+        except httpx.HTTPError as exc:
+            raise UpstreamFailed(_describe(exc)) from exc
+        if blob.size is not None and fetch.received != blob.size:
+            raise UpstreamFailed(
+                f"the upstream sent {fetch.received} bytes of {blob.size} (cut off)"
+            )
+        if sha256.hexdigest() != blob.sha256:
+            raise UpstreamFailed(
+                f"the upstream's bytes have sha256 {sha256.hexdigest()}, not {blob.sha256}"
+            )
+        return md5.hexdigest(), blake2.hexdigest()
+
+    def _http(self) -> httpx.AsyncClient:
+        import httpx
+
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
+                follow_redirects=True,
+                max_redirects=5,
+                headers={"User-Agent": "stockade-mirror"},
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        """Stop every fetch (their readers fail) and close the HTTP client and the locks."""
+        for fetch in list(self._inflight.values()):
+            if fetch.task is not None:
+                fetch.task.cancel()
+        for fetch in list(self._inflight.values()):
+            if fetch.task is not None:
+                with contextlib.suppress(BaseException):
+                    await fetch.task
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+        await anyio.to_thread.run_sync(self.locks.close)
+
+
+def _too_big(blob: UpstreamBlob, size: int, max_bytes: int) -> str:
+    if blob.size is not None and size > blob.size:
+        return f"the upstream sent more than the {blob.size} bytes it declared"
+    return f"the file is larger than the mirror's limit of {max_bytes} bytes"
+
+
+def _describe(exc: httpx.HTTPError) -> str:
+    import httpx
+
+    if isinstance(exc, httpx.TimeoutException):
+        return "the upstream timed out"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "the upstream closed the connection mid-download"
+    return f"the upstream could not be reached ({type(exc).__name__})"
