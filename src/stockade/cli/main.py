@@ -17,6 +17,7 @@ from stockade.cli import (
     events,
     jobs,
     lifecycle,
+    mirror,
     policy,
     publishers,
     roles,
@@ -41,6 +42,7 @@ app.add_typer(stats.app, name="stats")
 app.add_typer(publishers.app, name="publisher")
 app.add_typer(lifecycle.release_app, name="release")
 app.add_typer(lifecycle.project_app, name="project")
+app.add_typer(mirror.app, name="mirror")
 # `stockade admin`: its commands are registered by the domain modules that define them.
 app.add_typer(admin.app, name="admin")
 _ADMIN_COMMAND_MODULES = (abuse, lifecycle, policy)

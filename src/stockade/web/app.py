@@ -19,10 +19,13 @@ from stockade.db import Database
 from stockade.index.cache import PageCache
 from stockade.jobs.interface import JobContext
 from stockade.jobs.scheduler import Scheduler
+from stockade.lifecycle.changes import announce
 from stockade.mail import mailer_from_settings
 from stockade.mirror.cached import record_stored
 from stockade.mirror.fetch import BlobFetcher, StoredBlob
 from stockade.mirror.fetchlock import fetch_locks_for
+from stockade.mirror.pages import MirrorPages
+from stockade.mirror.services import Mirror
 from stockade.stats.counter import DownloadCounter
 from stockade.storage import BlobStorage, open_storage
 from stockade.web.abuse.routes import router as abuse_router
@@ -116,6 +119,10 @@ def create_app(settings: Settings | None = None) -> StockadeApp:
     )
 
     downloads = DownloadCounter(db, interval=settings.download_flush_interval)
+
+    # Upstream indexes (stockade.mirror): pages fetched on demand, refreshed after their TTL.
+    mirror = Mirror(db, settings, announce=lambda name: announce(pages, name))
+    mirror_pages = MirrorPages(mirror, pages)
     # Upstream files not cached yet are streamed through this worker's fetcher.
     fetcher = BlobFetcher(
         storage,
@@ -129,6 +136,7 @@ def create_app(settings: Settings | None = None) -> StockadeApp:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(pages.start_serial)
+        await anyio.to_thread.run_sync(mirror.apply_settings)
         downloads.start()
         if scheduler is not None:
             scheduler.start()
@@ -143,6 +151,7 @@ def create_app(settings: Settings | None = None) -> StockadeApp:
             await anyio.to_thread.run_sync(scheduler.stop)
         # Nothing counted is lost on a clean shutdown.
         await anyio.to_thread.run_sync(downloads.stop)
+        mirror.close()
         storage.close()
         db.dispose()
 
@@ -179,7 +188,7 @@ def create_app(settings: Settings | None = None) -> StockadeApp:
     files.on_download = downloads.hit
     files.fetcher = fetcher
     pages.listeners.append(files.journal_changed)
-    simple = SimpleApp(pages, max_age=10)
+    simple = SimpleApp(pages, max_age=10, mirror=mirror_pages)
     return StockadeApp(context, api, SecurityHeaders(api), simple, files)
 
 

@@ -1,0 +1,429 @@
+"""`stockade mirror …`: upstream indexes, origin rules, the cooldown, pre-fetching, purging.
+
+The operator's actions are events made from the command line with no acting user. Running
+servers see new upstreams within seconds and changed pages through the journal.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import Progress
+from rich.table import Table
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from stockade.cli.common import CLI_ORIGIN, DataOpt, err, fail, in_transaction, open_db
+from stockade.db import Database
+from stockade.errors import ServiceError
+from stockade.events.services import record
+from stockade.lifecycle.changes import find_project
+from stockade.lifecycle.deletion import delete_project
+from stockade.mirror import rules
+from stockade.mirror.models import (
+    FILE_HELD,
+    ORIGIN_BOTH,
+    ORIGIN_LOCAL,
+    ORIGIN_UPSTREAM,
+    MirrorFile,
+    MirrorProject,
+    MirrorUpstream,
+)
+from stockade.mirror.rules import matures_at
+from stockade.mirror.services import Mirror, add_upstream, remove_upstream
+from stockade.mirror.sync import reconcile
+
+__all__ = ["app"]
+
+app = typer.Typer(no_args_is_help=True, help="Upstream indexes mirrored through this one.")
+out = Console()
+
+T = TypeVar("T")
+
+
+def _run(data: DataOpt, action: Callable[[Session], T], *, write: bool = True) -> T:
+    return in_transaction(data, action, write=write)
+
+
+@app.command("add")
+def add(
+    name: str,
+    url: str,
+    ttl: Annotated[int, typer.Option("--ttl", help="Seconds a fetched page stays fresh.")] = 600,
+    cooldown_days: Annotated[
+        float, typer.Option("--cooldown-days", help="Hide files younger than this many days.")
+    ] = 0.0,
+    priority: Annotated[
+        int | None, typer.Option("--priority", help="Lower is asked first (default: last).")
+    ] = None,
+    files_url: Annotated[
+        str | None, typer.Option("--files-url", help="Base URL of a separate files host.")
+    ] = None,
+    username: Annotated[str | None, typer.Option("--username")] = None,
+    password: Annotated[
+        str | None, typer.Option("--password", envvar="STOCKADE_UPSTREAM_PASSWORD")
+    ] = None,
+    data: DataOpt = None,
+) -> None:
+    """Add (or change) the upstream NAME at URL, its simple root (https://pypi.org/simple/)."""
+
+    def act(s: Session) -> str:
+        row = add_upstream(
+            s,
+            name,
+            url,
+            ttl_seconds=ttl,
+            cooldown_days=cooldown_days,
+            priority=priority,
+            files_url=files_url,
+            username=username,
+            password=password,
+            origin=CLI_ORIGIN,
+            actor_id=None,
+        )
+        return f"upstream {row.name}: {row.url} (priority {row.priority})"
+
+    err.print(_run(data, act))
+
+
+def _stats(s: Session) -> list[dict[str, object]]:
+    rows = []
+    for up in s.scalars(select(MirrorUpstream).order_by(MirrorUpstream.priority)):
+        projects = s.scalar(
+            select(func.count())
+            .select_from(MirrorProject)
+            .where(MirrorProject.upstream_id == up.id)
+        )
+        errors = s.scalar(
+            select(func.count())
+            .select_from(MirrorProject)
+            .where(MirrorProject.upstream_id == up.id, MirrorProject.last_error.is_not(None))
+        )
+        by_state = dict(
+            s.execute(
+                select(MirrorFile.state, func.count())
+                .where(MirrorFile.upstream_id == up.id)
+                .group_by(MirrorFile.state)
+            ).all()
+        )
+        cached = s.scalar(
+            select(func.coalesce(func.sum(MirrorFile.size), 0)).where(
+                MirrorFile.upstream_id == up.id, MirrorFile.cached.is_(True)
+            )
+        )
+        rows.append(
+            {
+                "name": up.name,
+                "url": up.url,
+                "ttl_seconds": up.ttl_seconds,
+                "cooldown_days": up.cooldown_days,
+                "priority": up.priority,
+                "enabled": up.enabled,
+                "from_settings": up.from_settings,
+                "projects": projects,
+                "projects_failing": errors,
+                "files": {k: by_state.get(k, 0) for k in ("published", "held", "removed")},
+                "cached_bytes": int(cached or 0),
+            }
+        )
+    return rows
+
+
+@app.command("list")
+def list_(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    data: DataOpt = None,
+) -> None:
+    """The upstreams, their health and what is cached from them."""
+    rows = _run(data, _stats, write=False)
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table("name", "url", "ttl", "cooldown", "projects", "failing", "files", "held")
+    for r in rows:
+        files = r["files"]
+        assert isinstance(files, dict)
+        table.add_row(
+            escape(str(r["name"])) + ("" if r["enabled"] else " (disabled)"),
+            escape(str(r["url"])),
+            f"{r['ttl_seconds']} s",
+            f"{r['cooldown_days']:g} d",
+            str(r["projects"]),
+            str(r["projects_failing"]),
+            str(files["published"]),
+            str(files["held"]),
+        )
+    out.print(table)
+
+
+@app.command("remove")
+def remove(name: str, data: DataOpt = None) -> None:
+    """Forget the upstream NAME (projects already served from it stay as they are)."""
+    _run(data, lambda s: remove_upstream(s, name, origin=CLI_ORIGIN, actor_id=None))
+    err.print(f"upstream {name} removed")
+
+
+def _mirror(data: DataOpt) -> tuple[Mirror, Database]:
+    settings, db = open_db(data)
+    mirror = Mirror(db, settings)
+    mirror.apply_settings()
+    return mirror, db
+
+
+def _refresh_names(mirror: Mirror, names: Sequence[str], *, label: str) -> int:
+    failed = 0
+    with Progress(console=err, transient=False) as progress:
+        task = progress.add_task(label, total=len(names))
+        for name in names:
+            outcome = mirror.refresh(name, force=True)
+            progress.advance(task)
+            if outcome.outcome == "error":
+                failed += 1
+                progress.console.print(f"[red]{escape(name)}[/]: {escape(outcome.error or '')}")
+            elif outcome.outcome == "missing":
+                progress.console.print(f"{escape(name)}: not found upstream")
+            elif outcome.outcome == "local":
+                progress.console.print(f"{escape(name)}: local, not mirrored")
+            elif outcome.outcome == "none":
+                raise fail("no upstream is configured (stockade mirror add NAME URL)")
+            elif outcome.report is not None:
+                r = outcome.report
+                progress.console.print(
+                    f"{escape(name)}: {len(r.published)} published, {r.held} held, "
+                    f"{len(r.removed)} removed"
+                )
+    return failed
+
+
+@app.command("refresh")
+def refresh(
+    projects: Annotated[list[str] | None, typer.Argument(help="Default: every cached one.")] = None,
+    data: DataOpt = None,
+) -> None:
+    """Fetch PROJECT pages from upstream now, whatever their TTL; publish matured files."""
+    mirror, db = _mirror(data)
+    try:
+        names: list[str] = [canonicalize_name(p) for p in projects or []]
+        if not names:
+            with db.read() as s:
+                names = sorted(set(s.scalars(select(MirrorProject.normalized_name))))
+        failed = _refresh_names(mirror, names, label="refreshing")
+        mirror.promote()
+    finally:
+        mirror.close()
+        db.dispose()
+    if failed:
+        raise typer.Exit(1)
+
+
+def _requirements(path: Path, seen: set[Path] | None = None) -> list[str]:
+    seen = seen or set()
+    path = path.resolve()
+    if path in seen:
+        return []
+    seen.add(path)
+    names: list[str] = []
+    for raw in path.read_text("utf-8").splitlines():
+        line = raw.split(" #", 1)[0].strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith(("-r ", "--requirement ")):
+            names += _requirements(path.parent / line.split(None, 1)[1], seen)
+            continue
+        if line.startswith("-"):
+            continue
+        try:
+            names.append(canonicalize_name(Requirement(line).name))
+        except InvalidRequirement as exc:
+            raise fail(f"{path}: {exc}") from exc
+    return names
+
+
+@app.command("sync")
+def sync(
+    projects: Annotated[list[str] | None, typer.Argument()] = None,
+    requirement: Annotated[
+        list[Path] | None, typer.Option("-r", "--requirement", help="A requirements file.")
+    ] = None,
+    data: DataOpt = None,
+) -> None:
+    """Pre-fetch the pages of PROJECTs (or of every name in -r FILE) for offline use."""
+    names: list[str] = [canonicalize_name(p) for p in projects or []]
+    for path in requirement or []:
+        names += _requirements(path)
+    names = list(dict.fromkeys(names))
+    if not names:
+        raise fail("name projects or give -r FILE")
+    mirror, db = _mirror(data)
+    try:
+        failed = _refresh_names(mirror, names, label="syncing")
+    finally:
+        mirror.close()
+        db.dispose()
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command("origin")
+def origin(
+    project: str,
+    local: Annotated[bool, typer.Option("--local", help="Local uploads only.")] = False,
+    upstream: Annotated[str | None, typer.Option("--upstream", help="This upstream only.")] = None,
+    both: Annotated[bool, typer.Option("--both", help="Local first, then upstream.")] = False,
+    data: DataOpt = None,
+) -> None:
+    """Set PROJECT's origin rule (--local also reserves a name that does not exist yet)."""
+    if sum((local, upstream is not None, both)) != 1:
+        raise fail("give exactly one of --local, --upstream NAME, --both")
+    mode = ORIGIN_LOCAL if local else ORIGIN_UPSTREAM if upstream else ORIGIN_BOTH
+
+    def act(s: Session) -> str:
+        rules.set_origin(s, project, mode, upstream_name=upstream, origin=CLI_ORIGIN, actor_id=None)
+        # What the index serves follows the rule at once.
+        for mp in s.scalars(
+            select(MirrorProject).where(MirrorProject.normalized_name == canonicalize_name(project))
+        ):
+            up = s.get(MirrorUpstream, mp.upstream_id)
+            assert up is not None
+            reconcile(s, up, mp)
+        return rules.describe_rule(canonicalize_name(project), mode, upstream)
+
+    err.print(_run(data, act))
+
+
+@app.command("cooldown-exempt")
+def cooldown_exempt(
+    project: str,
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded).")],
+    version: Annotated[
+        str | None, typer.Option("--version", help="Only this version (emergency bypass).")
+    ] = None,
+    days: Annotated[
+        float | None, typer.Option("--days", help="Expires after this many days.")
+    ] = None,
+    data: DataOpt = None,
+) -> None:
+    """Let PROJECT (or one --version of it) through the cooldown, with a reason."""
+    expires = dt.datetime.now(dt.UTC) + dt.timedelta(days=days) if days else None
+
+    def act(s: Session) -> int:
+        rules.add_exemption(
+            s,
+            project,
+            version=version,
+            reason=reason,
+            expires_at=expires,
+            origin=CLI_ORIGIN,
+            actor_id=None,
+        )
+        published = 0
+        for mp in s.scalars(
+            select(MirrorProject).where(MirrorProject.normalized_name == canonicalize_name(project))
+        ):
+            up = s.get(MirrorUpstream, mp.upstream_id)
+            assert up is not None
+            published += len(reconcile(s, up, mp).published)
+        return published
+
+    published = _run(data, act)
+    err.print(f"exemption recorded; {published} held file(s) published")
+
+
+@app.command("held")
+def held(
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    data: DataOpt = None,
+) -> None:
+    """Upstream files held back by the cooldown, and until when."""
+
+    def act(s: Session) -> list[dict[str, object]]:
+        rows: list[dict[str, object]] = []
+        query = (
+            select(MirrorFile, MirrorUpstream, MirrorProject.normalized_name)
+            .join(MirrorUpstream, MirrorUpstream.id == MirrorFile.upstream_id)
+            .join(MirrorProject, MirrorProject.id == MirrorFile.mirror_project_id)
+            .where(MirrorFile.state == FILE_HELD)
+            .order_by(MirrorProject.normalized_name, MirrorFile.filename)
+        )
+        for f, up, name in s.execute(query).all():
+            until = matures_at(up, f)
+            rows.append(
+                {
+                    "project": name,
+                    "filename": f.filename,
+                    "upstream": up.name,
+                    "upload_time": f.upload_time.isoformat() if f.upload_time else None,
+                    "held_until": until.isoformat() if until else None,
+                }
+            )
+        return rows
+
+    rows = _run(data, act, write=False)
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table("project", "file", "upstream", "held until (UTC)")
+    for r in rows:
+        table.add_row(
+            escape(str(r["project"])),
+            escape(str(r["filename"])),
+            escape(str(r["upstream"])),
+            str(r["held_until"] or "no upload time: until exempted"),
+        )
+    out.print(table)
+
+
+@app.command("purge")
+def purge(
+    project: str,
+    reason: Annotated[str, typer.Option("--reason")] = "purged from the mirror cache",
+    data: DataOpt = None,
+) -> None:
+    """Take PROJECT's upstream copy out of the index and forget its cache records.
+
+    The index project is soft-deleted (blobs kept; ``stockade project restore`` brings it
+    back), which also keeps its name from being mirrored again until an admin decides."""
+
+    def act(s: Session) -> str:
+        normalized = canonicalize_name(project)
+        mps = list(
+            s.scalars(select(MirrorProject).where(MirrorProject.normalized_name == normalized))
+        )
+        if not mps:
+            raise ServiceError(404, f"nothing is cached from upstream for {project!r}")
+        index_project = find_project(s, normalized)
+        deleted = False
+        if (
+            index_project is not None
+            and index_project.deletion_id is None
+            and any(mp.project_id == index_project.id for mp in mps)
+            and not rules.is_local(s, index_project)
+        ):
+            delete_project(
+                s, index_project, origin=CLI_ORIGIN, actor_id=None, admin=True, reason=reason
+            )
+            deleted = True
+        for mp in mps:
+            s.delete(mp)
+        s.flush()
+        record(
+            s,
+            "mirror:project:purge",
+            origin=CLI_ORIGIN,
+            project_id=index_project.id if index_project is not None else None,
+            summary=f"{normalized} purged from the mirror cache: {reason}",
+            name=normalized,
+            reason=reason,
+        )
+        return f"{normalized}: cache forgotten" + ("; index project deleted" if deleted else "")
+
+    err.print(_run(data, act))
