@@ -1,0 +1,127 @@
+"""Upstream files through a live `stockade serve --workers 2`: parallel first downloads share
+one upstream fetch (within a worker and across the two), and real pip and uv install through
+the mirror."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from e2e.conftest import BIN, run, stockade_serve
+from stockade.config import load_settings
+from stockade.db import Database
+from stockade.db.migrate import upgrade
+from stockade.dists import parse_filename
+from stockade.mirror.models import MirrorFile
+from support.backend import CORPUS, backend_overrides
+from support.mirror_upstream import StaticUpstream, index_upstream_file
+from support.servers import PostgresServer, SeaweedServer
+
+pytestmark = pytest.mark.e2e
+
+ROWS = list(csv.DictReader((CORPUS / "MANIFEST.tsv").open(encoding="utf-8"), delimiter="\t"))
+REQUESTS_SET = [r for r in ROWS if r["notes"].startswith("depset py311-linux")][:5]
+
+
+@dataclass
+class Mirror:
+    url: str
+    db: Database
+    up: StaticUpstream
+
+
+@pytest.fixture
+def mirror(
+    tmp_path: Path, postgres: PostgresServer | None, seaweed: SeaweedServer | None
+) -> Iterator[Mirror]:
+    data = tmp_path / "data"
+    overrides, name = backend_overrides(postgres, seaweed)
+    settings = load_settings(data, environ={}, overrides=overrides)
+    db = Database(settings.database_url)
+    upgrade(db)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STOCKADE_")}
+    env.update({f"STOCKADE_{k.upper()}": v for k, v in overrides.items()})
+    env["STOCKADE_SCHEDULER"] = "0"
+    try:
+        with (
+            StaticUpstream.start(tmp_path / "upstream") as up,
+            stockade_serve(data, env, tmp_path / "server.log", "--workers", "2") as url,
+        ):
+            yield Mirror(url, db, up)
+    finally:
+        db.dispose()
+        if postgres is not None:
+            postgres.drop_database(name)
+
+
+def _publish(mirror: Mirror, filename: str, data: bytes) -> str:
+    mirror.up.add_project(parse_filename(filename).normalized_name, [(filename, data)])
+    return index_upstream_file(mirror.db, mirror.up, filename, data)
+
+
+def test_twenty_parallel_first_downloads_share_one_fetch(mirror: Mirror) -> None:
+    """Slow upstream, so every request arrives while the one fetch is under way: early ones
+    follow it, late ones get the bytes already received first; requests in the other worker
+    wait for the fetch lock and are served from storage."""
+    data = os.urandom(2 * 1024 * 1024 + 777)
+    path = _publish(mirror, "big-1.0.tar.gz", data)
+    mirror.up.set_mode("big-1.0.tar.gz", "slow")
+
+    def download(_: int) -> bytes:
+        with httpx.Client(timeout=120) as client:
+            r = client.get(mirror.url + path)
+            assert r.status_code == 200, r.text
+            return r.content
+
+    with ThreadPoolExecutor(20) as pool:
+        bodies = list(pool.map(download, range(20)))
+    want = hashlib.sha256(data).hexdigest()
+    assert [hashlib.sha256(b).hexdigest() for b in bodies] == [want] * 20
+    assert mirror.up.gets("big-1.0.tar.gz") == 1
+    with mirror.db.read() as session:
+        assert session.scalars(select(MirrorFile.cached)).all() == [True]
+
+
+def _venv(path: Path) -> Path:
+    run([sys.executable, "-m", "venv", "--without-pip", str(path)])
+    return path / "bin" / "python"
+
+
+def _installed(python: Path) -> dict[str, str]:
+    out = run(
+        [str(BIN / "python"), "-m", "pip", "--python", str(python), "list", "--format", "json"]
+    )
+    return {p["name"].lower(): p["version"] for p in json.loads(out.stdout)}
+
+
+@pytest.mark.parametrize("installer", ["pip", "uv"])
+def test_pip_and_uv_install_through_the_mirror(
+    mirror: Mirror, tmp_path: Path, installer: str
+) -> None:
+    for row in REQUESTS_SET:
+        _publish(mirror, row["filename"], (CORPUS / "dists" / row["filename"]).read_bytes())
+    python = _venv(tmp_path / "venv")
+    index = f"{mirror.url}/simple/"
+    if installer == "pip":
+        args = [str(BIN / "python"), "-m", "pip", "--python", str(python), "install"]
+        run([*args, "--no-cache-dir", "--index-url", index, "requests==2.32.3"])
+    else:
+        args = [str(BIN / "uv"), "pip", "install", "--python", str(python), "--no-cache"]
+        run([*args, "--index-url", index, "requests==2.32.3"])
+    installed = _installed(python)
+    for row in REQUESTS_SET:
+        assert installed[row["normalized_name"]] == row["version"]
+        assert mirror.up.gets(row["filename"]) == 1
+    with mirror.db.read() as session:
+        assert all(session.scalars(select(MirrorFile.cached)).all())
