@@ -128,8 +128,8 @@ def create_app(settings: Settings | None = None) -> StockadeApp:
         storage,
         fetch_locks_for(db, settings.tmp_dir / "mirror-locks"),
         tmp_dir=settings.tmp_dir,
-        max_bytes=getattr(settings, "mirror_max_file_size", 4 * 1024**3),
-        timeout=getattr(settings, "mirror_timeout", 20.0),
+        max_bytes=settings.mirror_max_file_size,
+        timeout=settings.mirror_timeout,
         on_stored=functools.partial(_record_stored, db, storage, pages),
     )
 
