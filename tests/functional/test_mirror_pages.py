@@ -23,6 +23,7 @@ from stockade.lifecycle.changes import announce
 from stockade.mirror import rules
 from stockade.mirror.models import FILE_HELD, FILE_PUBLISHED, FILE_REMOVED, MirrorFile
 from stockade.mirror.services import Mirror, add_upstream
+from stockade.mirror.sync import reconcile_name
 from support.builders import wheel_bytes, wheel_name
 from support.index import Index
 from support.mirror_upstream import StaticUpstream
@@ -295,3 +296,22 @@ def test_an_unknown_name_with_upstream_down_is_503(index: Index, tmp_path: Any) 
     response = _page(index, "anything")
     assert response.status_code == 503
     assert "Upstream index unavailable" in response.text
+
+
+def test_an_origin_rule_takes_upstream_files_off_a_name_and_back(
+    index: Index, up: StaticUpstream
+) -> None:
+    _add(index, up)
+    _project(up, "switched", "1.0")
+    assert _filenames(_page(index, "switched")) == [wheel_name("switched", "1.0")]
+    with index.db.write() as s:
+        rules.set_origin(s, "switched", "local", upstream_name=None, origin=CLI, actor_id=None)
+        assert reconcile_name(s, "switched").removed == [wheel_name("switched", "1.0")]
+    wait_for(lambda: _filenames(_page(index, "switched")) == [])
+    # A local upload is allowed by the rule; the project has no owner, so an admin grants one.
+    response = index.upload(wheel_bytes("switched", "2.0"), wheel_name("switched", "2.0"))
+    assert response.status_code == 403 and "isn't allowed to upload" in response.text
+    with index.db.write() as s:
+        rules.set_origin(s, "switched", "both", upstream_name="pypi", origin=CLI, actor_id=None)
+        assert reconcile_name(s, "switched").published == [wheel_name("switched", "1.0")]
+    wait_for(lambda: _filenames(_page(index, "switched")) == [wheel_name("switched", "1.0")])

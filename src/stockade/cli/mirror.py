@@ -7,11 +7,13 @@ servers see new upstreams within seconds and changed pages through the journal.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, TypeVar
 
+import anyio
 import typer
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -23,14 +25,20 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from stockade.cli.common import CLI_ORIGIN, DataOpt, err, fail, in_transaction, open_db
+from stockade.config import Settings
 from stockade.db import Database
 from stockade.errors import ServiceError
 from stockade.events.services import record
+from stockade.index.paths import blob_key
 from stockade.lifecycle.changes import find_project
 from stockade.lifecycle.deletion import delete_project
 from stockade.mirror import rules
+from stockade.mirror.cached import record_stored
+from stockade.mirror.fetch import BlobFetcher, StoredBlob, UpstreamBlob, UpstreamFailed
+from stockade.mirror.fetchlock import fetch_locks_for
 from stockade.mirror.models import (
     FILE_HELD,
+    FILE_PUBLISHED,
     ORIGIN_BOTH,
     ORIGIN_LOCAL,
     ORIGIN_UPSTREAM,
@@ -40,7 +48,9 @@ from stockade.mirror.models import (
 )
 from stockade.mirror.rules import matures_at
 from stockade.mirror.services import Mirror, add_upstream, remove_upstream
-from stockade.mirror.sync import reconcile
+from stockade.mirror.sync import reconcile_name
+from stockade.mirror.upstream import auth_of
+from stockade.storage import BlobStorage, open_storage
 
 __all__ = ["app"]
 
@@ -254,6 +264,10 @@ def sync(
     requirement: Annotated[
         list[Path] | None, typer.Option("-r", "--requirement", help="A requirements file.")
     ] = None,
+    all_files: Annotated[
+        bool,
+        typer.Option("--all-files", help="Also fetch every file the pages serve (and metadata)."),
+    ] = False,
     data: DataOpt = None,
 ) -> None:
     """Pre-fetch the pages of PROJECTs (or of every name in -r FILE) for offline use."""
@@ -266,11 +280,87 @@ def sync(
     mirror, db = _mirror(data)
     try:
         failed = _refresh_names(mirror, names, label="syncing")
+        if all_files:
+            failed += _prefetch(mirror.settings, db, names)
     finally:
         mirror.close()
         db.dispose()
     if failed:
         raise typer.Exit(1)
+
+
+def _blobs_of(db: Database, names: Sequence[str]) -> list[UpstreamBlob]:
+    """The files (and PEP 658 sidecars) the names' pages serve that are not in storage yet."""
+    blobs: list[UpstreamBlob] = []
+    with db.read() as s:
+        rows = s.execute(
+            select(MirrorFile, MirrorUpstream)
+            .join(MirrorUpstream, MirrorUpstream.id == MirrorFile.upstream_id)
+            .join(MirrorProject, MirrorProject.id == MirrorFile.mirror_project_id)
+            .where(
+                MirrorProject.normalized_name.in_(list(names)),
+                MirrorFile.state == FILE_PUBLISHED,
+            )
+        ).all()
+        for f, up in rows:
+            auth = auth_of(up.username, up.password)
+            if not f.cached:
+                blobs.append(UpstreamBlob(f.url, f.sha256, f.size, auth, blob_key(f.sha256)))
+            if f.core_metadata_sha256 and not f.metadata_cached:
+                sha = f.core_metadata_sha256
+                blobs.append(UpstreamBlob(f.url + ".metadata", sha, None, auth, blob_key(sha)))
+    return blobs
+
+
+def _stored(db: Database, storage: BlobStorage, stored: StoredBlob) -> None:
+    # Running servers see a page changed by metadata read from a wheel through the journal.
+    record_stored(db, storage, stored)
+
+
+def _prefetch(settings: Settings, db: Database, names: Sequence[str]) -> int:
+    """Fetch every blob of the names' pages into storage, verified; returns how many failed."""
+    blobs = _blobs_of(db, names)
+    if not blobs:
+        return 0
+    storage = open_storage(settings.storage_url)
+    settings.tmp_dir.mkdir(parents=True, exist_ok=True)
+    fetcher = BlobFetcher(
+        storage,
+        fetch_locks_for(db, settings.tmp_dir / "mirror-locks"),
+        tmp_dir=settings.tmp_dir,
+        max_bytes=settings.mirror_max_file_size,
+        timeout=settings.mirror_timeout,
+        on_stored=functools.partial(_stored, db, storage),
+    )
+    failures: list[str] = []
+
+    async def run(progress: Progress) -> None:
+        task = progress.add_task("fetching files", total=len(blobs))
+        limit = anyio.Semaphore(4)
+
+        async def one(blob: UpstreamBlob) -> None:
+            async with limit:
+                try:
+                    await fetcher.ensure(blob)
+                except UpstreamFailed as exc:
+                    failures.append(f"{blob.url}: {exc}")
+                progress.advance(task)
+
+        try:
+            async with anyio.create_task_group() as tg:
+                for blob in blobs:
+                    tg.start_soon(one, blob)
+        finally:
+            await fetcher.aclose()
+
+    try:
+        with Progress(console=err) as progress:
+            anyio.run(run, progress)
+    finally:
+        storage.close()
+    for failure in failures:
+        err.print(f"[red]{escape(failure)}[/]")
+    return len(failures)
 
 
 @app.command("origin")
@@ -289,12 +379,7 @@ def origin(
     def act(s: Session) -> str:
         rules.set_origin(s, project, mode, upstream_name=upstream, origin=CLI_ORIGIN, actor_id=None)
         # What the index serves follows the rule at once.
-        for mp in s.scalars(
-            select(MirrorProject).where(MirrorProject.normalized_name == canonicalize_name(project))
-        ):
-            up = s.get(MirrorUpstream, mp.upstream_id)
-            assert up is not None
-            reconcile(s, up, mp)
+        reconcile_name(s, canonicalize_name(project))
         return rules.describe_rule(canonicalize_name(project), mode, upstream)
 
     err.print(_run(data, act))
@@ -325,14 +410,7 @@ def cooldown_exempt(
             origin=CLI_ORIGIN,
             actor_id=None,
         )
-        published = 0
-        for mp in s.scalars(
-            select(MirrorProject).where(MirrorProject.normalized_name == canonicalize_name(project))
-        ):
-            up = s.get(MirrorUpstream, mp.upstream_id)
-            assert up is not None
-            published += len(reconcile(s, up, mp).published)
-        return published
+        return len(reconcile_name(s, canonicalize_name(project)).published)
 
     published = _run(data, act)
     err.print(f"exemption recorded; {published} held file(s) published")

@@ -32,6 +32,7 @@ from stockade.index.models import File, FilenameRegistry, Project, Release
 from stockade.index.state import journal, rerender
 from stockade.lifecycle.deletion import delete_file
 from stockade.lifecycle.errors import LifecycleError
+from stockade.lifecycle.restoration import restore
 from stockade.lifecycle.status import STATUSES, set_status
 from stockade.lifecycle.yanking import unyank, yank
 from stockade.mirror.models import (
@@ -47,7 +48,7 @@ from stockade.mirror.models import (
 from stockade.mirror.rules import exemptions_of, is_local, is_mature, upstream_allowed
 from stockade.mirror.upstream import PageResult, UpstreamFile
 
-__all__ = ["MIRROR_ORIGIN", "SyncReport", "apply_page", "reconcile"]
+__all__ = ["MIRROR_ORIGIN", "SyncReport", "apply_page", "reconcile", "reconcile_name"]
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +200,6 @@ def reconcile(
         f
         for f in files
         if f.state == FILE_HELD
-        and f.file_id is None
         and allowed
         and mp.status == PROJECT_OK
         and is_mature(upstream, f, exemptions, now)
@@ -210,6 +210,11 @@ def reconcile(
         if project is None:
             project = _project_for(session, mp, name)
         for f in ready:
+            if f.file_id is not None:
+                # Hidden by an origin rule before, allowed again: the same row comes back.
+                if _unhide(session, project, f, now):
+                    report.published.append(f.filename)
+                continue
             if _publish(session, project, f, now):
                 report.published.append(f.filename)
             else:
@@ -218,25 +223,13 @@ def reconcile(
     if project is None:
         return report
     session.flush()
+    if not allowed:
+        _hide(session, upstream, project, files, report)
     # Files removed upstream leave the index (soft delete: blob kept, admin-restorable).
     for f in files:
-        if f.state == FILE_REMOVED and f.file_id is not None:
-            row = session.get(File, f.file_id)
-            if row is not None and row.deletion_id is None:
-                try:
-                    delete_file(
-                        session,
-                        project,
-                        row.filename,
-                        origin=MIRROR_ORIGIN,
-                        actor_id=None,
-                        admin=True,
-                        reason=f"removed upstream by {upstream.name}",
-                    )
-                except LifecycleError as exc:
-                    log.warning("could not remove %s: %s", row.filename, exc.message)
-                    continue
-                report.removed.append(row.filename)
+        reason = f"removed upstream by {upstream.name}"
+        if f.state == FILE_REMOVED and _take_down(session, project, f, reason):
+            report.removed.append(f.filename)
     _follow_yanks(session, project, files, report)
     _follow_status(session, upstream, project, mp, report)
     if touched:
@@ -256,6 +249,21 @@ def reconcile(
             status=report.status,
         )
     return report
+
+
+def reconcile_name(session: Session, normalized_name: str) -> SyncReport:
+    """Reconcile every upstream's copy of a name, after its rules changed (an origin rule, a
+    cooldown exemption): what the index serves follows at once."""
+    total = SyncReport()
+    for mp in session.scalars(
+        select(MirrorProject).where(MirrorProject.normalized_name == normalized_name)
+    ):
+        upstream = session.get(MirrorUpstream, mp.upstream_id)
+        assert upstream is not None
+        report = reconcile(session, upstream, mp)
+        total.published += report.published
+        total.removed += report.removed
+    return total
 
 
 def _summary(upstream: MirrorUpstream, report: SyncReport) -> str:
@@ -360,6 +368,66 @@ def _publish(session: Session, project: Project, f: MirrorFile, now: dt.datetime
         version=version,
         user_id=None,
     )
+    return True
+
+
+def _hide(
+    session: Session,
+    upstream: MirrorUpstream,
+    project: Project,
+    files: list[MirrorFile],
+    report: SyncReport,
+) -> None:
+    """An origin rule now keeps upstream's files off this name: they leave the index (soft
+    delete) and are held, so that allowing them again brings the same rows back."""
+    for f in files:
+        if f.state != FILE_PUBLISHED:
+            continue
+        if _take_down(session, project, f, f"origin rule: not served from {upstream.name}"):
+            f.state = FILE_HELD
+            report.removed.append(f.filename)
+
+
+def _take_down(session: Session, project: Project, f: MirrorFile, reason: str) -> bool:
+    """Soft-delete the mirror file's live index row through the lifecycle (no actor)."""
+    row = session.get(File, f.file_id) if f.file_id is not None else None
+    if row is None or row.deletion_id is not None:
+        return False
+    try:
+        delete_file(
+            session,
+            project,
+            row.filename,
+            origin=MIRROR_ORIGIN,
+            actor_id=None,
+            admin=True,
+            reason=reason,
+        )
+    except LifecycleError as exc:
+        log.warning("could not take %s down: %s", row.filename, exc.message)
+        return False
+    return True
+
+
+def _unhide(session: Session, project: Project, f: MirrorFile, now: dt.datetime) -> bool:
+    row = session.get(File, f.file_id)
+    if row is None:
+        f.file_id = None
+        return _publish(session, project, f, now)
+    if row.deletion_id is not None:
+        session.flush()
+        try:
+            restore(
+                session,
+                project.normalized_name,
+                filename=row.filename,
+                origin=MIRROR_ORIGIN,
+                actor_id=None,
+            )
+        except LifecycleError as exc:
+            log.warning("could not bring back %s: %s", row.filename, exc.message)
+            return False
+    f.state, f.updated_at = FILE_PUBLISHED, now
     return True
 
 
