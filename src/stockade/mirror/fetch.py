@@ -13,6 +13,9 @@ the bytes do not match, or the upstream stops half-way or fails, every reader's 
 ``UpstreamFailed`` with at least one byte missing: no client ever gets a complete wrong file,
 and nothing is stored. The next request starts a new fetch.
 
+A worker that loses the cross-worker lock follows the winner's spool file when they share the
+data folder (``stockade.mirror.follow``), else waits for the blob in storage.
+
 Memory stays bounded whatever the file's size: chunks go to disk, readers read chunks back.
 The fetch does not depend on the first client: it goes on when that client disconnects.
 """
@@ -33,6 +36,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from stockade.mirror.fetchlock import FetchLocks
+from stockade.mirror.follow import SpoolFollower
 from stockade.storage import BlobStorage
 
 if TYPE_CHECKING:
@@ -193,11 +197,24 @@ class BlobFetcher:
     async def _run(self, fetch: _Fetch) -> None:
         blob = fetch.blob
         locked = False
+        follower = SpoolFollower(fetch.spool.parent, blob.sha256, fetch.spool, self._bound(blob))
         try:
             while not await anyio.to_thread.run_sync(self.locks.try_acquire, blob.sha256):
+                # Another worker fetches it: follow its spool file meanwhile, if it is here.
+                await self._follow(fetch, follower)
                 await asyncio.sleep(_LOCK_POLL)
             locked = True
-            if await anyio.to_thread.run_sync(self.storage.exists, blob.blob_key):
+            stored = await anyio.to_thread.run_sync(self.storage.exists, blob.blob_key)
+            if follower.copied:
+                if not stored:
+                    raise UpstreamFailed("the worker fetching the file failed")
+                await self._follow(fetch, follower)  # the rest, now that the winner is done
+                if follower.hash.hexdigest() != blob.sha256:
+                    raise UpstreamFailed("the file another worker fetched did not check out")
+                fetch.verified = True
+                fetch.changed()
+                return
+            if stored:
                 fetch.from_storage = True
                 size = await anyio.to_thread.run_sync(self.storage.size, blob.blob_key)
                 await self._tell(StoredBlob(blob.sha256, size, None, None, None))
@@ -215,6 +232,7 @@ class BlobFetcher:
             if not fetch.verified:
                 fetch.error = UpstreamFailed(f"fetching the file failed ({type(exc).__name__})")
         finally:
+            follower.close()
             if fetch.error is None and not fetch.verified and not fetch.from_storage:
                 fetch.error = UpstreamFailed("the fetch was stopped")  # cancelled: shutdown
             if locked:
@@ -223,6 +241,19 @@ class BlobFetcher:
             del self._inflight[blob.sha256]
             fetch.spool.unlink(missing_ok=True)
             fetch.changed()
+
+    async def _follow(self, fetch: _Fetch, follower: SpoolFollower) -> None:
+        """Copy what the other worker's spool file has gained, telling the readers."""
+        try:
+            while copied := await anyio.to_thread.run_sync(follower.copy_some):
+                fetch.received += copied
+                fetch.changed()
+        except OverflowError as exc:
+            raise UpstreamFailed(_too_big(fetch.blob, exc.args[0], self.max_bytes)) from exc
+
+    def _bound(self, blob: UpstreamBlob) -> int:
+        """The most bytes the file may have: its declared size, within the size limit."""
+        return self.max_bytes if blob.size is None else min(self.max_bytes, blob.size)
 
     async def _tell(self, stored: StoredBlob) -> None:
         if self.on_stored is None:
@@ -237,7 +268,7 @@ class BlobFetcher:
         import httpx
 
         blob = fetch.blob
-        bound = self.max_bytes if blob.size is None else min(self.max_bytes, blob.size)
+        bound = self._bound(blob)
         sha256 = hashlib.sha256()
         md5 = hashlib.md5(usedforsecurity=False)
         blake2 = hashlib.blake2b(digest_size=32)
