@@ -125,3 +125,28 @@ def test_pip_and_uv_install_through_the_mirror(
         assert mirror.up.gets(row["filename"]) == 1
     with mirror.db.read() as session:
         assert all(session.scalars(select(MirrorFile.cached)).all())
+
+
+def test_wrong_upstream_bytes_break_the_transfer_for_real_clients(
+    mirror: Mirror, tmp_path: Path
+) -> None:
+    """Over real HTTP the response ends without its last bytes: httpx and pip both see a
+    broken transfer, never a complete file; once the upstream is right, both succeed."""
+    row = next(r for r in ROWS if r["filename"].startswith("urllib3-2.3.0"))
+    data = (CORPUS / "dists" / row["filename"]).read_bytes()
+    path = _publish(mirror, row["filename"], data)
+    mirror.up.set_mode(row["filename"], "corrupt")
+    with pytest.raises(httpx.RemoteProtocolError):
+        httpx.get(mirror.url + path, timeout=60)
+    folder = tmp_path / "dl"
+    pip_download = [str(BIN / "python"), "-m", "pip", "download", "--no-deps", "--no-cache-dir"]
+    args = [*pip_download, "-d", str(folder), "--index-url", f"{mirror.url}/simple/"]
+    failed = run([*args, "urllib3==2.3.0"], check=False)
+    assert failed.returncode != 0
+    assert not (folder / row["filename"]).exists()
+    with mirror.db.read() as session:
+        assert session.scalars(select(MirrorFile.cached)).all() == [False]
+    mirror.up.set_mode(row["filename"], None)
+    run([*args, "urllib3==2.3.0"])
+    assert (folder / row["filename"]).read_bytes() == data
+    assert httpx.get(mirror.url + path, timeout=60).content == data
