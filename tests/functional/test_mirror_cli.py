@@ -142,3 +142,32 @@ def test_upstream_settings_from_toml_and_environment(tmp_path: Path) -> None:
     (data / "stockade.toml").write_text('[[upstream]]\nname = "x"\nurl = "https://x/"\nbad = 1\n')
     with pytest.raises(ConfigError, match="unknown key"):
         load_settings(data, environ={})
+
+
+def test_the_job_rechecks_cached_projects_and_follows_upstream(
+    index: Index, up: StaticUpstream
+) -> None:
+    # The upstream comes from the data folder's settings, as the job's process reads them.
+    (index.settings.data_dir / "stockade.toml").write_text(
+        f'[[upstream]]\nname = "corp"\nurl = "{up.url}"\nttl_seconds = 3600\n'
+    )
+    files = [(wheel_name("watched", v), wheel_bytes("watched", v)) for v in ("1.0", "2.0")]
+    up.add_project("watched", files)
+    up.add_project("quiet", [(wheel_name("quiet", "1.0"), wheel_bytes("quiet", "1.0"))])
+    cli(index, "sync", "watched", "quiet")
+    up.edit_page("watched", lambda doc: doc["files"].pop())  # 2.0 removed upstream
+    # Checked within the period: the job leaves it alone.
+    result = run_cli(index, "jobs", "run", "mirror-refresh")
+    assert result.returncode == 0, result.stderr
+    assert "0 cached project(s) re-checked" in result.stderr.replace("\n", " ")
+    assert up.page_gets("watched") == 1
+    with index.db.write() as s:
+        for mp in s.scalars(select(MirrorProject)):
+            mp.checked_at = utcnow() - dt.timedelta(days=2)
+    result = run_cli(index, "jobs", "run", "mirror-refresh")
+    assert result.returncode == 0, result.stderr
+    assert "watched: followed upstream" in result.stdout
+    assert "quiet" not in result.stdout  # re-checked, nothing changed
+    assert "2 cached project(s) re-checked (0 failed)" in result.stderr.replace("\n", " ")
+    page = index.client.get("/simple/watched/", headers={"accept": JSON}).json()
+    assert [f["filename"] for f in page["files"]] == [wheel_name("watched", "1.0")]

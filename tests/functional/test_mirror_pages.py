@@ -315,3 +315,13 @@ def test_an_origin_rule_takes_upstream_files_off_a_name_and_back(
         rules.set_origin(s, "switched", "both", upstream_name="pypi", origin=CLI, actor_id=None)
         assert reconcile_name(s, "switched").published == [wheel_name("switched", "1.0")]
     wait_for(lambda: _filenames(_page(index, "switched")) == [wheel_name("switched", "1.0")])
+
+
+def test_an_upstream_added_later_serves_names_that_were_404(
+    index: Index, up: StaticUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("stockade.mirror.pages.UPSTREAMS_TTL", 0.2)
+    _project(up, "later", "1.0")
+    assert _page(index, "later").status_code == 404
+    _add(index, up)
+    wait_for(lambda: _page(index, "later").status_code == 200)

@@ -107,8 +107,10 @@ class MirrorPages:
         name = canonicalize_name(name)
         upstreams = self.upstreams()
         if not upstreams:
-            self._entries.pop(name, None)
-            return Resolved(self.pages.load(name))
+            page = self.pages.load(name)
+            # "No such project" is asked again soon: an upstream may be added meanwhile.
+            self._set(name, float("inf") if page else time.monotonic() + UPSTREAMS_TTL, None)
+            return Resolved(page)
         state = self._state(name, upstreams)
         if state is None:  # local: the mirror has no say
             self._set(name, float("inf"), None)
