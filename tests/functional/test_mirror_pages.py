@@ -25,7 +25,7 @@ from stockade.mirror.models import FILE_HELD, FILE_PUBLISHED, FILE_REMOVED, Mirr
 from stockade.mirror.services import Mirror, add_upstream
 from stockade.mirror.sync import reconcile_name
 from support.builders import wheel_bytes, wheel_name
-from support.index import Index
+from support.index import Index, login_client
 from support.mirror_upstream import StaticUpstream
 
 JSON = "application/vnd.pypi.simple.v1+json"
@@ -325,3 +325,23 @@ def test_an_upstream_added_later_serves_names_that_were_404(
     assert _page(index, "later").status_code == 404
     _add(index, up)
     wait_for(lambda: _page(index, "later").status_code == 200)
+
+
+def test_the_admin_page_shows_upstreams_held_files_and_rules(
+    index: Index, up: StaticUpstream
+) -> None:
+    _add(index, up, cooldown_days=2)
+    _project(up, "brand-new", "1.0", when=utcnow())
+    assert _page(index, "brand-new").status_code == 404  # held
+    with index.db.write() as s:
+        rules.set_origin(s, "ours", "local", upstream_name=None, origin=CLI, actor_id=None)
+    index.user("root", admin=True)
+    admin = login_client(index, "root")
+    page = admin.get("/admin/mirror/")
+    assert page.status_code == 200
+    text = page.text
+    assert "pypi" in text and up.url in text and "2 day(s)" in text
+    assert wheel_name("brand-new", "1.0") in text
+    assert "ours is served from local uploads only" in text
+    # Not for everyone.
+    assert login_client(index, "mallory").get("/admin/mirror/").status_code in (403, 404)

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from stockade.cli.common import CLI_ORIGIN, DataOpt, err, fail, in_transaction, open_db
@@ -37,7 +37,6 @@ from stockade.mirror.cached import record_stored
 from stockade.mirror.fetch import BlobFetcher, StoredBlob, UpstreamBlob, UpstreamFailed
 from stockade.mirror.fetchlock import fetch_locks_for
 from stockade.mirror.models import (
-    FILE_HELD,
     FILE_PUBLISHED,
     ORIGIN_BOTH,
     ORIGIN_LOCAL,
@@ -46,7 +45,7 @@ from stockade.mirror.models import (
     MirrorProject,
     MirrorUpstream,
 )
-from stockade.mirror.rules import matures_at
+from stockade.mirror.queries import held_files, upstream_health
 from stockade.mirror.services import Mirror, add_upstream, remove_upstream
 from stockade.mirror.sync import reconcile_name
 from stockade.mirror.upstream import auth_of
@@ -105,56 +104,13 @@ def add(
     err.print(_run(data, act))
 
 
-def _stats(s: Session) -> list[dict[str, object]]:
-    rows = []
-    for up in s.scalars(select(MirrorUpstream).order_by(MirrorUpstream.priority)):
-        projects = s.scalar(
-            select(func.count())
-            .select_from(MirrorProject)
-            .where(MirrorProject.upstream_id == up.id)
-        )
-        errors = s.scalar(
-            select(func.count())
-            .select_from(MirrorProject)
-            .where(MirrorProject.upstream_id == up.id, MirrorProject.last_error.is_not(None))
-        )
-        by_state = dict(
-            s.execute(
-                select(MirrorFile.state, func.count())
-                .where(MirrorFile.upstream_id == up.id)
-                .group_by(MirrorFile.state)
-            ).all()
-        )
-        cached = s.scalar(
-            select(func.coalesce(func.sum(MirrorFile.size), 0)).where(
-                MirrorFile.upstream_id == up.id, MirrorFile.cached.is_(True)
-            )
-        )
-        rows.append(
-            {
-                "name": up.name,
-                "url": up.url,
-                "ttl_seconds": up.ttl_seconds,
-                "cooldown_days": up.cooldown_days,
-                "priority": up.priority,
-                "enabled": up.enabled,
-                "from_settings": up.from_settings,
-                "projects": projects,
-                "projects_failing": errors,
-                "files": {k: by_state.get(k, 0) for k in ("published", "held", "removed")},
-                "cached_bytes": int(cached or 0),
-            }
-        )
-    return rows
-
-
 @app.command("list")
 def list_(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     data: DataOpt = None,
 ) -> None:
     """The upstreams, their health and what is cached from them."""
-    rows = _run(data, _stats, write=False)
+    rows = _run(data, upstream_health, write=False)
     if as_json:
         print(json.dumps(rows, indent=2))
         return
@@ -423,29 +379,7 @@ def held(
 ) -> None:
     """Upstream files held back by the cooldown, and until when."""
 
-    def act(s: Session) -> list[dict[str, object]]:
-        rows: list[dict[str, object]] = []
-        query = (
-            select(MirrorFile, MirrorUpstream, MirrorProject.normalized_name)
-            .join(MirrorUpstream, MirrorUpstream.id == MirrorFile.upstream_id)
-            .join(MirrorProject, MirrorProject.id == MirrorFile.mirror_project_id)
-            .where(MirrorFile.state == FILE_HELD)
-            .order_by(MirrorProject.normalized_name, MirrorFile.filename)
-        )
-        for f, up, name in s.execute(query).all():
-            until = matures_at(up, f)
-            rows.append(
-                {
-                    "project": name,
-                    "filename": f.filename,
-                    "upstream": up.name,
-                    "upload_time": f.upload_time.isoformat() if f.upload_time else None,
-                    "held_until": until.isoformat() if until else None,
-                }
-            )
-        return rows
-
-    rows = _run(data, act, write=False)
+    rows = _run(data, held_files, write=False)
     if as_json:
         print(json.dumps(rows, indent=2))
         return

@@ -42,6 +42,7 @@ from stockade.web.index.simple import Receive, Scope, Send, SimpleApp
 from stockade.web.lifecycle.routes import router as lifecycle_router
 from stockade.web.manage.projects import router as manage_router
 from stockade.web.manage.settings import router as project_settings_router
+from stockade.web.mirror.pages import router as mirror_router
 from stockade.web.oidc.api import api_router as oidc_api_router
 from stockade.web.oidc.api import router as publishers_router
 from stockade.web.publish.legacy import router as upload_router
@@ -169,6 +170,7 @@ def create_app(settings: Settings | None = None) -> StockadeApp:
     api.include_router(tokens_router)
     api.include_router(manage_router)
     api.include_router(admin_router)
+    api.include_router(mirror_router)
     api.include_router(two_factor_router)
     api.include_router(recovery_router)
     api.include_router(project_settings_router)
