@@ -144,6 +144,7 @@ def test_upstream_500_is_a_502(index: Index, up: StaticUpstream) -> None:
     r = index.client.get(path)
     assert r.status_code == 502
     assert r.text == "Bad Gateway: the upstream answered 500"
+    assert up.gets("demo-1.0.tar.gz") == 3  # asked again twice, after a pause
     assert not _stored(index, data)
 
 
@@ -189,6 +190,7 @@ def test_head_answers_from_the_declared_size_without_fetching(
     assert r.status_code == 200
     assert r.headers["content-length"] == str(len(data))
     assert r.headers["content-type"] == "application/gzip"
+    assert "accept-ranges" not in r.headers  # not before it is cached
     assert up.gets("demo-1.0.tar.gz") == 0
     etag = f'"{hashlib.sha256(data).hexdigest()}"'
     assert index.client.get(path, headers={"If-None-Match": etag}).status_code == 304
@@ -276,3 +278,15 @@ def test_spool_files_are_cleaned_up(index: Index, up: StaticUpstream) -> None:
     path = _serve(index, up, "demo-1.0.tar.gz", data)
     assert index.client.get(path).content == data
     assert os.listdir(index.settings.tmp_dir / "mirror") == []
+
+
+def test_upstream_failing_before_the_first_byte_is_asked_again(
+    index: Index, up: StaticUpstream
+) -> None:
+    data = _blob(BIG)
+    path = _serve(index, up, "demo-1.0.tar.gz", data)
+    up.set_mode("demo-1.0.tar.gz", "flaky")
+    r = index.client.get(path)
+    assert r.status_code == 200
+    assert r.content == data
+    assert up.gets("demo-1.0.tar.gz") == 2

@@ -42,9 +42,10 @@ from stockade.mirror.models import FILE_PUBLISHED, MirrorFile, MirrorProject, Mi
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 
 # corrupt: the right length, one byte flipped half-way; cut: the full Content-Length is
-# announced, half the bytes are sent, then the connection closes; error: 500; slow: the file in
-# 16 KiB pieces SLOW_DELAY apart; stall: half the bytes, then silence for STALL seconds.
-MODES = ("corrupt", "cut", "error", "slow", "stall")
+# announced, half the bytes are sent, then the connection closes; error: 500; flaky: 503 to the
+# first GET only; slow: the file in 16 KiB pieces SLOW_DELAY apart; stall: half the bytes, then
+# silence for STALL seconds.
+MODES = ("corrupt", "cut", "error", "flaky", "slow", "stall")
 SLOW_PIECE = 16 * 1024
 SLOW_DELAY = 0.05
 STALL = 30.0
@@ -237,8 +238,11 @@ def _handler(up: StaticUpstream) -> type[SimpleHTTPRequestHandler]:
             if mode is None:
                 super().do_GET()
                 return
-            if mode == "error":
-                self.send_error(500, "upstream trouble")
+            if mode == "error" or (mode == "flaky" and up.requests[("GET", path)] == 1):
+                self.send_error(500 if mode == "error" else 503, "upstream trouble")
+                return
+            if mode == "flaky":
+                super().do_GET()
                 return
             data = (up.root / path.lstrip("/")).read_bytes()
             self.send_response(200)

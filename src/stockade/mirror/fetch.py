@@ -49,10 +49,17 @@ log = logging.getLogger(__name__)
 _CHUNK = 64 * 1024
 # How often a worker that lost the cross-worker lock tries again (seconds).
 _LOCK_POLL = 0.2
+# Tries of an upstream that fails before the first byte, the first pause (doubling) between.
+_ATTEMPTS = 3
+_BACKOFF = 0.5
 
 
 class UpstreamFailed(Exception):
     """The upstream could not give us the file's right bytes; the message says why in a line."""
+
+
+class _Retryable(Exception):
+    """A failure before the first byte that may pass: the upstream is asked again."""
 
 
 @dataclass(frozen=True)
@@ -144,6 +151,8 @@ class BlobFetcher:
                 limit = fetch.received if fetch.verified else fetch.received - self.holdback
                 if offset < limit:
                     chunk = os.pread(fd, min(_CHUNK, limit - offset), offset)
+                    if not chunk:  # the spool file was replaced under us: never a short file
+                        raise UpstreamFailed("the download's spool file went away")
                     offset += len(chunk)
                     yield chunk
                     continue
@@ -264,7 +273,22 @@ class BlobFetcher:
             log.exception("mirror: recording the stored blob %s failed", stored.sha256)
 
     async def _download(self, fetch: _Fetch) -> tuple[str, str]:
-        """Download into the spool file; returns (md5, blake2_256) once the sha256 checked out."""
+        """Download into the spool file; returns (md5, blake2_256) once the sha256 checked out.
+
+        An upstream that fails before the first byte (cannot be reached, 5xx, 429) is asked
+        again after a pause; once bytes have gone to readers, a failure is final."""
+        attempt = 1
+        while True:
+            try:
+                return await self._attempt(fetch)
+            except _Retryable as exc:
+                if fetch.received or attempt == _ATTEMPTS:
+                    raise UpstreamFailed(str(exc)) from exc
+                log.info("mirror: %s: %s, trying again", fetch.blob.url, exc)
+                await asyncio.sleep(_BACKOFF * 2 ** (attempt - 1))
+                attempt += 1
+
+    async def _attempt(self, fetch: _Fetch) -> tuple[str, str]:
         import httpx
 
         blob = fetch.blob
@@ -281,8 +305,11 @@ class BlobFetcher:
                 # The bytes as stored upstream: the sha256 is of them, not of a decoding.
                 headers={"Accept-Encoding": "identity"},
             ) as response:
-                if response.status_code != 200:
-                    raise UpstreamFailed(f"the upstream answered {response.status_code}")
+                status = response.status_code
+                if status >= 500 or status == 429:
+                    raise _Retryable(f"the upstream answered {status}")
+                if status != 200:
+                    raise UpstreamFailed(f"the upstream answered {status}")
                 declared = response.headers.get("content-length")
                 if declared is not None and declared.isdigit() and int(declared) > bound:
                     raise UpstreamFailed(_too_big(blob, int(declared), self.max_bytes))
@@ -300,7 +327,11 @@ class BlobFetcher:
                         fetch.received += len(chunk)
                         fetch.changed()
                     await anyio.to_thread.run_sync(os.fsync, out.fileno())
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise _Retryable(_describe(exc)) from exc
         except httpx.HTTPError as exc:
+            if not fetch.received:
+                raise _Retryable(_describe(exc)) from exc
             raise UpstreamFailed(_describe(exc)) from exc
         if blob.size is not None and fetch.received != blob.size:
             raise UpstreamFailed(

@@ -9,8 +9,9 @@ answered here.
 
 A file from an upstream (a ``MirrorFile`` row) that is not in our storage yet is streamed from
 the upstream through the worker's ``BlobFetcher`` while it is stored; the answer is not
-remembered until it is cached. ``HEAD`` answers from upstream's declared size without fetching;
-a ``Range`` request waits for the whole file to be cached, then gets its range from storage.
+remembered until it is cached. ``HEAD`` answers from upstream's declared size without fetching,
+and neither it nor the streamed ``GET`` offers ranges yet; a ``Range`` request that comes anyway
+waits for the whole file to be cached, then gets its range from storage.
 """
 
 from __future__ import annotations
@@ -182,10 +183,12 @@ class FilesApp:
                 return
             await self._send_blob(scope, send, blob.sha256, filename, head_only)
             return
+        # No "Accept-Ranges" until it is cached: a client that reads a wheel by ranges (uv
+        # without PEP 658 metadata) then downloads it whole, streamed, instead of waiting for
+        # the whole file to be fetched before its first range.
         headers = [
             (b"etag", etag),
             (b"cache-control", _IMMUTABLE),
-            (b"accept-ranges", b"bytes"),
             (b"content-type", media_type(filename)),
         ]
         if blob.size is not None:
