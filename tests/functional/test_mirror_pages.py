@@ -18,8 +18,9 @@ from sqlalchemy import select
 from stockade.db.base import utcnow
 from stockade.events.models import Event
 from stockade.events.services import CLI
-from stockade.index.models import File
+from stockade.index.models import File, FilenameRegistry, Project
 from stockade.lifecycle.changes import announce
+from stockade.lifecycle.status import set_status
 from stockade.mirror import rules
 from stockade.mirror.models import FILE_HELD, FILE_PUBLISHED, FILE_REMOVED, MirrorFile
 from stockade.mirror.services import Mirror, add_upstream
@@ -345,3 +346,57 @@ def test_the_admin_page_shows_upstreams_held_files_and_rules(
     assert "ours is served from local uploads only" in text
     # Not for everyone.
     assert login_client(index, "mallory").get("/admin/mirror/").status_code in (403, 404)
+
+
+def test_a_hostile_page_cannot_claim_another_projects_filenames(
+    index: Index, up: StaticUpstream
+) -> None:
+    _add(index, up)
+    _project(up, "sneaky", "1.0")
+    victim = wheel_name("victim", "1.0")
+
+    def claim(doc: dict[str, Any]) -> None:
+        sha = up.add_file(victim, wheel_bytes("victim", "1.0"))
+        doc["files"].append(
+            {"filename": victim, "url": f"../../files/{victim}", "hashes": {"sha256": sha}}
+        )
+
+    up.edit_page("sneaky", claim)
+    assert _filenames(_page(index, "sneaky")) == [wheel_name("sneaky", "1.0")]
+    with index.db.read() as s:
+        assert s.get(FilenameRegistry, victim) is None
+        assert s.scalar(select(MirrorFile).where(MirrorFile.filename == victim)) is None
+    # The victim's own upload still works.
+    assert index.upload(wheel_bytes("victim", "1.0"), victim).status_code == 200
+
+
+def test_a_local_quarantine_is_not_undone_by_the_next_refresh(
+    index: Index, up: StaticUpstream
+) -> None:
+    _add(index, up)
+    _project(up, "suspect", "1.0")
+    assert len(_filenames(_page(index, "suspect"))) == 1
+    with index.db.write() as s:
+        project = s.scalar(select(Project).where(Project.normalized_name == "suspect"))
+        assert project is not None
+        set_status(s, project, "quarantined", "our own finding", origin=CLI, actor_id=None)
+    mirror = _mirror(index)
+    report = mirror.refresh("suspect", force=True).report
+    assert report is not None and report.status is None
+    # And a quarantine an admin lifted here stays lifted while upstream keeps it.
+    up.edit_page("suspect", lambda doc: doc.update({"project-status": {"status": "quarantined"}}))
+    with index.db.write() as s:
+        project = s.scalar(select(Project).where(Project.normalized_name == "suspect"))
+        assert project is not None
+        set_status(s, project, "active", None, origin=CLI, actor_id=None)
+    mirror.refresh("suspect", force=True)  # upstream's quarantine is followed once
+    with index.db.write() as s:
+        project = s.scalar(select(Project).where(Project.normalized_name == "suspect"))
+        assert project is not None and project.status == "quarantined"
+        set_status(s, project, "active", None, origin=CLI, actor_id=None)
+    report = mirror.refresh("suspect", force=True).report
+    mirror.close()
+    assert report is not None and report.status is None
+    with index.db.read() as s:
+        project = s.scalar(select(Project).where(Project.normalized_name == "suspect"))
+        assert project is not None and project.status == "active"

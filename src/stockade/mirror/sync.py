@@ -100,6 +100,9 @@ def apply_page(
     page = result.page
     if page is None:  # not modified: only the cooldown can have moved
         return reconcile(session, upstream, mp, now=now)
+    # The status upstream gave last time: a local decision since (an admin's quarantine, or
+    # clearing one) is not overridden by the next refresh.
+    previous_status = mp.upstream_status or "active"
     mp.upstream_status = page.status if page.status in STATUSES else None
     mp.upstream_status_reason = page.status_reason
     known = {f.filename: f for f in _files_of(session, mp)}
@@ -111,7 +114,7 @@ def apply_page(
         seen.add(entry.filename)
         row = known.get(entry.filename)
         if row is None:
-            version = _version_of(entry.filename)
+            version = _version_of(entry.filename, mp.normalized_name)
             if version is None:
                 report_skipped.append(entry.filename)
                 continue
@@ -150,7 +153,9 @@ def apply_page(
             ", ".join(report_skipped[:20]),
         )
     session.flush()
-    report = reconcile(session, upstream, mp, now=now, name=page.name or None)
+    report = reconcile(
+        session, upstream, mp, now=now, name=page.name or None, status_from=previous_status
+    )
     report.skipped = report_skipped
     return report
 
@@ -167,11 +172,17 @@ def _update_row(row: MirrorFile, entry: UpstreamFile, now: dt.datetime) -> None:
     row.updated_at = now
 
 
-def _version_of(filename: str) -> str | None:
+def _version_of(filename: str, normalized_name: str) -> str | None:
+    """The file's version; None for a filename this index would not take (legacy formats,
+    local versions) or one naming another project (a hostile page must not claim others'
+    filenames here)."""
     try:
-        return str(parse_filename(filename).version)
+        info = parse_filename(filename)
     except DistError:
         return None
+    if info.normalized_name != normalized_name:
+        return None
+    return str(info.version)
 
 
 def _files_of(session: Session, mp: MirrorProject) -> list[MirrorFile]:
@@ -185,8 +196,11 @@ def reconcile(
     *,
     now: dt.datetime | None = None,
     name: str | None = None,
+    status_from: str | None = None,
 ) -> SyncReport:
-    """Make the index rows agree with ``mp``'s mirror files, rules and cooldown."""
+    """Make the index rows agree with ``mp``'s mirror files, rules and cooldown. The project's
+    PEP 792 status follows upstream's when the project is new, or when its status is still the
+    one upstream gave before (``status_from``)."""
     now = now or utcnow()
     report = SyncReport()
     files = _files_of(session, mp)
@@ -209,6 +223,7 @@ def reconcile(
     if ready:
         if project is None:
             project = _project_for(session, mp, name)
+            status_from = project.status
         for f in ready:
             if f.file_id is not None:
                 # Hidden by an origin rule before, allowed again: the same row comes back.
@@ -231,7 +246,8 @@ def reconcile(
         if f.state == FILE_REMOVED and _take_down(session, project, f, reason):
             report.removed.append(f.filename)
     _follow_yanks(session, project, files, report)
-    _follow_status(session, upstream, project, mp, report)
+    if status_from is not None and project.status == status_from:
+        _follow_status(session, upstream, project, mp, report)
     if touched:
         rerender(session, project)
     if report.changed:
