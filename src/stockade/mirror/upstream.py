@@ -12,6 +12,7 @@ httpx is imported when the first client is made: a worker that never mirrors nev
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import json
 import logging
 import re
@@ -186,11 +187,8 @@ class _Retryable(Exception):
 
 
 def _h2_available() -> bool:
-    try:
-        import h2  # type: ignore[import-not-found]  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """HTTP/2 is offered (over TLS, by ALPN) when h2 is installed (``httpx[http2]``)."""
+    return importlib.util.find_spec("h2") is not None
 
 
 def _describe(exc: BaseException) -> str:
