@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError
 
 from stockade.db import Database
 
@@ -84,13 +85,30 @@ class PostgresFetchLocks:
         with self._mutex:
             if sha256 in self._held:
                 return False  # one fetch per file in this worker too
-            conn = self._connection()
-            taken = bool(
-                conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _key(sha256)}).scalar()
-            )
+            try:
+                taken = self._try(sha256)
+            except DBAPIError:
+                # The held connection died (a restart, an idle timeout): its locks went with
+                # it. Once more on a new connection.
+                log.warning("mirror fetch lock: connection lost, reconnecting", exc_info=True)
+                self._drop()
+                taken = self._try(sha256)
             if taken:
                 self._held.add(sha256)
             return taken
+
+    def _try(self, sha256: str) -> bool:
+        conn = self._connection()
+        result = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _key(sha256)})
+        return bool(result.scalar())
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.invalidate()
+                self._conn.close()
+            self._conn = None
+        self._held.clear()
 
     def release(self, sha256: str) -> None:
         with self._mutex:
@@ -99,9 +117,9 @@ class PostgresFetchLocks:
             self._held.discard(sha256)
             try:
                 self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _key(sha256)})
-            except Exception:  # the connection is gone, and its locks with it
+            except DBAPIError:  # the connection is gone, and its locks with it
                 log.warning("mirror fetch lock: could not unlock %s", sha256, exc_info=True)
-                self._conn.invalidate()
+                self._drop()
 
     def close(self) -> None:
         with self._mutex:
