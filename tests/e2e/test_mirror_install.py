@@ -4,6 +4,7 @@ with `stockade mirror add`)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import sys
@@ -30,6 +31,7 @@ JSON = "application/vnd.pypi.simple.v1+json"
 class Mirror:
     server: LiveServer
     static: StaticUpstream
+    upstream: LiveServer
 
 
 def _wheel(folder: Path, name: str, version: str, requires: str = "") -> Path:
@@ -55,6 +57,8 @@ def mirror(
             _wheel(dists, "mirlib", "1.0"),
             _wheel(dists, "mirlib", "1.1"),
             _wheel(dists, "corp-internal", "9.9"),
+            _wheel(dists, "mirbad", "1.0"),
+            _wheel(dists, "mirbad", "2.0"),
         ]
     )
     data = tmp_path_factory.mktemp("mirror")
@@ -86,7 +90,7 @@ def mirror(
                 "plainpkg", [(wheel_name("plainpkg", "2.0"), wheel_bytes("plainpkg", "2.0"))]
             )
             server.stockade("mirror", "add", "plain", static.url, "--ttl", "1")
-            yield Mirror(server, static)
+            yield Mirror(server, static, live)
     finally:
         if postgres is not None:
             postgres.drop_database(db_name)
@@ -201,3 +205,85 @@ def test_mirror_list_reports_the_upstreams(mirror: Mirror) -> None:
     rows = json.loads(mirror.server.stockade("mirror", "list", "--json"))
     assert [r["name"] for r in rows] == ["upstream", "plain"]
     assert rows[0]["from_settings"] is True and rows[0]["projects"] >= 2
+
+
+def test_the_cooldown_holds_a_young_release_back_until_exempted(
+    mirror: Mirror, tmp_path: Path
+) -> None:
+    with StaticUpstream.start(tmp_path / "cool") as cool:
+        cool.add_project("coolpkg", [(wheel_name("coolpkg", "1.0"), wheel_bytes("coolpkg", "1.0"))])
+        young = wheel_name("coolpkg", "2.0")
+        cool.add_project(
+            "coolpkg",
+            [
+                (wheel_name("coolpkg", "1.0"), wheel_bytes("coolpkg", "1.0")),
+                (young, wheel_bytes("coolpkg", "2.0")),
+            ],
+        )
+        now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        cool.edit_page("coolpkg", lambda doc: doc["files"][1].update({"upload-time": now}))
+        mirror.server.stockade("mirror", "add", "cool", cool.url, "--cooldown-days", "3")
+        try:
+            assert _pip_install(mirror, tmp_path / "a", "coolpkg") == {"coolpkg": "1.0"}
+            held = json.loads(mirror.server.stockade("mirror", "held", "--json"))
+            assert [h["filename"] for h in held] == [young]
+            mirror.server.stockade(
+                "mirror", "cooldown-exempt", "coolpkg", "--version", "2.0", "--reason", "CVE fix"
+            )
+            # The servers see the change through the journal within their poll interval.
+            deadline = time.monotonic() + 10
+            url = f"{mirror.server.url}/simple/coolpkg/"
+            while young not in httpx.get(url).text:
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+            assert _pip_install(mirror, tmp_path / "b", "coolpkg") == {"coolpkg": "2.0"}
+        finally:
+            mirror.server.stockade("mirror", "remove", "cool")
+
+
+def test_installs_keep_working_when_the_upstream_is_down(mirror: Mirror, tmp_path: Path) -> None:
+    with StaticUpstream.start(tmp_path / "fragile") as fragile:
+        fragile.add_project(
+            "fragile", [(wheel_name("fragile", "1.0"), wheel_bytes("fragile", "1.0"))]
+        )
+        mirror.server.stockade("mirror", "add", "fragile", fragile.url, "--ttl", "1")
+        assert _pip_install(mirror, tmp_path / "a", "fragile") == {"fragile": "1.0"}
+    # The upstream is gone; its pages' TTL has passed: the cached page and file still serve.
+    time.sleep(1.5)
+    try:
+        assert _pip_install(mirror, tmp_path / "b", "fragile") == {"fragile": "1.0"}
+    finally:
+        mirror.server.stockade("mirror", "remove", "fragile")
+
+
+def test_upstream_yank_and_quarantine_are_followed(mirror: Mirror, tmp_path: Path) -> None:
+    assert _pip_install(mirror, tmp_path / "a", "mirbad") == {"mirbad": "2.0"}
+    mirror.upstream.stockade("release", "yank", "mirbad", "2.0", "--reason", "broken")
+    mirror.server.stockade("mirror", "refresh", "mirbad")
+    page = httpx.get(f"{mirror.server.url}/simple/mirbad/", headers={"accept": JSON}).json()
+    yanked = {f["filename"]: f.get("yanked") for f in page["files"]}
+    assert yanked[wheel_name("mirbad", "2.0")] == "broken"
+    assert _pip_install(mirror, tmp_path / "b", "mirbad") == {"mirbad": "1.0"}
+    # Quarantined upstream (malware): gone from the mirror in the same refresh.
+    mirror.upstream.stockade("admin", "quarantine", "mirbad", "--reason", "malware")
+    mirror.server.stockade("mirror", "refresh", "mirbad")
+    python = _venv(tmp_path / "c")
+    proc = run(
+        [
+            str(BIN / "python"),
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--isolated",
+            "--no-cache-dir",
+            "--index-url",
+            f"{mirror.server.url}/simple/",
+            "mirbad",
+        ],
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert "No matching distribution found for mirbad" in proc.stdout + proc.stderr
+    assert wheel_name("mirbad", "1.0") not in httpx.get(f"{mirror.server.url}/simple/").text

@@ -250,13 +250,27 @@ def test_upstream_yanks_removals_and_status_are_followed(index: Index, up: Stati
     assert mirror.refresh("moving", force=True).report.unyanked == ["2.0"]  # type: ignore[union-attr]
 
     # Quarantined upstream (PEP 792): gone from the page and the root at once.
-    up.edit_page("moving", lambda doc: doc.update({"project-status": {"status": "quarantined"}}))
+    listed: list[Any] = []
+
+    def quarantine(doc: dict[str, Any]) -> None:
+        # As PyPI serves it: the status, and no files.
+        listed.extend(doc["files"])
+        doc.update({"project-status": {"status": "quarantined"}, "files": []})
+
+    up.edit_page("moving", quarantine)
     assert mirror.refresh("moving", force=True).report.status == "quarantined"  # type: ignore[union-attr]
     mirror.close()
     wait_for(lambda: _filenames(_page(index, "moving")) == [])
     assert _page(index, "moving").json()["project-status"]["status"] == "quarantined"
     root = index.client.get("/simple/", headers={"accept": JSON}).json()
     assert "moving" not in [p["name"] for p in root["projects"]]
+
+    # Lifted upstream: the files come back (they were hidden, not removed).
+    up.edit_page("moving", lambda doc: doc.update({"project-status": {}, "files": listed}))
+    mirror = _mirror(index)
+    assert mirror.refresh("moving", force=True).report.status == "active"  # type: ignore[union-attr]
+    mirror.close()
+    wait_for(lambda: len(_filenames(_page(index, "moving"))) == 2)
 
 
 def test_a_project_deleted_upstream_leaves_the_index(index: Index, up: StaticUpstream) -> None:

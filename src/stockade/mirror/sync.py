@@ -142,9 +142,12 @@ def apply_page(
             # Back upstream: published again if its index row is live, else held (an admin's
             # restore brings back the row; until then nothing new is made under that name).
             row.state = FILE_PUBLISHED if row.file_id is not None else FILE_HELD
-    for filename, row in known.items():
-        if filename not in seen and row.state != FILE_REMOVED:
-            row.state, row.updated_at = FILE_REMOVED, now
+    # A quarantined project's page lists no files (PEP 792): they are hidden, not removed,
+    # and come back if upstream lifts the quarantine.
+    if mp.upstream_status != "quarantined":
+        for filename, row in known.items():
+            if filename not in seen and row.state != FILE_REMOVED:
+                row.state, row.updated_at = FILE_REMOVED, now
     if report_skipped:
         log.info(
             "upstream %s: entries skipped for %s: %s",
