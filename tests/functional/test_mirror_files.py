@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -290,3 +291,34 @@ def test_upstream_failing_before_the_first_byte_is_asked_again(
     assert r.status_code == 200
     assert r.content == data
     assert up.gets("demo-1.0.tar.gz") == 2
+
+
+def test_a_client_leaving_half_way_does_not_stop_the_fetch(
+    index: Index, up: StaticUpstream
+) -> None:
+    data = _blob(BIG)
+    path = _serve(index, up, "demo-1.0.tar.gz", data)
+    up.set_mode("demo-1.0.tar.gz", "slow")
+    with index.live() as url:
+        with httpx.stream("GET", url + path, timeout=60) as r:
+            next(r.iter_bytes())  # then hang up
+        deadline = time.monotonic() + 60
+        while not _cached(index, "demo-1.0.tar.gz"):
+            assert time.monotonic() < deadline, "the fetch stopped with its first client"
+            time.sleep(0.1)
+        assert httpx.get(url + path, timeout=60).content == data
+    assert up.gets("demo-1.0.tar.gz") == 1
+
+
+def test_spool_files_left_by_a_killed_worker_are_swept(index: Index, up: StaticUpstream) -> None:
+    spool = index.settings.tmp_dir / "mirror"
+    spool.mkdir(parents=True, exist_ok=True)
+    stale, fresh = spool / f"{'0' * 64}.dead.part", spool / f"{'1' * 64}.live.part"
+    stale.write_bytes(b"x" * 1000)
+    fresh.write_bytes(b"y" * 1000)
+    two_days_ago = time.time() - 2 * 86400
+    os.utime(stale, (two_days_ago, two_days_ago))
+    data = _blob(3000)
+    assert index.client.get(_serve(index, up, "demo-1.0.tar.gz", data)).content == data
+    assert not stale.exists()
+    assert fresh.exists()

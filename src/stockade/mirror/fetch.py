@@ -28,7 +28,8 @@ import hashlib
 import logging
 import os
 import secrets
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -52,6 +53,8 @@ _LOCK_POLL = 0.2
 # Tries of an upstream that fails before the first byte, the first pause (doubling) between.
 _ATTEMPTS = 3
 _BACKOFF = 0.5
+# A spool file untouched this long (seconds) was left by a worker that was killed.
+_STALE_SPOOL = 86400
 
 
 class UpstreamFailed(Exception):
@@ -129,10 +132,11 @@ class BlobFetcher:
         self.holdback = max(1, holdback)
         self.on_stored = on_stored
         self._inflight: dict[str, _Fetch] = {}
+        self._swept = False  # spool files a killed worker left are removed once
         self._client: httpx.AsyncClient | None = None
 
     # -- the readers' side ----------------------------------------------------------------------
-    async def stream(self, blob: UpstreamBlob) -> AsyncIterator[bytes]:
+    async def stream(self, blob: UpstreamBlob) -> AsyncGenerator[bytes, None]:
         """Yield the file's bytes while they arrive and are stored; concurrent callers for the
         same sha256 share one upstream fetch; the final bytes are held back until the sha256
         checks out; on mismatch / cut-off / upstream error the iterator raises UpstreamFailed
@@ -195,7 +199,10 @@ class BlobFetcher:
     # -- the fetch ------------------------------------------------------------------------------
     def _start(self, blob: UpstreamBlob) -> _Fetch:
         spool_dir = self.tmp_dir / "mirror"
-        spool_dir.mkdir(parents=True, exist_ok=True)
+        if not self._swept:
+            spool_dir.mkdir(parents=True, exist_ok=True)
+            _sweep(spool_dir)
+            self._swept = True
         spool = spool_dir / f"{blob.sha256}.{secrets.token_hex(4)}.part"
         spool.touch(mode=0o600)
         fetch = _Fetch(blob, spool)
@@ -368,6 +375,16 @@ class BlobFetcher:
             await self._client.aclose()
             self._client = None
         await anyio.to_thread.run_sync(self.locks.close)
+
+
+def _sweep(spool_dir: Path) -> None:
+    """Remove spool files nobody has written to for a day: a live fetch writes to its spool
+    file all along, and a waiting one gives up long before (timeouts)."""
+    cutoff = time.time() - _STALE_SPOOL
+    for path in spool_dir.glob("*.part"):
+        with contextlib.suppress(FileNotFoundError):
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
 
 
 def _too_big(blob: UpstreamBlob, size: int, max_bytes: int) -> str:

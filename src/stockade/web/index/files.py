@@ -199,19 +199,22 @@ class FilesApp:
             return
         chunks = self.fetcher.stream(blob)
         try:
-            # Nothing is sent before the first bytes: an upstream that fails at once gets a
-            # clean 502. A failure later raises, and the client's transfer breaks off.
-            first = await anext(chunks, b"")
-        except UpstreamFailed as exc:
-            await _bad_gateway(send, exc)
-            return
-        if self.on_download is not None:
-            self.on_download(blob.sha256, filename)
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": first, "more_body": True})
-        async for chunk in chunks:
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await send({"type": "http.response.body", "body": b""})
+            try:
+                # Nothing is sent before the first bytes: an upstream that fails at once gets
+                # a clean 502. A failure later raises, and the client's transfer breaks off.
+                first = await anext(chunks, b"")
+            except UpstreamFailed as exc:
+                await _bad_gateway(send, exc)
+                return
+            if self.on_download is not None:
+                self.on_download(blob.sha256, filename)
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": first, "more_body": True})
+            async for chunk in chunks:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        finally:
+            await chunks.aclose()  # a client gone half-way: its reader stops, the fetch goes on
 
     async def _send_blob(
         self, scope: Scope, send: Send, blob: str, filename: str, head_only: bool
