@@ -135,6 +135,8 @@ class Settings:
     mirror_max_page_bytes: int = 32 * MiB
     # Largest upstream file the mirror fetches (bytes); bigger ones answer 502.
     mirror_max_file_size: int = 4 * GiB
+    # Largest project list read by `stockade mirror sync --project-list` (bytes).
+    mirror_max_list_bytes: int = 512 * MiB
 
     @property
     def upstreams(self) -> tuple[UpstreamSettings, ...]:
@@ -164,6 +166,7 @@ _INT_KEYS = {
     "mirror_recheck_seconds",
     "mirror_max_page_bytes",
     "mirror_max_file_size",
+    "mirror_max_list_bytes",
 }
 _FLOAT_KEYS = {
     "cache_poll_interval",

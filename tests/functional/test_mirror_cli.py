@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -171,3 +172,35 @@ def test_the_job_rechecks_cached_projects_and_follows_upstream(
     assert "2 cached project(s) re-checked (0 failed)" in result.stderr.replace("\n", " ")
     page = index.client.get("/simple/watched/", headers={"accept": JSON}).json()
     assert [f["filename"] for f in page["files"]] == [wheel_name("watched", "1.0")]
+
+
+def test_the_project_list_is_imported_into_the_root(
+    index: Index, up: StaticUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("stockade.mirror.pages.LIST_CHECK", 0.1)
+    for name in ("alpha", "Beta.Two", "delta", "gamma"):
+        up.add_project(name, [(wheel_name(name, "1.0"), wheel_bytes(name, "1.0"))])
+    # "gamma" is ours: listed once, as ours.
+    assert index.upload(wheel_bytes("gamma", "9.0"), wheel_name("gamma", "9.0")).status_code == 200
+
+    def root() -> list[str]:
+        doc = index.client.get("/simple/", headers={"accept": JSON}).json()
+        return [p["name"] for p in doc["projects"]]
+
+    assert root() == ["gamma"]
+    cli(index, "add", "pypi", up.url)
+    assert "pypi: project list: 4 added, 0 removed" in cli(index, "sync", "--project-list")
+    wait_for_names = time.monotonic() + 10
+    while root() != ["alpha", "Beta.Two", "delta", "gamma"]:
+        assert time.monotonic() < wait_for_names, root()
+        time.sleep(0.1)
+    # Listing asks no project page upstream; a listed name is fetched on first request.
+    assert up.page_gets("alpha") == 0
+    assert index.client.get("/simple/alpha/").status_code == 200
+    # Again: only what changed upstream.
+    up.remove_project("delta")
+    assert "0 added, 1 removed" in cli(index, "sync", "--project-list")
+    deadline = time.monotonic() + 10
+    while "delta" in root():
+        assert time.monotonic() < deadline
+        time.sleep(0.1)

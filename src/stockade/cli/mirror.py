@@ -224,15 +224,26 @@ def sync(
         bool,
         typer.Option("--all-files", help="Also fetch every file the pages serve (and metadata)."),
     ] = False,
+    project_list: Annotated[
+        bool,
+        typer.Option(
+            "--project-list", help="Import each upstream's whole project list for /simple/."
+        ),
+    ] = False,
     data: DataOpt = None,
 ) -> None:
-    """Pre-fetch the pages of PROJECTs (or of every name in -r FILE) for offline use."""
+    """Pre-fetch the pages of PROJECTs (or of every name in -r FILE) for offline use; with
+    --project-list, import the upstreams' project lists (again: only what changed)."""
     names: list[str] = [canonicalize_name(p) for p in projects or []]
     for path in requirement or []:
         names += _requirements(path)
     names = list(dict.fromkeys(names))
+    if project_list:
+        _import_lists(data)
+        if not names:
+            return
     if not names:
-        raise fail("name projects or give -r FILE")
+        raise fail("name projects, give -r FILE, or --project-list")
     mirror, db = _mirror(data)
     try:
         failed = _refresh_names(mirror, names, label="syncing")
@@ -243,6 +254,30 @@ def sync(
         db.dispose()
     if failed:
         raise typer.Exit(1)
+
+
+def _import_lists(data: DataOpt) -> None:
+    mirror, db = _mirror(data)
+    try:
+        with db.read() as s:
+            upstreams = list(
+                s.scalars(
+                    select(MirrorUpstream.name)
+                    .where(MirrorUpstream.enabled.is_(True))
+                    .order_by(MirrorUpstream.priority)
+                )
+            )
+        if not upstreams:
+            raise fail("no upstream is configured (stockade mirror add NAME URL)")
+        for name in upstreams:
+            try:
+                added, removed = mirror.sync_project_list(name)
+            except ServiceError as exc:
+                raise fail(exc.message) from exc
+            err.print(f"{escape(name)}: project list: {added} added, {removed} removed")
+    finally:
+        mirror.close()
+        db.dispose()
 
 
 def _blobs_of(db: Database, names: Sequence[str]) -> list[UpstreamBlob]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import anyio
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from stockade.db import Database
 from stockade.index.models import JournalEntry, Project, SimplePage
@@ -66,9 +67,18 @@ class PageCache:
     """Rendered pages of one worker, bounded in bytes, invalidated from the journal."""
 
     def __init__(
-        self, db: Database, *, poll_interval: float, max_bytes: int, base_url: str
+        self,
+        db: Database,
+        *,
+        poll_interval: float,
+        max_bytes: int,
+        base_url: str,
+        extra_root_names: Callable[[Session], list[tuple[str, str]]] | None = None,
     ) -> None:
         self.db = db
+        # More (name, normalized) pairs for the root list, none of them a project here (the
+        # mirror's imported upstream project lists).
+        self.extra_root_names = extra_root_names
         # The configured public base URL: provenance links are qualified with it on load
         # (see ``render.with_base_url``); empty, they stay relative.
         self.base_url = base_url
@@ -131,6 +141,10 @@ class PageCache:
                 )
             ]
             serial = session.scalar(select(func.max(JournalEntry.id))) or 0
+            if self.extra_root_names is not None:
+                extra = self.extra_root_names(session)
+                if extra:
+                    names = sorted(names + extra, key=lambda pair: pair[1])
         root = CachedPage.build(serial, render_root_html(names), render_root_json(names, serial))
         with self._lock:
             if generation == self._generation:

@@ -43,6 +43,7 @@ from stockade.db.base import Base, UTCDateTime, utcnow
 __all__ = [
     "MirrorCooldownExemption",
     "MirrorFile",
+    "MirrorName",
     "MirrorOrigin",
     "MirrorProject",
     "MirrorUpstream",
@@ -85,6 +86,10 @@ class MirrorUpstream(Base):
     # Set when the upstream comes from settings (stockade.toml / STOCKADE_UPSTREAM_URL).
     from_settings: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The imported project list (``stockade mirror sync --project-list``): its validators.
+    list_etag: Mapped[str | None] = mapped_column(Text)
+    list_serial: Mapped[int | None] = mapped_column(BigInteger)
+    list_synced_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class MirrorProject(Base):
@@ -159,6 +164,21 @@ class MirrorFile(Base):
     metadata_cached: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     first_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class MirrorName(Base):
+    """One name of an upstream's imported project list, listed in ``/simple/`` before any of
+    its pages is fetched."""
+
+    __tablename__ = "mirror_names"
+    __table_args__ = (UniqueConstraint("upstream_id", "normalized_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    upstream_id: Mapped[int] = mapped_column(
+        ForeignKey("mirror_upstreams.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(255))
+    normalized_name: Mapped[str] = mapped_column(String(255), index=True)
 
 
 class MirrorOrigin(Base):

@@ -33,6 +33,7 @@ from stockade.mirror.models import (
     MirrorProject,
     MirrorUpstream,
 )
+from stockade.mirror.queries import lists_synced_at
 from stockade.mirror.rules import is_local
 from stockade.mirror.services import Mirror, Refreshed, enabled_upstreams
 
@@ -48,6 +49,8 @@ REFRESH = "refresh"
 UPSTREAMS_TTL = 5.0
 # After a failed refresh, the stale page is served this long before the next try (seconds).
 RETRY_AFTER = 15.0
+# How often a worker asks whether an upstream project list was imported (seconds).
+LIST_CHECK = 30.0
 # How long a first request waits for another worker's first fetch of the same name.
 WAIT_FOR_OTHER = 15.0
 
@@ -81,6 +84,9 @@ class MirrorPages:
         self._lock = threading.Lock()
         self._upstreams: list[MirrorUpstream] = []
         self._upstreams_read = -1e9
+        self._lists_checked = time.monotonic()
+        self._lists_seen: object = None
+        self._lists_checking = False
 
     # -- the hot path: no database ----------------------------------------------------------
     def peek(self, name: str) -> tuple[str, str | None]:
@@ -91,6 +97,28 @@ class MirrorPages:
         if time.monotonic() < entry.fresh_until:
             return FRESH, entry.stale_error
         return STALE, entry.stale_error
+
+    def check_root(self) -> None:
+        """At most every LIST_CHECK seconds, in a thread: when an upstream project list was
+        imported since, the root page is rendered again (with the new names)."""
+        now = time.monotonic()
+        if self._lists_checking or now - self._lists_checked < LIST_CHECK:
+            return
+        self._lists_checking, self._lists_checked = True, now
+
+        def run() -> None:
+            try:
+                with self.mirror.db.read() as session:
+                    synced = lists_synced_at(session)
+                if synced != self._lists_seen:
+                    self._lists_seen = synced
+                    self.pages.invalidate("", root=True)
+            except Exception:
+                log.exception("checking the imported project lists failed")
+            finally:
+                self._lists_checking = False
+
+        threading.Thread(target=run, name="mirror-list-check", daemon=True).start()
 
     # -- in a worker thread ---------------------------------------------------------------------
     def upstreams(self) -> list[MirrorUpstream]:

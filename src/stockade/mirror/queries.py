@@ -3,20 +3,22 @@ size, files held back by the cooldown, origin rules and cooldown exemptions."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
+from stockade.index.models import Project
 from stockade.mirror.models import (
     FILE_HELD,
     MirrorCooldownExemption,
     MirrorFile,
+    MirrorName,
     MirrorOrigin,
     MirrorProject,
     MirrorUpstream,
 )
 from stockade.mirror.rules import describe_rule, matures_at
 
-__all__ = ["exemptions", "held_files", "origin_rules", "upstream_health"]
+__all__ = ["exemptions", "held_files", "listed_names", "origin_rules", "upstream_health"]
 
 
 def upstream_health(s: Session) -> list[dict[str, object]]:
@@ -109,3 +111,31 @@ def exemptions(s: Session) -> list[MirrorCooldownExemption]:
     return list(
         s.scalars(select(MirrorCooldownExemption).order_by(MirrorCooldownExemption.id.desc()))
     )
+
+
+def listed_names(s: Session) -> list[tuple[str, str]]:
+    """Names of imported upstream project lists that are not projects here (local or cached,
+    live, deleted or quarantined) nor reserved locally: (name, normalized), one per name."""
+    rows = s.execute(
+        select(MirrorName.name, MirrorName.normalized_name)
+        .where(
+            ~exists().where(Project.normalized_name == MirrorName.normalized_name),
+            ~exists().where(
+                MirrorOrigin.normalized_name == MirrorName.normalized_name,
+                MirrorOrigin.mode == "local",
+            ),
+        )
+        .order_by(MirrorName.normalized_name)
+    )
+    seen: set[str] = set()
+    names = []
+    for name, normalized in rows:
+        if normalized not in seen:
+            seen.add(normalized)
+            names.append((name, normalized))
+    return names
+
+
+def lists_synced_at(s: Session) -> object:
+    """When any upstream's project list was last imported (None: never)."""
+    return s.scalar(select(func.max(MirrorUpstream.list_synced_at)))

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from packaging.utils import canonicalize_name
-from sqlalchemy import Select, delete, or_, select, update
+from sqlalchemy import Select, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -32,6 +32,7 @@ from stockade.mirror.models import (
     PROJECT_ERROR,
     PROJECT_OK,
     MirrorFile,
+    MirrorName,
     MirrorProject,
     MirrorUpstream,
 )
@@ -50,6 +51,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+# Names written per statement when a project list is imported.
+_BATCH = 500
 
 # How long a refresher holds a project's lease (longer than any fetch with its retries).
 LEASE = dt.timedelta(seconds=120)
@@ -307,6 +311,58 @@ class Mirror:
         if report.changed:
             self.announce(normalized)
         return Refreshed(outcome, report=report, fresh_until=until)
+
+    def sync_project_list(self, upstream_name: str) -> tuple[int, int]:
+        """Import the upstream's whole project list (its simple root) for ``/simple/``: names
+        added and removed since the last import; nothing is read again while the root's ETag
+        or serial is unchanged. Returns (added, removed)."""
+        with self.db.read() as session:
+            upstream = session.scalar(
+                select(MirrorUpstream).where(MirrorUpstream.name == upstream_name)
+            )
+            if upstream is None:
+                raise MirrorError(404, f"No upstream named {upstream_name!r}.")
+            session.expunge(upstream)
+        try:
+            result = self.client(upstream).fetch_list(
+                etag=upstream.list_etag, max_bytes=self.settings.mirror_max_list_bytes
+            )
+        except UpstreamError as exc:
+            raise MirrorError(502, str(exc)) from exc
+        unchanged = result.outcome == "not-modified" or (
+            result.serial is not None and result.serial == upstream.list_serial
+        )
+        added = removed = 0
+        with self.db.write() as session:
+            row = session.get(MirrorUpstream, upstream.id)
+            assert row is not None
+            if not unchanged:
+                wanted = {norm: name for name, norm in result.names}
+                have = set(
+                    session.scalars(
+                        select(MirrorName.normalized_name).where(
+                            MirrorName.upstream_id == upstream.id
+                        )
+                    )
+                )
+                new = [
+                    {"upstream_id": upstream.id, "name": wanted[n], "normalized_name": n}
+                    for n in sorted(wanted.keys() - have)
+                ]
+                gone = sorted(have - wanted.keys())
+                for i in range(0, len(new), _BATCH):
+                    session.execute(insert(MirrorName), new[i : i + _BATCH])
+                for i in range(0, len(gone), _BATCH):
+                    session.execute(
+                        delete(MirrorName).where(
+                            MirrorName.upstream_id == upstream.id,
+                            MirrorName.normalized_name.in_(gone[i : i + _BATCH]),
+                        )
+                    )
+                added, removed = len(new), len(gone)
+                row.list_etag, row.list_serial = result.etag, result.serial
+            row.list_synced_at = utcnow()
+        return added, removed
 
     def promote(self, now: dt.datetime | None = None) -> list[str]:
         """Publish every held file that has matured (or been exempted); the names changed."""

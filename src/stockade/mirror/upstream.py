@@ -19,11 +19,15 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from html import unescape as html_unescape
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urldefrag, urljoin, urlsplit
 
+from packaging.utils import canonicalize_name
+
 __all__ = [
+    "ListResult",
     "PageResult",
     "UpstreamClient",
     "UpstreamError",
@@ -33,6 +37,8 @@ __all__ = [
     "client_for",
     "parse_html",
     "parse_json",
+    "parse_root_html",
+    "parse_root_json",
 ]
 
 log = logging.getLogger(__name__)
@@ -41,6 +47,9 @@ JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 HTML_TYPE = "application/vnd.pypi.simple.v1+html"
 ACCEPT = f"{JSON_TYPE}, {HTML_TYPE};q=0.2, text/html;q=0.01"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+# A valid project name (PEP 508), and the links of a PEP 503 root.
+_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
+_ROOT_LINK = re.compile(r"<a\b[^>]*>([^<]*)</a>", re.IGNORECASE)
 
 
 class UpstreamError(Exception):
@@ -134,52 +143,118 @@ class UpstreamClient:
 
     def fetch_project(self, normalized_name: str, *, etag: str | None = None) -> PageResult:
         """The project's page, or not-modified / missing; raises UpstreamError."""
+        url = self.project_url(normalized_name)
+        answer = self._get(url, etag, self.max_page_bytes)
+        if answer.outcome != "ok":
+            return PageResult(answer.outcome, etag=answer.etag, serial=answer.serial)
+        base = self.files_url or answer.url
+        try:
+            if answer.is_json:
+                page = parse_json(answer.body, base)
+            else:
+                page = parse_html(answer.body, base, normalized_name)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise UpstreamError(f"{url}: unreadable page ({exc})") from exc
+        return PageResult("ok", page=page, etag=answer.etag, serial=answer.serial)
+
+    def fetch_list(self, *, etag: str | None = None, max_bytes: int) -> ListResult:
+        """The upstream's project list (its simple root), or not-modified."""
+        answer = self._get(self.url, etag, max_bytes)
+        if answer.outcome == "missing":
+            raise UpstreamError(f"{self.url}: HTTP 404")
+        if answer.outcome != "ok":
+            return ListResult(answer.outcome, etag=answer.etag, serial=answer.serial)
+        try:
+            names = parse_root_json(answer.body) if answer.is_json else parse_root_html(answer.body)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise UpstreamError(f"{self.url}: unreadable project list ({exc})") from exc
+        return ListResult("ok", names=names, etag=answer.etag, serial=answer.serial)
+
+    def _get(self, url: str, etag: str | None, max_bytes: int) -> _Answer:
+        """GET with retries and backoff on transport errors, 5xx and 429."""
         import httpx
 
-        url = self.project_url(normalized_name)
         headers = {"accept": ACCEPT}
         if etag:
             headers["if-none-match"] = etag
         attempt = 0
         while True:
             try:
-                return self._fetch_once(url, headers)
+                return self._get_once(url, headers, max_bytes)
             except (httpx.TransportError, _Retryable) as exc:
                 if attempt >= self.retries:
                     raise UpstreamError(f"{url}: {_describe(exc)}") from exc
                 self._sleep(self.backoff * (2**attempt))
                 attempt += 1
 
-    def _fetch_once(self, url: str, headers: dict[str, str]) -> PageResult:
+    def _get_once(self, url: str, headers: dict[str, str], max_bytes: int) -> _Answer:
         with self._http.stream("GET", url, headers=headers) as response:
             serial = _int_or_none(response.headers.get("x-pypi-last-serial"))
             etag = response.headers.get("etag")
             if response.status_code == 304:
-                return PageResult("not-modified", etag=etag or headers.get("if-none-match"))
+                return _Answer("not-modified", etag or headers.get("if-none-match"), serial)
             if response.status_code in (404, 410):
-                return PageResult("missing", serial=serial)
+                return _Answer("missing", None, serial)
             if response.status_code >= 500 or response.status_code == 429:
                 raise _Retryable(f"HTTP {response.status_code}")
             if response.status_code != 200:
                 raise UpstreamError(f"{url}: HTTP {response.status_code}")
+            # Bounded by the bytes actually read: Content-Length is not trusted.
             body = bytearray()
             for chunk in response.iter_bytes():
                 body += chunk
-                if len(body) > self.max_page_bytes:
-                    raise UpstreamError(
-                        f"{url}: the page is larger than {self.max_page_bytes} bytes"
-                    )
+                if len(body) > max_bytes:
+                    raise UpstreamError(f"{url}: the page is larger than {max_bytes} bytes")
             content_type = response.headers.get("content-type", "").split(";")[0].strip()
-            base = self.files_url or str(response.url)
-        name = url.rstrip("/").rsplit("/", 1)[-1]
-        try:
-            if content_type == JSON_TYPE or content_type.endswith("json"):
-                page = parse_json(bytes(body), base)
-            else:
-                page = parse_html(bytes(body), base, name)
-        except (ValueError, TypeError, KeyError) as exc:
-            raise UpstreamError(f"{url}: unreadable page ({exc})") from exc
-        return PageResult("ok", page=page, etag=etag, serial=serial)
+            return _Answer(
+                "ok",
+                etag,
+                serial,
+                body=bytes(body),
+                is_json=content_type == JSON_TYPE or content_type.endswith("json"),
+                url=str(response.url),
+            )
+
+
+@dataclass(frozen=True)
+class _Answer:
+    outcome: str
+    etag: str | None
+    serial: int | None
+    body: bytes = b""
+    is_json: bool = False
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class ListResult:
+    """An upstream's project list: ``ok`` (with ``names``: (name, normalized) pairs) or
+    ``not-modified``."""
+
+    outcome: str
+    names: tuple[tuple[str, str], ...] = ()
+    etag: str | None = None
+    serial: int | None = None
+
+
+def parse_root_json(body: bytes) -> tuple[tuple[str, str], ...]:
+    """A PEP 691 root: its projects' names, with their normalized forms."""
+    data = json.loads(body)
+    if not isinstance(data, dict) or not isinstance(data.get("projects"), list):
+        raise ValueError("not a PEP 691 project list")
+    names = (p.get("name") for p in data["projects"] if isinstance(p, dict))
+    return tuple((n, canonicalize_name(n)) for n in names if isinstance(n, str) and _NAME.match(n))
+
+
+def parse_root_html(body: bytes) -> tuple[tuple[str, str], ...]:
+    """A PEP 503 root: the text of each link is a project's name."""
+    names = _ROOT_LINK.findall(body.decode("utf-8", "replace"))
+    result = []
+    for raw in names:
+        name = html_unescape(raw).strip()
+        if _NAME.match(name):
+            result.append((name, canonicalize_name(name)))
+    return tuple(result)
 
 
 class _Retryable(Exception):

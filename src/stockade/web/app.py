@@ -25,6 +25,7 @@ from stockade.mirror.cached import record_stored
 from stockade.mirror.fetch import BlobFetcher, StoredBlob
 from stockade.mirror.fetchlock import fetch_locks_for
 from stockade.mirror.pages import MirrorPages
+from stockade.mirror.queries import listed_names
 from stockade.mirror.services import Mirror
 from stockade.stats.counter import DownloadCounter
 from stockade.storage import BlobStorage, open_storage
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None) -> StockadeApp:
         poll_interval=settings.cache_poll_interval,
         max_bytes=settings.page_cache_bytes,
         base_url=settings.base_url,
+        extra_root_names=listed_names,
     )
     context = AppContext(
         settings=settings,

@@ -45,6 +45,8 @@ class SimpleApp:
         rest = path[len("/simple/") :]
         root_path = scope.get("root_path", "")
         if rest == "":
+            if self.mirror is not None:
+                self.mirror.check_root()
             root = self.cache.cached_root()
             if root is None:
                 root = await anyio.to_thread.run_sync(self.cache.root)

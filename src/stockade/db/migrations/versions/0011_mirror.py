@@ -33,6 +33,9 @@ def upgrade() -> None:
         sa.Column("enabled", sa.Boolean(), server_default=sa.true(), nullable=False),
         sa.Column("from_settings", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column("created_at", stockade.db.base.UTCDateTime(), nullable=False),
+        sa.Column("list_etag", sa.Text(), nullable=True),
+        sa.Column("list_serial", sa.BigInteger(), nullable=True),
+        sa.Column("list_synced_at", stockade.db.base.UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_mirror_upstreams")),
         sa.UniqueConstraint("name", name=op.f("uq_mirror_upstreams_name")),
     )
@@ -147,6 +150,31 @@ def upgrade() -> None:
         op.f("ix_mirror_files_upstream_id"), "mirror_files", ["upstream_id"], unique=False
     )
     op.create_table(
+        "mirror_names",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("upstream_id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("normalized_name", sa.String(length=255), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["upstream_id"],
+            ["mirror_upstreams.id"],
+            name=op.f("fk_mirror_names_upstream_id_mirror_upstreams"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_mirror_names")),
+        sa.UniqueConstraint(
+            "upstream_id",
+            "normalized_name",
+            name=op.f("uq_mirror_names_upstream_id_normalized_name"),
+        ),
+    )
+    op.create_index(
+        op.f("ix_mirror_names_normalized_name"), "mirror_names", ["normalized_name"], unique=False
+    )
+    op.create_index(
+        op.f("ix_mirror_names_upstream_id"), "mirror_names", ["upstream_id"], unique=False
+    )
+    op.create_table(
         "mirror_origins",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("normalized_name", sa.String(length=255), nullable=False),
@@ -204,6 +232,9 @@ def downgrade() -> None:
     )
     op.drop_table("mirror_cooldown_exemptions")
     op.drop_table("mirror_origins")
+    op.drop_index(op.f("ix_mirror_names_upstream_id"), table_name="mirror_names")
+    op.drop_index(op.f("ix_mirror_names_normalized_name"), table_name="mirror_names")
+    op.drop_table("mirror_names")
     op.drop_index(op.f("ix_mirror_files_upstream_id"), table_name="mirror_files")
     op.drop_index(op.f("ix_mirror_files_sha256"), table_name="mirror_files")
     op.drop_index(op.f("ix_mirror_files_mirror_project_id"), table_name="mirror_files")
