@@ -9,6 +9,8 @@ import hashlib
 import json
 import os
 import sys
+import time
+import zipfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -30,6 +32,8 @@ from support.servers import PostgresServer, SeaweedServer
 
 pytestmark = pytest.mark.e2e
 
+JSON = "application/vnd.pypi.simple.v1+json"
+
 ROWS = list(csv.DictReader((CORPUS / "MANIFEST.tsv").open(encoding="utf-8"), delimiter="\t"))
 REQUESTS_SET = [r for r in ROWS if r["notes"].startswith("depset py311-linux")][:5]
 
@@ -39,6 +43,11 @@ class Mirror:
     url: str
     db: Database
     up: StaticUpstream
+    data: Path
+    env: dict[str, str]
+
+    def stockade(self, *args: str) -> str:
+        return run([str(BIN / "stockade"), *args, "--data", str(self.data)], env=self.env).stdout
 
 
 @pytest.fixture
@@ -58,7 +67,7 @@ def mirror(
             StaticUpstream.start(tmp_path / "upstream") as up,
             stockade_serve(data, env, tmp_path / "server.log", "--workers", "2") as url,
         ):
-            yield Mirror(url, db, up)
+            yield Mirror(url, db, up, data, env)
     finally:
         db.dispose()
         if postgres is not None:
@@ -150,3 +159,47 @@ def test_wrong_upstream_bytes_break_the_transfer_for_real_clients(
     run([*args, "urllib3==2.3.0"])
     assert (folder / row["filename"]).read_bytes() == data
     assert httpx.get(mirror.url + path, timeout=60).content == data
+
+
+def _announced(mirror: Mirror, name: str, filename: str) -> dict[str, object]:
+    """The page's entry for ``filename`` once it announces core metadata (the other worker
+    follows the change within its journal poll interval)."""
+    deadline = time.monotonic() + 15
+    while True:
+        page = httpx.get(f"{mirror.url}/simple/{name}/", headers={"Accept": JSON}).json()
+        [entry] = [f for f in page["files"] if f["filename"] == filename]
+        if entry.get("core-metadata") or time.monotonic() > deadline:
+            return dict(entry)
+        time.sleep(0.2)
+
+
+def test_the_whole_path_from_an_added_upstream(mirror: Mirror, tmp_path: Path) -> None:
+    """No rows written by the test: `stockade mirror add`, then pip through the mirror. The
+    upstream gives no core metadata, so the first download of each wheel reads its METADATA:
+    the page then announces it (PEP 658) with the right hash, and the JSON API has the md5
+    digests the fetch computed."""
+    files = {r["filename"]: (CORPUS / "dists" / r["filename"]).read_bytes() for r in REQUESTS_SET}
+    for row in REQUESTS_SET:
+        mirror.up.add_project(row["normalized_name"], [(row["filename"], files[row["filename"]])])
+    mirror.stockade("mirror", "add", "plain", mirror.up.url)
+    folder = tmp_path / "dl"
+    pip_download = [str(BIN / "python"), "-m", "pip", "download", "--no-cache-dir"]
+    run([*pip_download, "-d", str(folder), "--index-url", f"{mirror.url}/simple/", "requests"])
+    assert {p.name for p in folder.iterdir()} == set(files)
+    for row in REQUESTS_SET:
+        name, filename = row["normalized_name"], row["filename"]
+        assert mirror.up.gets(filename) == 1
+        entry = _announced(mirror, name, filename)
+        url = httpx.URL(f"{mirror.url}/simple/{name}/").join(str(entry["url"]))
+        meta = httpx.get(str(url) + ".metadata")
+        assert meta.status_code == 200
+        assert entry["core-metadata"] == {"sha256": hashlib.sha256(meta.content).hexdigest()}
+        with zipfile.ZipFile(folder / filename) as whl:
+            [inside] = [n for n in whl.namelist() if n.endswith(".dist-info/METADATA")]
+            assert whl.read(inside) == meta.content
+        info = httpx.get(f"{mirror.url}/pypi/{name}/json").json()
+        [described] = [u for u in info["urls"] if u["filename"] == filename]
+        assert (
+            described["md5_digest"]
+            == hashlib.md5(files[filename], usedforsecurity=False).hexdigest()
+        )
