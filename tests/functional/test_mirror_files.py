@@ -4,6 +4,7 @@ file and never leave anything stored."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import time
@@ -322,3 +323,31 @@ def test_spool_files_left_by_a_killed_worker_are_swept(index: Index, up: StaticU
     assert index.client.get(_serve(index, up, "demo-1.0.tar.gz", data)).content == data
     assert not stale.exists()
     assert fresh.exists()
+
+
+def test_credentials_go_only_to_the_upstreams_own_host(index: Index, up: StaticUpstream) -> None:
+    """A page listing a file on another host does not get our upstream credentials sent there
+    (as pip keeps credentials to their host)."""
+    data = _blob(3000)
+    up.add_project("demo", [("demo-1.0.tar.gz", data), ("demo-2.0.tar.gz", data[::-1])])
+    creds = ("mirror", "s3cret")
+    same = index_upstream_file(index.db, up, "demo-1.0.tar.gz", data, auth=creds)
+    other = index_upstream_file(
+        index.db, up, "demo-2.0.tar.gz", data[::-1], auth=creds, file_host="localhost"
+    )
+    assert index.client.get(same).content == data
+    assert index.client.get(other).content == data[::-1]
+    sent = up.authorization
+    assert sent["/files/demo-1.0.tar.gz"] == "Basic " + base64.b64encode(b"mirror:s3cret").decode()
+    assert sent["/files/demo-2.0.tar.gz"] is None
+
+
+def test_metadata_sidecar_is_bounded(index: Index, up: StaticUpstream) -> None:
+    whl = wheel_bytes("demo", "1.0")
+    name = wheel_name("demo", "1.0")
+    huge = b"Metadata-Version: 2.1\nName: demo\nVersion: 1.0\n" + b"#" * (101 * 1024 * 1024)
+    path = _serve(index, up, name, whl, metadata=huge)
+    r = index.client.get(path + ".metadata")
+    assert r.status_code == 502
+    assert "limit" in r.text
+    assert not index.app.context.storage.exists(blob_key(hashlib.sha256(huge).hexdigest()))

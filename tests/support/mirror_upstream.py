@@ -61,6 +61,8 @@ class StaticUpstream:
     requests: Counter[tuple[str, str]] = field(default_factory=Counter)
     # Bytes of each file written so far in "slow" mode (to see a download overlap the fetch).
     sent: Counter[str] = field(default_factory=Counter)
+    # The Authorization header of the last request for each path (None: none sent).
+    authorization: dict[str, str | None] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -226,6 +228,7 @@ def _handler(up: StaticUpstream) -> type[SimpleHTTPRequestHandler]:
             path = self.path.split("?", 1)[0]
             with up.lock:
                 up.requests[("GET", path)] += 1
+                up.authorization[path] = self.headers.get("Authorization")
                 mode = up.modes.get(path.rsplit("/", 1)[-1]) if path.startswith("/files/") else None
             if path.startswith("/simple/") and path.endswith("/"):
                 with up.lock:
@@ -298,12 +301,15 @@ def index_upstream_file(
     metadata_sha256: str | None = None,
     declared_size: int | None = -1,
     auth: tuple[str, str] | None = None,
+    file_host: str = "127.0.0.1",
 ) -> str:
     """Index rows for one upstream file, as the mirror's sync writes them (project without
     owners, release, file row with empty md5/blake2, a published ``MirrorFile``), and the
     project's pages rendered; returns the file's ``/packages/…`` path.
 
-    ``declared_size``: the size upstream announces (-1: the real one; None: none)."""
+    ``declared_size``: the size upstream announces (-1: the real one; None: none).
+    ``file_host``: the host name in the file's URL (another name for loopback is another
+    origin than the upstream's)."""
     info = parse_filename(filename)
     sha256 = hashlib.sha256(data).hexdigest()
     size = len(data) if declared_size == -1 else declared_size
@@ -368,7 +374,7 @@ def index_upstream_file(
                 mirror_project_id=mirror_project.id,
                 filename=filename,
                 version=version,
-                url=up.file_url(filename),
+                url=up.file_url(filename).replace("127.0.0.1", file_host, 1),
                 sha256=sha256,
                 size=size,
                 upload_time=row.upload_time,

@@ -33,6 +33,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import anyio
 
@@ -43,7 +44,7 @@ from stockade.storage import BlobStorage
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["BlobFetcher", "StoredBlob", "UpstreamBlob", "UpstreamFailed"]
+__all__ = ["BlobFetcher", "StoredBlob", "UpstreamBlob", "UpstreamFailed", "file_auth"]
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +73,10 @@ class UpstreamBlob:
     url: str  # absolute
     sha256: str  # expected, lower-case hex
     size: int | None  # as declared upstream: once exceeded, the fetch fails
-    auth: tuple[str, str] | None
+    auth: tuple[str, str] | None  # see file_auth: only for the upstream's own hosts
     blob_key: str  # stockade.index.paths.blob_key(sha256)
+    # A bound tighter than the fetcher's size limit (a metadata sidecar is not 4 GiB).
+    limit: int | None = None
 
 
 @dataclass(frozen=True)
@@ -268,8 +271,9 @@ class BlobFetcher:
             raise UpstreamFailed(_too_big(fetch.blob, exc.args[0], self.max_bytes)) from exc
 
     def _bound(self, blob: UpstreamBlob) -> int:
-        """The most bytes the file may have: its declared size, within the size limit."""
-        return self.max_bytes if blob.size is None else min(self.max_bytes, blob.size)
+        """The most bytes the file may have: its declared size, within the size limits."""
+        bound = self.max_bytes if blob.limit is None else min(self.max_bytes, blob.limit)
+        return bound if blob.size is None else min(bound, blob.size)
 
     async def _tell(self, stored: StoredBlob) -> None:
         if self.on_stored is None:
@@ -390,7 +394,30 @@ def _sweep(spool_dir: Path) -> None:
 def _too_big(blob: UpstreamBlob, size: int, max_bytes: int) -> str:
     if blob.size is not None and size > blob.size:
         return f"the upstream sent more than the {blob.size} bytes it declared"
-    return f"the file is larger than the mirror's limit of {max_bytes} bytes"
+    limit = max_bytes if blob.limit is None else min(max_bytes, blob.limit)
+    return f"the file is larger than the mirror's limit of {limit} bytes"
+
+
+def file_auth(
+    url: str,
+    upstream_url: str,
+    files_url: str | None,
+    username: str | None,
+    password: str | None,
+) -> tuple[str, str] | None:
+    """The upstream's credentials for fetching ``url``, or None when ``url`` is on another
+    host than the upstream's simple root and files root: a page must not be able to send our
+    credentials elsewhere by listing a file there (pip, too, keeps credentials to their host)."""
+    if not username:
+        return None
+    ours = {_origin(upstream_url)} | ({_origin(files_url)} if files_url else set())
+    return (username, password or "") if _origin(url) in ours else None
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or ""), port
 
 
 def _describe(exc: httpx.HTTPError) -> str:

@@ -27,9 +27,10 @@ import anyio
 from sqlalchemy import select
 
 from stockade.db import Database
+from stockade.dists import DEFAULT_LIMITS
 from stockade.index.models import File, Project
 from stockade.index.paths import blob_key
-from stockade.mirror.fetch import BlobFetcher, UpstreamBlob, UpstreamFailed
+from stockade.mirror.fetch import BlobFetcher, UpstreamBlob, UpstreamFailed, file_auth
 from stockade.mirror.models import MirrorFile, MirrorUpstream
 from stockade.storage import BlobNotFound, BlobStorage
 from stockade.web.index.ranges import RangeNotSatisfiable, parse_range
@@ -41,6 +42,8 @@ _HEX = re.compile(r"[0-9a-f]{64}")
 _IMMUTABLE = b"public, max-age=31536000, immutable"
 _ONE_SHOT = 1024 * 1024
 _CHUNK = 256 * 1024
+# An upstream's metadata sidecar is bounded like a METADATA file read from a wheel.
+_METADATA_LIMIT = DEFAULT_LIMITS.max_member_size
 # Journal actions that only add things never make a remembered answer wrong.
 _ADDITIVE = ("add ", "create", "new release")
 
@@ -102,6 +105,8 @@ class FilesApp:
                     MirrorFile.cached,
                     MirrorFile.metadata_cached,
                     MirrorFile.core_metadata_sha256,
+                    MirrorUpstream.url.label("upstream_url"),
+                    MirrorUpstream.files_url,
                     MirrorUpstream.username,
                     MirrorUpstream.password,
                 )
@@ -294,13 +299,15 @@ _WANTED = frozenset({b"range", b"if-range", b"if-none-match"})
 
 def _upstream_blob(row: Any, blob: str, want_metadata: bool) -> UpstreamBlob | None:
     """The upstream file to fetch for a looked-up row with a mirror file, None if cached."""
-    auth = (row.username, row.password or "") if row.username else None
+    auth = file_auth(row.url, row.upstream_url, row.files_url, row.username, row.password)
     if want_metadata:
         # Metadata read from the cached wheel is stored before it is announced; only
         # upstream's own sidecar, with its hash, is fetched.
         if row.metadata_cached or row.core_metadata_sha256 != blob:
             return None
-        return UpstreamBlob(row.url + ".metadata", blob, None, auth, blob_key(blob))
+        return UpstreamBlob(
+            row.url + ".metadata", blob, None, auth, blob_key(blob), _METADATA_LIMIT
+        )
     if row.cached:
         return None
     size = row.upstream_size if row.upstream_size is not None else (row.size or None)
