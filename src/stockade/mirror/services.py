@@ -228,8 +228,16 @@ class Mirror:
         self._clients.clear()
 
     def apply_settings(self) -> None:
-        with self.db.write() as session:
-            apply_settings(session, self.settings.upstreams)
+        """Make the upstream rows match settings. Every worker does this at start: when two
+        add the same upstream at once, the loser finds the winner's row on its second try."""
+        for attempt in (1, 2):
+            try:
+                with self.db.write() as session:
+                    apply_settings(session, self.settings.upstreams)
+                return
+            except IntegrityError:
+                if attempt == 2:
+                    raise
 
     # -- refreshing ------------------------------------------------------------------------------
     def refresh(self, name: str, *, force: bool = False) -> Refreshed:
