@@ -22,7 +22,13 @@ from stockade.index.models import File, FilenameRegistry, Project
 from stockade.lifecycle.changes import announce
 from stockade.lifecycle.status import set_status
 from stockade.mirror import rules
-from stockade.mirror.models import FILE_HELD, FILE_PUBLISHED, FILE_REMOVED, MirrorFile
+from stockade.mirror.models import (
+    FILE_HELD,
+    FILE_PUBLISHED,
+    FILE_REMOVED,
+    MirrorFile,
+    MirrorProject,
+)
 from stockade.mirror.services import Mirror, add_upstream
 from stockade.mirror.sync import reconcile_name
 from support.builders import wheel_bytes, wheel_name
@@ -414,3 +420,14 @@ def test_a_local_quarantine_is_not_undone_by_the_next_refresh(
     with index.db.read() as s:
         project = s.scalar(select(Project).where(Project.normalized_name == "suspect"))
         assert project is not None and project.status == "active"
+
+
+def test_a_name_that_cannot_be_a_project_is_not_asked_upstream(
+    index: Index, up: StaticUpstream
+) -> None:
+    _add(index, up)
+    assert _page(index, "-").status_code in (301, 404)
+    assert _page(index, "a" * 300).status_code == 404
+    with index.db.read() as s:
+        assert s.scalar(select(MirrorProject)) is None
+    assert sum(up.requests.values()) == 0

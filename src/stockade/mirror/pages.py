@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -49,6 +50,8 @@ REFRESH = "refresh"
 UPSTREAMS_TTL = 5.0
 # After a failed refresh, the stale page is served this long before the next try (seconds).
 RETRY_AFTER = 15.0
+# A normalized project name (PEP 503/508).
+_VALID_NAME = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,253}[a-z0-9])?$")
 # How often a worker asks whether an upstream project list was imported (seconds).
 LIST_CHECK = 30.0
 # How long a first request waits for another worker's first fetch of the same name.
@@ -134,7 +137,8 @@ class MirrorPages:
         """A miss: decide from the database (and upstream if needed), then load the page."""
         name = canonicalize_name(name)
         upstreams = self.upstreams()
-        if not upstreams:
+        if not upstreams or not _VALID_NAME.match(name):
+            # Not a project name (PEP 508): no upstream is asked, nothing is recorded.
             page = self.pages.load(name)
             # "No such project" is asked again soon: an upstream may be added meanwhile.
             self._set(name, float("inf") if page else time.monotonic() + UPSTREAMS_TTL, None)
