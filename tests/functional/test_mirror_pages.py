@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -431,3 +432,41 @@ def test_a_name_that_cannot_be_a_project_is_not_asked_upstream(
     with index.db.read() as s:
         assert s.scalar(select(MirrorProject)) is None
     assert sum(up.requests.values()) == 0
+
+
+ATTESTED = Path(__file__).parent.parent / "fixtures" / "attestations"
+SDIST = "pypi_attestations-0.0.19.tar.gz"
+
+
+def test_upstream_provenance_is_verified_then_served(index: Index, up: StaticUpstream) -> None:
+    _add(index, up)
+    up.add_project("pypi-attestations", [(SDIST, (ATTESTED / SDIST).read_bytes())])
+    provenance = (ATTESTED / (SDIST + ".provenance")).read_bytes()
+    up.add_file(SDIST + ".provenance", provenance)
+    url = up.file_url(SDIST + ".provenance")
+    up.edit_page("pypi-attestations", lambda doc: doc["files"][0].update({"provenance": url}))
+    entry = _page(index, "pypi-attestations").json()["files"][0]
+    # Served from here, as for a local upload with attestations.
+    link = entry["provenance"]
+    assert link.endswith(f"/integrity/pypi-attestations/0.0.19/{SDIST}/provenance")
+    served = index.client.get(link.replace("http://testserver", ""))
+    assert served.status_code == 200
+    bundle = served.json()["attestation_bundles"][0]
+    assert bundle["publisher"]["repository"] == "trailofbits/pypi-attestations"
+
+
+def test_upstream_provenance_that_does_not_verify_is_not_served(
+    index: Index, up: StaticUpstream
+) -> None:
+    _add(index, up)
+    # The attestation is real, but for other bytes than this file's.
+    other = SDIST.replace("0.0.19", "0.0.20")
+    up.add_project("pypi-attestations", [(other, b"not the attested bytes")])
+    up.add_file("p.json", (ATTESTED / (SDIST + ".provenance")).read_bytes())
+    url = up.file_url("p.json")
+    up.edit_page("pypi-attestations", lambda doc: doc["files"][0].update({"provenance": url}))
+    entry = _page(index, "pypi-attestations").json()["files"][0]
+    assert entry.get("provenance") is None
+    with index.db.read() as s:
+        event = s.scalar(select(Event).where(Event.tag == "mirror:provenance:refused"))
+        assert event is not None and other in event.details["summary"]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from packaging.utils import canonicalize_name
-from sqlalchemy import Select, delete, insert, or_, select, update
+from sqlalchemy import Select, delete, exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -24,6 +24,9 @@ from stockade.config import Settings, UpstreamSettings
 from stockade.db import Database
 from stockade.db.base import utcnow
 from stockade.events.services import Origin, record
+from stockade.index.models import File, Project
+from stockade.index.provenance import FileProvenance, store_provenance
+from stockade.index.state import journal, rerender
 from stockade.mirror.errors import MirrorError
 from stockade.mirror.models import (
     DEFAULT_COOLDOWN_DAYS,
@@ -318,7 +321,76 @@ class Mirror:
             until = utcnow() + dt.timedelta(seconds=up.ttl_seconds)
         if report.changed:
             self.announce(normalized)
+        if report.published:
+            self._import_provenance(upstream, mp_id)
         return Refreshed(outcome, report=report, fresh_until=until)
+
+    def _import_provenance(self, upstream: MirrorUpstream, mp_id: int) -> None:
+        """PEP 740: the provenance upstream serves for newly published files, verified against
+        each file and the publishers it names (as an upload's attestations are), then stored
+        and linked from the pages like a local upload's. Provenance that does not verify is
+        not served, and the refusal is an event."""
+        with self.db.read() as session:
+            rows = session.execute(
+                select(
+                    MirrorFile.file_id,
+                    MirrorFile.filename,
+                    MirrorFile.sha256,
+                    MirrorFile.provenance_url,
+                ).where(
+                    MirrorFile.mirror_project_id == mp_id,
+                    MirrorFile.file_id.is_not(None),
+                    MirrorFile.provenance_url.is_not(None),
+                    ~exists().where(FileProvenance.file_id == MirrorFile.file_id),
+                )
+            ).all()
+        if not rows:
+            return
+        from stockade.attestations.errors import AttestationUploadError
+        from stockade.attestations.verify import verify_provenance  # heavy: on first use
+
+        for file_id, filename, sha256, url in rows:
+            assert file_id is not None and url is not None  # selected so
+            try:
+                raw = self.client(upstream).fetch_provenance(url)
+            except UpstreamError as exc:
+                log.warning("provenance of %s: %s", filename, exc)
+                continue
+            if raw is None:
+                continue
+            try:
+                provenance: dict[str, Any] | None = verify_provenance(
+                    raw,
+                    filename=filename,
+                    sha256=sha256,
+                    trust_root=self.settings.sigstore_trust_root,
+                )
+                refusal = None
+            except AttestationUploadError as exc:
+                provenance, refusal = None, str(exc)
+            with self.db.write() as session:
+                row = session.get(File, file_id)
+                if row is None:
+                    continue
+                project = session.get(Project, row.project_id)
+                assert project is not None
+                if provenance is None:
+                    record(
+                        session,
+                        "mirror:provenance:refused",
+                        origin=Origin(user_agent="stockade-mirror"),
+                        project_id=project.id,
+                        summary=f"provenance of {filename} from {upstream.name} not served: "
+                        f"{refusal}",
+                        filename=filename,
+                        upstream=upstream.name,
+                    )
+                    continue
+                store_provenance(session, file_id, provenance)
+                journal(session, project, f"add provenance {filename}", version=None, user_id=None)
+                rerender(session, project)
+                name = project.normalized_name
+            self.announce(name)
 
     def sync_project_list(self, upstream_name: str) -> tuple[int, int]:
         """Import the upstream's whole project list (its simple root) for ``/simple/``: names
@@ -394,9 +466,12 @@ class Mirror:
                 assert upstream is not None
                 report = reconcile(session, upstream, mp, now=now)
                 name = mp.normalized_name
+                session.expunge(upstream)
             if report.changed:
                 changed.append(name)
                 self.announce(name)
+            if report.published:
+                self._import_provenance(upstream, mp_id)
         return changed
 
     def due(self, now: dt.datetime | None = None) -> list[str]:

@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 HTML_TYPE = "application/vnd.pypi.simple.v1+html"
 ACCEPT = f"{JSON_TYPE}, {HTML_TYPE};q=0.2, text/html;q=0.01"
+INTEGRITY_ACCEPT = "application/vnd.pypi.integrity.v1+json, application/json;q=0.5"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 # A valid project name (PEP 508), and the links of a PEP 503 root.
 _NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
@@ -170,11 +171,16 @@ class UpstreamClient:
             raise UpstreamError(f"{self.url}: unreadable project list ({exc})") from exc
         return ListResult("ok", names=names, etag=answer.etag, serial=answer.serial)
 
-    def _get(self, url: str, etag: str | None, max_bytes: int) -> _Answer:
+    def fetch_provenance(self, url: str, *, max_bytes: int = 1024 * 1024) -> bytes | None:
+        """A file's PEP 740 provenance object (raw bytes), None when upstream has none."""
+        answer = self._get(url, None, max_bytes, accept=INTEGRITY_ACCEPT)
+        return answer.body if answer.outcome == "ok" else None
+
+    def _get(self, url: str, etag: str | None, max_bytes: int, *, accept: str = ACCEPT) -> _Answer:
         """GET with retries and backoff on transport errors, 5xx and 429."""
         import httpx
 
-        headers = {"accept": ACCEPT}
+        headers = {"accept": accept}
         if etag:
             headers["if-none-match"] = etag
         attempt = 0
