@@ -324,6 +324,7 @@ class BlobFetcher:
                 declared = response.headers.get("content-length")
                 if declared is not None and declared.isdigit() and int(declared) > bound:
                     raise UpstreamFailed(_too_big(blob, int(declared), self.max_bytes))
+                # Scratch, never fsynced: storage.put_file makes the stored copy durable.
                 with open(fetch.spool, "wb") as out:
                     async for chunk in response.aiter_raw(_CHUNK):
                         if fetch.received + len(chunk) > bound:
@@ -337,7 +338,6 @@ class BlobFetcher:
                         blake2.update(chunk)
                         fetch.received += len(chunk)
                         fetch.changed()
-                    await anyio.to_thread.run_sync(os.fsync, out.fileno())
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise _Retryable(_describe(exc)) from exc
         except httpx.HTTPError as exc:
