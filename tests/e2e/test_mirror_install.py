@@ -101,7 +101,12 @@ def _venv(path: Path) -> Path:
     return path / "bin" / "python"
 
 
-def _pip_install(mirror: Mirror, tmp_path: Path, *requirements: str) -> dict[str, str]:
+def _pip_install(
+    mirror: Mirror, tmp_path: Path, *requirements: str, view: str = ""
+) -> dict[str, str]:
+    """pip installs ``requirements`` from the mirror (or one of its views), downloading every
+    file from it; returns what was installed."""
+    base = f"{mirror.server.url}/views/{view}" if view else mirror.server.url
     python = _venv(tmp_path / "venv")
     report = tmp_path / "report.json"
     run(
@@ -115,7 +120,7 @@ def _pip_install(mirror: Mirror, tmp_path: Path, *requirements: str) -> dict[str
             "--isolated",
             "--no-cache-dir",
             "--index-url",
-            f"{mirror.server.url}/simple/",
+            f"{base}/simple/",
             "--report",
             str(report),
             *requirements,
@@ -123,7 +128,7 @@ def _pip_install(mirror: Mirror, tmp_path: Path, *requirements: str) -> dict[str
     )
     installed = {}
     for item in json.loads(report.read_text())["install"]:
-        assert item["download_info"]["url"].startswith(mirror.server.url + "/packages/")
+        assert item["download_info"]["url"].startswith(base + "/packages/")
         installed[item["metadata"]["name"]] = item["metadata"]["version"]
     return installed
 
@@ -287,3 +292,11 @@ def test_upstream_yank_and_quarantine_are_followed(mirror: Mirror, tmp_path: Pat
     assert proc.returncode != 0
     assert "No matching distribution found for mirbad" in proc.stdout + proc.stderr
     assert wheel_name("mirbad", "1.0") not in httpx.get(f"{mirror.server.url}/simple/").text
+
+
+def test_pip_resolves_to_the_newest_version_a_policy_view_lets_through(
+    mirror: Mirror, tmp_path: Path
+) -> None:
+    mirror.server.stockade("view", "create", "stable", "--deny", "mirlib>=1.1")
+    installed = _pip_install(mirror, tmp_path, "mirapp", view="stable")
+    assert installed == {"mirapp": "1.0", "mirlib": "1.0"}

@@ -44,14 +44,16 @@ from stockade.mirror.models import (
     MirrorFile,
     MirrorProject,
     MirrorUpstream,
+    PolicyView,
 )
 from stockade.mirror.queries import held_files, upstream_health
 from stockade.mirror.services import Mirror, add_upstream, remove_upstream
 from stockade.mirror.sync import reconcile_name
 from stockade.mirror.upstream import auth_of
+from stockade.mirror.views import Policy, create_view, remove_view
 from stockade.storage import BlobStorage, open_storage
 
-__all__ = ["app"]
+__all__ = ["app", "view_app"]
 
 app = typer.Typer(no_args_is_help=True, help="Upstream indexes mirrored through this one.")
 out = Console()
@@ -474,3 +476,82 @@ def purge(
         return f"{normalized}: cache forgotten" + ("; index project deleted" if deleted else "")
 
     err.print(_run(data, act))
+
+
+view_app = typer.Typer(no_args_is_help=True, help="Policy views: /views/NAME/simple/.")
+
+
+@view_app.command("create")
+def view_create(
+    name: str,
+    min_age_days: Annotated[
+        float | None, typer.Option("--min-age-days", help="Leave out files younger than this.")
+    ] = None,
+    attested_only: Annotated[
+        bool, typer.Option("--attested-only", help="Only files with PEP 740 provenance.")
+    ] = False,
+    trusted_publishing_only: Annotated[
+        bool,
+        typer.Option("--trusted-publishing-only", help="Only files sent by trusted publishing."),
+    ] = False,
+    allow: Annotated[
+        list[str] | None, typer.Option("--allow", help="Only these (NAME or NAME<SPEC).")
+    ] = None,
+    deny: Annotated[
+        list[str] | None, typer.Option("--deny", help="Never these (NAME or NAME<SPEC).")
+    ] = None,
+    data: DataOpt = None,
+) -> None:
+    """Create (or replace) the view NAME, served at /views/NAME/simple/."""
+
+    def act(s: Session) -> str:
+        view = create_view(
+            s,
+            name,
+            min_age_days=min_age_days,
+            attested_only=attested_only,
+            trusted_publishing_only=trusted_publishing_only,
+            allow=allow,
+            deny=deny,
+            origin=CLI_ORIGIN,
+            actor_id=None,
+        )
+        return f"view {view.name} at /views/{view.name}/simple/: {Policy.of(view).describe()}"
+
+    err.print(_run(data, act))
+
+
+@view_app.command("list")
+def view_list(
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    data: DataOpt = None,
+) -> None:
+    """The policy views and their rules."""
+
+    def act(s: Session) -> list[dict[str, object]]:
+        return [
+            {
+                "name": v.name,
+                "min_age_days": v.min_age_days,
+                "attested_only": v.attested_only,
+                "trusted_publishing_only": v.trusted_publishing_only,
+                "allow": list(v.allow),
+                "deny": list(v.deny),
+                "rules": Policy.of(v).describe(),
+            }
+            for v in s.scalars(select(PolicyView).order_by(PolicyView.name))
+        ]
+
+    rows = _run(data, act, write=False)
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        out.print(f"{escape(str(r['name']))}: {escape(str(r['rules']))}")
+
+
+@view_app.command("remove")
+def view_remove(name: str, data: DataOpt = None) -> None:
+    """Remove the view NAME."""
+    _run(data, lambda s: remove_view(s, name, origin=CLI_ORIGIN, actor_id=None))
+    err.print(f"view {name} removed")

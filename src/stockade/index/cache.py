@@ -24,7 +24,7 @@ from stockade.db import Database
 from stockade.index.models import JournalEntry, Project, SimplePage
 from stockade.index.render import render_root_html, render_root_json, with_base_url
 
-__all__ = ["CachedPage", "PageCache"]
+__all__ = ["CachedPage", "PageCache", "listed_projects"]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,20 @@ class CachedPage:
 
 def _etag(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()[:40]
+
+
+def listed_projects(session: Session) -> tuple[list[tuple[str, str]], int]:
+    """The projects a root page lists, as (name, normalized_name), and the newest serial.
+    Deleted and quarantined projects are not listed (PEP 792)."""
+    names = [
+        (r.name, r.normalized_name)
+        for r in session.execute(
+            select(Project.name, Project.normalized_name)
+            .where(Project.deletion_id.is_(None), Project.status != "quarantined")
+            .order_by(Project.normalized_name)
+        )
+    ]
+    return names, session.scalar(select(func.max(JournalEntry.id))) or 0
 
 
 class PageCache:
@@ -131,16 +145,7 @@ class PageCache:
             return root
         generation = self._generation
         with self.db.read() as session:
-            names = [
-                (r.name, r.normalized_name)
-                for r in session.execute(
-                    select(Project.name, Project.normalized_name)
-                    # Deleted and quarantined projects are not listed (PEP 792).
-                    .where(Project.deletion_id.is_(None), Project.status != "quarantined")
-                    .order_by(Project.normalized_name)
-                )
-            ]
-            serial = session.scalar(select(func.max(JournalEntry.id))) or 0
+            names, serial = listed_projects(session)
             if self.extra_root_names is not None:
                 extra = self.extra_root_names(session)
                 if extra:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -47,6 +48,7 @@ __all__ = [
     "MirrorOrigin",
     "MirrorProject",
     "MirrorUpstream",
+    "PolicyView",
 ]
 
 DEFAULT_TTL_SECONDS = 600
@@ -209,5 +211,24 @@ class MirrorCooldownExemption(Base):
     version: Mapped[str | None] = mapped_column(String(255))
     reason: Mapped[str] = mapped_column(Text)
     expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PolicyView(Base):
+    """A named policy view: ``/views/<name>/simple/`` serves the index filtered by it, per file
+    and per version, so installers resolve to the newest version that passes."""
+
+    __tablename__ = "policy_views"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    # Files younger than this many days are left out (None: no minimum age).
+    min_age_days: Mapped[float | None] = mapped_column(Float)
+    attested_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    trusted_publishing_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    # PEP 508 requirements without markers: "name" or "name<2" (allow: only these; deny: never).
+    allow: Mapped[list[str]] = mapped_column(JSON, default=list)
+    deny: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

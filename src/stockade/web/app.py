@@ -27,6 +27,7 @@ from stockade.mirror.fetchlock import fetch_locks_for
 from stockade.mirror.pages import MirrorPages
 from stockade.mirror.queries import listed_names
 from stockade.mirror.services import Mirror
+from stockade.mirror.views import ViewPages
 from stockade.stats.counter import DownloadCounter
 from stockade.storage import BlobStorage, open_storage
 from stockade.web.abuse.routes import router as abuse_router
@@ -40,6 +41,7 @@ from stockade.web.index.files import FilesApp
 from stockade.web.index.json_api import router as json_api_router
 from stockade.web.index.pages import router as pages_router
 from stockade.web.index.simple import Receive, Scope, Send, SimpleApp
+from stockade.web.index.views import ViewsApp
 from stockade.web.lifecycle.routes import router as lifecycle_router
 from stockade.web.manage.projects import router as manage_router
 from stockade.web.manage.settings import router as project_settings_router
@@ -67,6 +69,7 @@ class StockadeApp:
         api: ASGIApp,
         simple: SimpleApp,
         files: FilesApp,
+        views: ViewsApp | None = None,
     ) -> None:
         self.context = context
         # The FastAPI app (its routes, for tests and introspection) and the same app wrapped
@@ -75,6 +78,7 @@ class StockadeApp:
         self.api = api
         self.simple = simple
         self.files = files
+        self.views = views
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -84,6 +88,9 @@ class StockadeApp:
                 return
             if path.startswith("/packages/"):
                 await self.files(scope, receive, send)
+                return
+            if path.startswith("/views/") and self.views is not None:
+                await self.views(scope, receive, send)
                 return
         await self.api(scope, receive, send)
 
@@ -193,7 +200,8 @@ def create_app(settings: Settings | None = None) -> StockadeApp:
     files.fetcher = fetcher
     pages.listeners.append(files.journal_changed)
     simple = SimpleApp(pages, max_age=10, mirror=mirror_pages)
-    return StockadeApp(context, api, SecurityHeaders(api), simple, files)
+    views = ViewsApp(ViewPages(db, pages), simple, files)
+    return StockadeApp(context, api, SecurityHeaders(api), simple, files, views)
 
 
 def _record_stored(

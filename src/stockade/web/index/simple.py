@@ -18,7 +18,15 @@ from stockade.index.cache import CachedPage, PageCache
 from stockade.mirror.pages import STALE, MirrorPages
 from stockade.web.index.negotiate import negotiate
 
-__all__ = ["Receive", "Scope", "Send", "SimpleApp", "etag_matches", "send_plain"]
+__all__ = [
+    "Receive",
+    "Scope",
+    "Send",
+    "SimpleApp",
+    "etag_matches",
+    "project_name",
+    "send_plain",
+]
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -52,16 +60,8 @@ class SimpleApp:
                 root = await anyio.to_thread.run_sync(self.cache.root)
             await self._send_page(scope, send, root, method == "HEAD")
             return
-        name, slash, extra = rest.partition("/")
-        normalized = canonicalize_name(name)
-        if extra or not name:
-            await send_plain(send, 404, b"Not Found")
-            return
-        if name != normalized or not slash:
-            location = f"{root_path}/simple/{quote(normalized)}/"
-            if scope.get("query_string"):
-                location += "?" + scope["query_string"].decode("latin-1")
-            await send_plain(send, 301, b"", [(b"location", location.encode("latin-1"))])
+        normalized = await project_name(scope, send, rest, f"{root_path}/simple/")
+        if normalized is None:
             return
         cached = self.cache.peek(normalized)
         stale: str | None = None
@@ -149,6 +149,23 @@ _TYPE_SUFFIX = {
     "application/vnd.pypi.simple.v1+html": "v",
     "text/html; charset=utf-8": "h",
 }
+
+
+async def project_name(scope: Scope, send: Send, rest: str, prefix: str) -> str | None:
+    """The normalized project name of ``<prefix><rest>``; None when the answer was sent
+    already: 404 for a path that is not a project page, 301 to the normalized spelling."""
+    name, slash, extra = rest.partition("/")
+    normalized = canonicalize_name(name)
+    if extra or not name:
+        await send_plain(send, 404, b"Not Found")
+        return None
+    if name != normalized or not slash:
+        location = f"{prefix}{quote(normalized)}/"
+        if scope.get("query_string"):
+            location += "?" + scope["query_string"].decode("latin-1")
+        await send_plain(send, 301, b"", [(b"location", location.encode("latin-1"))])
+        return None
+    return normalized
 
 
 def etag_matches(header: bytes, etag: bytes) -> bool:

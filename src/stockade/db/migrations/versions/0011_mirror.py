@@ -224,8 +224,30 @@ def upgrade() -> None:
         unique=False,
     )
 
+    op.create_table(
+        "policy_views",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("min_age_days", sa.Float(), nullable=True),
+        sa.Column("attested_only", sa.Boolean(), nullable=False),
+        sa.Column("trusted_publishing_only", sa.Boolean(), nullable=False),
+        sa.Column("allow", sa.JSON(), nullable=False),
+        sa.Column("deny", sa.JSON(), nullable=False),
+        sa.Column("created_by_id", sa.Integer(), nullable=True),
+        sa.Column("created_at", stockade.db.base.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["created_by_id"],
+            ["users.id"],
+            name=op.f("fk_policy_views_created_by_id_users"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_policy_views")),
+        sa.UniqueConstraint("name", name=op.f("uq_policy_views_name")),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("policy_views")
     op.drop_index(
         op.f("ix_mirror_cooldown_exemptions_normalized_name"),
         table_name="mirror_cooldown_exemptions",
