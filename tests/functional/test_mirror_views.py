@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import time
 
 import pytest
@@ -11,9 +12,10 @@ from sqlalchemy import select, update
 
 from stockade.events.models import Event
 from stockade.events.services import CLI
-from stockade.index.models import File
+from stockade.index.models import File, Project
 from stockade.mirror.errors import MirrorError
 from stockade.mirror.views import create_view
+from stockade.stats.models import DownloadTotal
 from support.builders import wheel_bytes, wheel_name
 from support.index import Index, run_cli
 
@@ -95,3 +97,25 @@ def test_bad_views_are_refused(index: Index) -> None:
             create_view(s, "../x", origin=CLI, actor_id=None)
     listed = run_cli(index, "view", "list", "--json")
     assert listed.returncode == 0 and listed.stdout.strip() == "[]"
+
+
+def test_project_rules_downloads_and_maintainers_2fa(index: Index) -> None:
+    _upload(index, "popular", "1.0")
+    _upload(index, "obscure", "1.0")
+    out = run_cli(index, "view", "create", "busy", "--min-downloads", "100")
+    assert out.returncode == 0, out.stderr
+    with index.db.write() as s:
+        create_view(s, "careful", maintainers_2fa=True, origin=CLI, actor_id=None)
+        popular = s.scalar(select(Project).where(Project.normalized_name == "popular"))
+        assert popular is not None
+        s.add(DownloadTotal(project_id=popular.id, window_total=150))
+    assert _files(index, "/views/busy/simple/popular/") == [wheel_name("popular", "1.0")]
+    assert _files(index, "/views/busy/simple/obscure/") == []
+    root = index.client.get("/views/busy/simple/", headers={"accept": JSON}).json()
+    assert [p["name"] for p in root["projects"]] == ["popular"]
+    # alice, their only maintainer, has no second factor.
+    assert _files(index, "/views/careful/simple/popular/") == []
+    careful = index.client.get("/views/careful/simple/", headers={"accept": JSON}).json()
+    assert careful["projects"] == []
+    rows = json.loads(run_cli(index, "view", "list", "--json").stdout)
+    assert {r["name"]: r["min_downloads"] for r in rows} == {"busy": 100, "careful": None}

@@ -494,6 +494,14 @@ def view_create(
         bool,
         typer.Option("--trusted-publishing-only", help="Only files sent by trusted publishing."),
     ] = False,
+    min_downloads: Annotated[
+        int | None,
+        typer.Option("--min-downloads", help="Only projects downloaded this often (window)."),
+    ] = None,
+    maintainers_2fa: Annotated[
+        bool,
+        typer.Option("--maintainers-2fa", help="Local projects: every maintainer has 2FA."),
+    ] = False,
     allow: Annotated[
         list[str] | None, typer.Option("--allow", help="Only these (NAME or NAME<SPEC).")
     ] = None,
@@ -511,6 +519,8 @@ def view_create(
             min_age_days=min_age_days,
             attested_only=attested_only,
             trusted_publishing_only=trusted_publishing_only,
+            min_downloads=min_downloads,
+            maintainers_2fa=maintainers_2fa,
             allow=allow,
             deny=deny,
             origin=CLI_ORIGIN,
@@ -535,6 +545,8 @@ def view_list(
                 "min_age_days": v.min_age_days,
                 "attested_only": v.attested_only,
                 "trusted_publishing_only": v.trusted_publishing_only,
+                "min_downloads": v.min_downloads,
+                "maintainers_2fa": v.maintainers_2fa,
                 "allow": list(v.allow),
                 "deny": list(v.deny),
                 "rules": Policy.of(v).describe(),

@@ -227,6 +227,10 @@ class PolicyView(Base):
     min_age_days: Mapped[float | None] = mapped_column(Float)
     attested_only: Mapped[bool] = mapped_column(Boolean, default=False)
     trusted_publishing_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Projects with fewer downloads over the rolling window are left out (None: no minimum).
+    min_downloads: Mapped[int | None] = mapped_column(BigInteger)
+    # Local projects need every Owner and Maintainer to have a second factor.
+    maintainers_2fa: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # PEP 508 requirements without markers: "name" or "name<2" (allow: only these; deny: never).
     allow: Mapped[list[str]] = mapped_column(JSON, default=list)
     deny: Mapped[list[str]] = mapped_column(JSON, default=list)

@@ -23,11 +23,12 @@ from packaging.version import InvalidVersion, Version
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from stockade.accounts.twofactor.factors import has_two_factor
 from stockade.db import Database
 from stockade.db.base import utcnow
 from stockade.events.services import Origin, record
 from stockade.index.cache import CachedPage, PageCache, listed_projects
-from stockade.index.models import File, Project
+from stockade.index.models import File, Project, Role
 from stockade.index.render import (
     FileEntry,
     render_project_html,
@@ -39,6 +40,7 @@ from stockade.index.render import (
 from stockade.index.state import load_state
 from stockade.mirror.errors import MirrorError
 from stockade.mirror.models import PolicyView
+from stockade.stats.models import DownloadTotal
 
 __all__ = ["Policy", "ViewPages", "create_view", "remove_view"]
 
@@ -69,6 +71,8 @@ def create_view(
     min_age_days: float | None = None,
     attested_only: bool = False,
     trusted_publishing_only: bool = False,
+    min_downloads: int | None = None,
+    maintainers_2fa: bool = False,
     allow: list[str] | None = None,
     deny: list[str] | None = None,
     origin: Origin,
@@ -77,8 +81,10 @@ def create_view(
     """Create (or replace) the view ``name``."""
     if not _VIEW_NAME.match(name):
         raise MirrorError(400, f"Invalid view name {name!r}: lower-case letters, digits and -.")
-    if min_age_days is not None and min_age_days < 0:
-        raise MirrorError(400, "The minimum age cannot be negative.")
+    if (min_age_days is not None and min_age_days < 0) or (
+        min_downloads is not None and min_downloads < 0
+    ):
+        raise MirrorError(400, "The minimum age and downloads cannot be negative.")
     allow, deny = list(allow or []), list(deny or [])
     _requirements(allow, "--allow")
     _requirements(deny, "--deny")
@@ -88,6 +94,7 @@ def create_view(
         session.add(view)
     view.min_age_days, view.allow, view.deny = min_age_days, allow, deny
     view.attested_only, view.trusted_publishing_only = attested_only, trusted_publishing_only
+    view.min_downloads, view.maintainers_2fa = min_downloads, maintainers_2fa
     view.created_by_id = actor_id
     view.created_at = utcnow()
     session.flush()
@@ -125,6 +132,8 @@ class Policy:
     min_age_days: float | None
     attested_only: bool
     trusted_publishing_only: bool
+    min_downloads: int | None
+    maintainers_2fa: bool
     allow: tuple[Requirement, ...]
     deny: tuple[Requirement, ...]
     # Changes whenever the view is created again.
@@ -137,6 +146,8 @@ class Policy:
             min_age_days=view.min_age_days,
             attested_only=view.attested_only,
             trusted_publishing_only=view.trusted_publishing_only,
+            min_downloads=view.min_downloads,
+            maintainers_2fa=view.maintainers_2fa,
             allow=tuple(_requirements(list(view.allow), "--allow")),
             deny=tuple(_requirements(list(view.deny), "--deny")),
             stamp=view.created_at.isoformat(),
@@ -150,6 +161,10 @@ class Policy:
             rules.append("attested files only")
         if self.trusted_publishing_only:
             rules.append("files sent by trusted publishing only")
+        if self.min_downloads is not None:
+            rules.append(f"projects with at least {self.min_downloads} download(s)")
+        if self.maintainers_2fa:
+            rules.append("local projects whose maintainers all have 2FA")
         if self.allow:
             rules.append("only " + ", ".join(map(str, self.allow)))
         if self.deny:
@@ -205,11 +220,35 @@ def render_view(session: Session, policy: Policy, project: Project) -> tuple[byt
     )
     now = utcnow()
     name = project.normalized_name
-    allowed = policy.allows_name(name)
+    allowed = policy.allows_name(name) and bool(passing_projects(session, policy, [project.id]))
     files = tuple(e for e in state.files if allowed and policy.allows_file(name, e, published, now))
     versions = sorted({e.version for e in files}, key=state.versions.index)
     view_state = dataclasses.replace(state, files=files, versions=tuple(versions))
     return render_project_html(view_state), render_project_json(view_state)
+
+
+def passing_projects(session: Session, policy: Policy, project_ids: list[int]) -> set[int]:
+    """Which of the projects pass the view's project rules (downloads, maintainers' 2FA)."""
+    passing = set(project_ids)
+    if policy.min_downloads is not None and passing:
+        totals = dict(
+            session.execute(
+                select(DownloadTotal.project_id, DownloadTotal.window_total).where(
+                    DownloadTotal.project_id.in_(passing)
+                )
+            ).all()
+        )
+        passing = {p for p in passing if totals.get(p, 0) >= policy.min_downloads}
+    if policy.maintainers_2fa and passing:
+        checked: dict[int, bool] = {}
+        for project_id, user_id in session.execute(
+            select(Role.project_id, Role.user_id).where(Role.project_id.in_(passing))
+        ).all():
+            if user_id not in checked:
+                checked[user_id] = has_two_factor(session, user_id)
+            if not checked[user_id]:
+                passing.discard(project_id)
+    return passing
 
 
 class ViewPages:
@@ -274,7 +313,17 @@ class ViewPages:
             return hit[0]
         with self.db.read() as session:
             listed, serial = listed_projects(session)
-        names = [pair for pair in listed if policy.allows_name(pair[1])]
+            names = [pair for pair in listed if policy.allows_name(pair[1])]
+            if policy.min_downloads is not None or policy.maintainers_2fa:
+                ids = dict(
+                    session.execute(
+                        select(Project.normalized_name, Project.id).where(
+                            Project.normalized_name.in_([n for _, n in names])
+                        )
+                    ).all()
+                )
+                keep = passing_projects(session, policy, list(ids.values()))
+                names = [pair for pair in names if ids.get(pair[1]) in keep]
         root = CachedPage.build(serial, render_root_html(names), render_root_json(names, serial))
         with self._lock:
             self._roots[policy.name] = (root, time.monotonic() + AGED_PAGE_TTL)

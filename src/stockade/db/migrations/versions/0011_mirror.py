@@ -231,6 +231,8 @@ def upgrade() -> None:
         sa.Column("min_age_days", sa.Float(), nullable=True),
         sa.Column("attested_only", sa.Boolean(), nullable=False),
         sa.Column("trusted_publishing_only", sa.Boolean(), nullable=False),
+        sa.Column("min_downloads", sa.BigInteger(), nullable=True),
+        sa.Column("maintainers_2fa", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column("allow", sa.JSON(), nullable=False),
         sa.Column("deny", sa.JSON(), nullable=False),
         sa.Column("created_by_id", sa.Integer(), nullable=True),
