@@ -27,6 +27,8 @@ from stockade.index import provenance as provenance_models
 from stockade.jobs import models as jobs_models
 from stockade.jobs.interface import Job
 from stockade.lifecycle import models as lifecycle_models
+from stockade.mirror import models as mirror_models
+from stockade.mirror.job import MIRROR_JOB
 from stockade.oidc import models as oidc_models
 from stockade.stats import models as stats_models
 from stockade.stats.critical import CRITICAL_PROJECTS_JOB
@@ -51,11 +53,18 @@ MODELS: tuple[ModuleType, ...] = (
     provenance_models,
     stats_models,
     advisories_models,
+    mirror_models,
 )
 
 JOBS: dict[str, Job] = {
     job.name: job
-    for job in (EMAIL_DOMAINS_JOB, CRITICAL_PROJECTS_JOB, SECURITY_SNAPSHOT_JOB, ADVISORIES_JOB)
+    for job in (
+        EMAIL_DOMAINS_JOB,
+        CRITICAL_PROJECTS_JOB,
+        SECURITY_SNAPSHOT_JOB,
+        ADVISORIES_JOB,
+        MIRROR_JOB,
+    )
 }
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ConfigError", "Settings", "load_settings"]
+__all__ = ["ConfigError", "Settings", "UpstreamSettings", "load_settings"]
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -24,6 +24,20 @@ GiB = 1024 * MiB
 
 class ConfigError(ValueError):
     """A setting has a value stockade cannot use."""
+
+
+@dataclass(frozen=True)
+class UpstreamSettings:
+    """One ``[[upstream]]`` table of ``stockade.toml`` (see ``stockade.mirror``)."""
+
+    name: str
+    url: str
+    files_url: str = ""
+    username: str = ""
+    password: str = ""
+    ttl_seconds: int = 600
+    cooldown_days: float = 0.0
+    priority: int = 0
 
 
 @dataclass(frozen=True)
@@ -122,6 +136,28 @@ class Settings:
     # Refuse uploads of a version that a known advisory affects.
     refuse_vulnerable_uploads: bool = False
 
+    # -- the mirror ---------------------------------------------------------------------------
+    # Upstream indexes (``[[upstream]]`` tables); STOCKADE_UPSTREAM_URL adds one named "upstream".
+    upstream: tuple[UpstreamSettings, ...] = ()
+    upstream_url: str = ""
+    # Every cached upstream project is checked again at least this often (seconds).
+    mirror_recheck_seconds: int = 86400
+    # Upstream requests: timeout (seconds) and the largest project page read (bytes).
+    mirror_timeout: float = 20.0
+    mirror_max_page_bytes: int = 32 * MiB
+    # Largest upstream file the mirror fetches (bytes); bigger ones answer 502.
+    mirror_max_file_size: int = 4 * GiB
+    # Largest project list read by `stockade mirror sync --project-list` (bytes).
+    mirror_max_list_bytes: int = 512 * MiB
+
+    @property
+    def upstreams(self) -> tuple[UpstreamSettings, ...]:
+        """The configured upstreams, STOCKADE_UPSTREAM_URL's first."""
+        if not self.upstream_url:
+            return self.upstream
+        single = UpstreamSettings(name="upstream", url=self.upstream_url)
+        return (single, *(u for u in self.upstream if u.name != "upstream"))
+
     @property
     def tmp_dir(self) -> Path:
         """Where uploads are spooled while they are hashed and checked."""
@@ -139,11 +175,16 @@ _INT_KEYS = {
     "deleted_name_reserved_days",
     "typosquat_top_n",
     "critical_window_days",
+    "mirror_recheck_seconds",
+    "mirror_max_page_bytes",
+    "mirror_max_file_size",
+    "mirror_max_list_bytes",
 }
 _FLOAT_KEYS = {
     "cache_poll_interval",
     "download_flush_interval",
     "critical_percent",
+    "mirror_timeout",
     "upload_idle_timeout",
     "description_render_seconds",
 }
@@ -168,7 +209,40 @@ def _coerce(key: str, value: Any) -> Any:
         raise ConfigError(f"setting {key!r} must be true or false, got {value!r}")
     if key == "data_dir":
         return Path(value)
+    if key == "upstream":
+        return _upstreams(value)
     return str(value)
+
+
+def _upstreams(value: Any) -> tuple[UpstreamSettings, ...]:
+    if isinstance(value, tuple) and all(isinstance(v, UpstreamSettings) for v in value):
+        return value
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ConfigError("upstream must be a list of [[upstream]] tables")
+    known = {f.name for f in fields(UpstreamSettings)}
+    result = []
+    for table in value:
+        unknown = set(table) - known
+        if unknown:
+            raise ConfigError(f"[[upstream]]: unknown key(s) {', '.join(sorted(unknown))}")
+        if not table.get("name") or not table.get("url"):
+            raise ConfigError("every [[upstream]] table needs a name and a url")
+        try:
+            result.append(
+                UpstreamSettings(
+                    name=str(table["name"]),
+                    url=str(table["url"]),
+                    files_url=str(table.get("files_url", "")),
+                    username=str(table.get("username", "")),
+                    password=str(table.get("password", "")),
+                    ttl_seconds=int(table.get("ttl_seconds", 600)),
+                    cooldown_days=float(table.get("cooldown_days", 0.0)),
+                    priority=int(table.get("priority", 0)),
+                )
+            )
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"[[upstream]] {table['name']!r}: {exc}") from exc
+    return tuple(result)
 
 
 def load_settings(
@@ -198,7 +272,7 @@ def load_settings(
         if unknown:
             raise ConfigError(f"{toml_path}: unknown setting(s) {', '.join(sorted(unknown))}")
         values.update(parsed)
-    for name in names:
+    for name in names - {"upstream"}:
         env_value = env.get(f"STOCKADE_{name.upper()}")
         if env_value is not None and env_value != "":
             values[name] = env_value
@@ -247,6 +321,14 @@ TEMPLATE = """\
 # two_factor_enforce_after = "2027-01-01"                     # critical rule from; "" = now
 # advisory_urls = "https://…/PyPI/all.zip"                    # OSV advisories, every 6 hours
 # refuse_vulnerable_uploads = false                           # refuse known-vulnerable versions
+# mirror_recheck_seconds = 86400                              # re-check cached upstream projects
+#
+# Upstream indexes to mirror (or STOCKADE_UPSTREAM_URL=https://pypi.org/simple/ for one):
+# [[upstream]]
+# name = "pypi"
+# url = "https://pypi.org/simple/"
+# ttl_seconds = 600                                           # page freshness
+# cooldown_days = 0                                           # hide files younger than this
 """
 
 
@@ -304,6 +386,13 @@ def _validate(settings: Settings) -> None:
                 "two_factor_enforce_after must be an ISO date (YYYY-MM-DD), "
                 f"got {settings.two_factor_enforce_after!r}"
             ) from exc
+    for up in settings.upstreams:
+        if not up.url.startswith(("http://", "https://")):
+            raise ConfigError(f"upstream {up.name!r}: url must start with http:// or https://")
+        if up.ttl_seconds < 0 or up.cooldown_days < 0:
+            raise ConfigError(f"upstream {up.name!r}: ttl_seconds and cooldown_days >= 0")
+    if settings.mirror_recheck_seconds < 60 or settings.mirror_max_page_bytes <= 0:
+        raise ConfigError("mirror_recheck_seconds must be >= 60, mirror_max_page_bytes > 0")
     if settings.base_url and not settings.base_url.startswith(("http://", "https://")):
         raise ConfigError(f"base_url must start with http:// or https://: {settings.base_url!r}")
     for url in settings.advisory_urls.replace(",", " ").split():

@@ -22,7 +22,7 @@ def test_sentences_with_and_without_details() -> None:
         "root restored releases 1.0, 1.1."
     )
     # A tag with no phrase still reads as words.
-    assert sentence("mirror:origin:set", {}, "root") == "root mirror origin set."
+    assert sentence("widget:frob:set", {}, "root") == "root widget frob set."
 
 
 def test_every_recorded_tag_has_a_phrase() -> None:

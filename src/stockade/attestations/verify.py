@@ -40,7 +40,7 @@ from sigstore.verify import Verifier
 
 from stockade.attestations.errors import AttestationUploadError
 
-__all__ = ["SUPPORTED_TYPES", "verifier", "verify_attestations"]
+__all__ = ["SUPPORTED_TYPES", "verifier", "verify_attestations", "verify_provenance"]
 
 _DSSE_PAYLOAD_TYPE = "application/vnd.in-toto+json"
 SUPPORTED_TYPES = frozenset(t.value for t in AttestationType)
@@ -200,5 +200,25 @@ def verify_attestations(
     provenance = Provenance(
         attestation_bundles=[AttestationBundle(publisher=publisher, attestations=attestations)]
     )
+    document: dict[str, Any] = json.loads(provenance.model_dump_json())
+    return document
+
+
+def verify_provenance(raw: bytes, *, filename: str, sha256: str, trust_root: str) -> dict[str, Any]:
+    """Verify a PEP 740 provenance object another index serves for a file (a mirror's
+    upstream): every attestation of every bundle against the file and the bundle's own
+    Trusted Publisher identity. Returns the provenance object to store.
+
+    Raises AttestationUploadError naming the problem."""
+    try:
+        provenance = Provenance.model_validate_json(raw)
+    except ValidationError as exc:
+        raise AttestationUploadError(f"Malformed provenance: {exc.error_count()} error(s)") from exc
+    if not provenance.attestation_bundles:
+        raise AttestationUploadError("Malformed provenance: no attestation bundle")
+    sigstore_verifier = verifier(trust_root)
+    for bundle in provenance.attestation_bundles:
+        for attestation in bundle.attestations:
+            _verify_one(attestation, bundle.publisher, filename, sha256, sigstore_verifier)
     document: dict[str, Any] = json.loads(provenance.model_dump_json())
     return document

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -12,9 +13,21 @@ from stockade import catalogue  # noqa: F401  (every model mapped before the fir
 from stockade.config import ConfigError, Settings, load_settings
 from stockade.db import Database
 from stockade.db.migrate import upgrade
+from stockade.errors import ServiceError
 from stockade.events.services import CLI as CLI_ORIGIN
 
-__all__ = ["CLI_ORIGIN", "DataOpt", "err", "fail", "migrated", "open_db", "settings_from"]
+__all__ = [
+    "CLI_ORIGIN",
+    "DataOpt",
+    "err",
+    "fail",
+    "in_transaction",
+    "migrated",
+    "open_db",
+    "settings_from",
+]
+
+T = TypeVar("T")
 
 err = Console(stderr=True)
 
@@ -54,3 +67,16 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     """Print an error and return the Exit to raise."""
     err.print(f"[red]error:[/] {message}")
     return typer.Exit(code)
+
+
+def in_transaction(data: Path | None, action: Callable[[Any], T], *, write: bool = True) -> T:
+    """Run ``action`` with a session in one transaction of the data folder's database; a
+    service's refusal exits 1 with its message."""
+    _, db = open_db(data)
+    try:
+        with db.write() if write else db.read() as session:
+            return action(session)
+    except ServiceError as exc:
+        raise fail(exc.message) from exc
+    finally:
+        db.dispose()

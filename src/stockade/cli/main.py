@@ -18,6 +18,7 @@ from stockade.cli import (
     events,
     jobs,
     lifecycle,
+    mirror,
     policy,
     publishers,
     roles,
@@ -43,6 +44,8 @@ app.add_typer(publishers.app, name="publisher")
 app.add_typer(lifecycle.release_app, name="release")
 app.add_typer(lifecycle.project_app, name="project")
 app.add_typer(advisories.app, name="advisories")
+app.add_typer(mirror.app, name="mirror")
+app.add_typer(mirror.view_app, name="view")
 # `stockade admin`: its commands are registered by the domain modules that define them.
 app.add_typer(admin.app, name="admin")
 _ADMIN_COMMAND_MODULES = (abuse, lifecycle, policy)

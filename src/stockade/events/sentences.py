@@ -89,6 +89,18 @@ PHRASES: dict[str, str] = {
     "name:prohibit": "prohibited[ the name {name}]",
     "name:unprohibit": "allowed[ the name {name}] again",
     "auto:trusted-reporter": "became a trusted reporter",
+    # The mirror and policy views
+    "mirror:upstream:add": "added the upstream index[ {name}]",
+    "mirror:upstream:change": "changed the upstream index[ {name}]",
+    "mirror:upstream:remove": "removed the upstream index[ {name}]",
+    "mirror:project:sync": "brought the project up to date[ with {upstream}][ ({published} files)]",
+    "mirror:project:purge": "purged[ {name}] from the mirror cache[ ({reason})]",
+    "mirror:origin:set": "set where[ {name}] comes from[ to {mode}][ ({upstream})]",
+    "mirror:origin:remove": "let[ {name}] follow the default origin rule again",
+    "mirror:cooldown:exempt": "let[ version {version} of][ {name}] through the cooldown[ ({reason})]",
+    "mirror:provenance:refused": "refused the provenance[ of {filename}][ from {upstream}]",
+    "view:create": "created the policy view[ {view}]",
+    "view:remove": "removed the policy view[ {view}]",
 }
 
 _OPTIONAL = re.compile(r"\[([^\[\]]*)\]")

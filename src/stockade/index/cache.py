@@ -18,12 +18,13 @@ from dataclasses import dataclass
 
 import anyio
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from stockade.db import Database
 from stockade.index.models import JournalEntry, Project, SimplePage
 from stockade.index.render import render_root_html, render_root_json, with_base_url
 
-__all__ = ["CachedPage", "PageCache"]
+__all__ = ["CachedPage", "PageCache", "listed_projects"]
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +63,36 @@ def _etag(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()[:40]
 
 
+def listed_projects(session: Session) -> tuple[list[tuple[str, str]], int]:
+    """The projects a root page lists, as (name, normalized_name), and the newest serial.
+    Deleted and quarantined projects are not listed (PEP 792)."""
+    names = [
+        (r.name, r.normalized_name)
+        for r in session.execute(
+            select(Project.name, Project.normalized_name)
+            .where(Project.deletion_id.is_(None), Project.status != "quarantined")
+            .order_by(Project.normalized_name)
+        )
+    ]
+    return names, session.scalar(select(func.max(JournalEntry.id))) or 0
+
+
 class PageCache:
     """Rendered pages of one worker, bounded in bytes, invalidated from the journal."""
 
     def __init__(
-        self, db: Database, *, poll_interval: float, max_bytes: int, base_url: str
+        self,
+        db: Database,
+        *,
+        poll_interval: float,
+        max_bytes: int,
+        base_url: str,
+        extra_root_names: Callable[[Session], list[tuple[str, str]]] | None = None,
     ) -> None:
         self.db = db
+        # More (name, normalized) pairs for the root list, none of them a project here (the
+        # mirror's imported upstream project lists).
+        self.extra_root_names = extra_root_names
         # The configured public base URL: provenance links are qualified with it on load
         # (see ``render.with_base_url``); empty, they stay relative.
         self.base_url = base_url
@@ -121,16 +145,11 @@ class PageCache:
             return root
         generation = self._generation
         with self.db.read() as session:
-            names = [
-                (r.name, r.normalized_name)
-                for r in session.execute(
-                    select(Project.name, Project.normalized_name)
-                    # Deleted and quarantined projects are not listed (PEP 792).
-                    .where(Project.deletion_id.is_(None), Project.status != "quarantined")
-                    .order_by(Project.normalized_name)
-                )
-            ]
-            serial = session.scalar(select(func.max(JournalEntry.id))) or 0
+            names, serial = listed_projects(session)
+            if self.extra_root_names is not None:
+                extra = self.extra_root_names(session)
+                if extra:
+                    names = sorted(names + extra, key=lambda pair: pair[1])
         root = CachedPage.build(serial, render_root_html(names), render_root_json(names, serial))
         with self._lock:
             if generation == self._generation:

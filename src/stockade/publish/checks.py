@@ -30,6 +30,7 @@ from stockade.index.policy import two_factor_refusal
 from stockade.index.projects import frozen_refusal
 from stockade.lifecycle import rules as lifecycle_rules
 from stockade.lifecycle.errors import LifecycleError
+from stockade.mirror.rules import local_upload_refusal
 from stockade.publish.errors import UploadError
 from stockade.publish.form import UploadedFile, UploadForm
 from stockade.tokens.services import AuthenticatedToken
@@ -149,6 +150,7 @@ def check_upload(
     or filename before, the lifecycle, the abuse rules, the limits, known vulnerabilities.
     True when this very file is already there, so the upload has nothing to do; raises
     UploadError for the first rule an upload breaks."""
+    _check_origin(session, dist.name)
     _authorize(session, settings, token, project, dist.name)
     if _already_uploaded(session, upload):
         return True
@@ -157,6 +159,14 @@ def check_upload(
     _check_limits(session, settings, project, dist, upload.size)
     _check_vulnerabilities(session, settings, dist)
     return False
+
+
+def _check_origin(session: Session, name: str) -> None:
+    """Dependency confusion: a name the mirror serves from an upstream takes no local upload
+    unless an administrator's origin rule allows it (stockade.mirror.rules)."""
+    refusal = local_upload_refusal(session, canonicalize_name(name))
+    if refusal is not None:
+        raise UploadError(400, refusal)
 
 
 def _authorize(

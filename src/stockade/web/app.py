@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 from collections.abc import AsyncIterator, MutableMapping
@@ -20,9 +21,17 @@ from stockade.db import Database
 from stockade.index.cache import PageCache
 from stockade.jobs.interface import JobContext
 from stockade.jobs.scheduler import Scheduler
+from stockade.lifecycle.changes import announce
 from stockade.mail import mailer_from_settings
+from stockade.mirror.cached import record_stored
+from stockade.mirror.fetch import BlobFetcher, StoredBlob
+from stockade.mirror.fetchlock import fetch_locks_for
+from stockade.mirror.pages import MirrorPages
+from stockade.mirror.queries import listed_names
+from stockade.mirror.services import Mirror
+from stockade.mirror.views import ViewPages
 from stockade.stats.counter import DownloadCounter
-from stockade.storage import open_storage
+from stockade.storage import BlobStorage, open_storage
 from stockade.web.abuse.routes import router as abuse_router
 from stockade.web.accounts.recovery.pages import router as recovery_router
 from stockade.web.accounts.routes import router as accounts_router
@@ -36,9 +45,11 @@ from stockade.web.index.files import FilesApp
 from stockade.web.index.json_api import router as json_api_router
 from stockade.web.index.pages import router as pages_router
 from stockade.web.index.simple import Receive, Scope, Send, SimpleApp
+from stockade.web.index.views import ViewsApp
 from stockade.web.lifecycle.routes import router as lifecycle_router
 from stockade.web.manage.projects import router as manage_router
 from stockade.web.manage.settings import router as project_settings_router
+from stockade.web.mirror.pages import router as mirror_router
 from stockade.web.oidc.api import api_router as oidc_api_router
 from stockade.web.oidc.api import router as publishers_router
 from stockade.web.publish.legacy import router as upload_router
@@ -62,6 +73,7 @@ class StockadeApp:
         api: ASGIApp,
         simple: SimpleApp,
         files: FilesApp,
+        views: ViewsApp | None = None,
     ) -> None:
         self.context = context
         # The FastAPI app (its routes, for tests and introspection) and the same app wrapped
@@ -70,6 +82,7 @@ class StockadeApp:
         self.api = api
         self.simple = simple
         self.files = files
+        self.views = views
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -79,6 +92,10 @@ class StockadeApp:
                 return
             if path.startswith("/packages/"):
                 await self.files(scope, receive, _with_headers(scope, send, _FILE_HEADERS))
+                return
+            if path.startswith("/views/") and self.views is not None:
+                headers = _FILE_HEADERS if "/packages/" in path else _SIMPLE_HEADERS
+                await self.views(scope, receive, _with_headers(scope, send, headers))
                 return
         await self.api(scope, receive, send)
 
@@ -127,6 +144,7 @@ def create_app(settings: Settings | None = None) -> StockadeApp:
         poll_interval=settings.cache_poll_interval,
         max_bytes=settings.page_cache_bytes,
         base_url=settings.base_url,
+        extra_root_names=listed_names,
     )
     context = AppContext(
         settings=settings,
@@ -145,9 +163,23 @@ def create_app(settings: Settings | None = None) -> StockadeApp:
 
     downloads = DownloadCounter(db, interval=settings.download_flush_interval)
 
+    # Upstream indexes (stockade.mirror): pages fetched on demand, refreshed after their TTL.
+    mirror = Mirror(db, settings, announce=lambda name: announce(pages, name))
+    mirror_pages = MirrorPages(mirror, pages)
+    # Upstream files not cached yet are streamed through this worker's fetcher.
+    fetcher = BlobFetcher(
+        storage,
+        fetch_locks_for(db, settings.tmp_dir / "mirror-locks"),
+        tmp_dir=settings.tmp_dir,
+        max_bytes=settings.mirror_max_file_size,
+        timeout=settings.mirror_timeout,
+        on_stored=functools.partial(_record_stored, db, storage, pages),
+    )
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(pages.start_serial)
+        await anyio.to_thread.run_sync(mirror.apply_settings)
         downloads.start()
         if scheduler is not None:
             scheduler.start()
@@ -157,10 +189,12 @@ def create_app(settings: Settings | None = None) -> StockadeApp:
                 yield
             finally:
                 tg.cancel_scope.cancel()
+        await fetcher.aclose()
         if scheduler is not None:
             await anyio.to_thread.run_sync(scheduler.stop)
         # Nothing counted is lost on a clean shutdown.
         await anyio.to_thread.run_sync(downloads.stop)
+        mirror.close()
         storage.close()
         db.dispose()
 
@@ -180,6 +214,7 @@ def create_app(settings: Settings | None = None) -> StockadeApp:
     api.include_router(manage_router)
     api.include_router(advisories_admin_router)
     api.include_router(admin_router)
+    api.include_router(mirror_router)
     api.include_router(two_factor_router)
     api.include_router(recovery_router)
     api.include_router(project_settings_router)
@@ -197,9 +232,11 @@ def create_app(settings: Settings | None = None) -> StockadeApp:
 
     files = FilesApp(db, storage)
     files.on_download = downloads.hit
+    files.fetcher = fetcher
     pages.listeners.append(files.journal_changed)
-    simple = SimpleApp(pages, max_age=10)
-    return StockadeApp(context, api, _behind_proxies(SecurityHeaders(api)), simple, files)
+    simple = SimpleApp(pages, max_age=10, mirror=mirror_pages)
+    views = ViewsApp(ViewPages(db, pages), simple, files)
+    return StockadeApp(context, api, _behind_proxies(SecurityHeaders(api)), simple, files, views)
 
 
 def _behind_proxies(app: ASGIApp) -> ASGIApp:
@@ -215,6 +252,16 @@ def _behind_proxies(app: ASGIApp) -> ASGIApp:
     trusted = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
     # uvicorn types the app with its own ASGI protocol types; it is the same interface.
     return cast(ASGIApp, ProxyHeadersMiddleware(cast(Any, app), trusted_hosts=trusted))
+
+
+def _record_stored(
+    db: Database, storage: BlobStorage, pages: PageCache, stored: StoredBlob
+) -> None:
+    """The fetcher's hook: the database learns the blob is cached; a page it changed (core
+    metadata read from a wheel) is dropped from this worker's cache at once."""
+    changed = record_stored(db, storage, stored)
+    if changed is not None:
+        pages.invalidate(changed)
 
 
 def create_app_from_env() -> StockadeApp:

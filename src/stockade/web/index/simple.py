@@ -15,9 +15,18 @@ import anyio
 from packaging.utils import canonicalize_name
 
 from stockade.index.cache import CachedPage, PageCache
+from stockade.mirror.pages import STALE, MirrorPages
 from stockade.web.index.negotiate import negotiate
 
-__all__ = ["Receive", "Scope", "Send", "SimpleApp", "etag_matches", "send_plain"]
+__all__ = [
+    "Receive",
+    "Scope",
+    "Send",
+    "SimpleApp",
+    "etag_matches",
+    "project_name",
+    "send_plain",
+]
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -27,9 +36,13 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 class SimpleApp:
     """Serves PEP 503/691 pages with ETags, 304s, ``Vary: Accept`` and serial headers."""
 
-    def __init__(self, cache: PageCache, *, max_age: int) -> None:
+    def __init__(
+        self, cache: PageCache, *, max_age: int, mirror: MirrorPages | None = None
+    ) -> None:
         self.cache = cache
         self.cache_control = f"max-age={max_age}, public".encode()
+        # Upstream indexes behind this one (None: a purely local index).
+        self.mirror = mirror
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["method"]
@@ -40,31 +53,55 @@ class SimpleApp:
         rest = path[len("/simple/") :]
         root_path = scope.get("root_path", "")
         if rest == "":
+            if self.mirror is not None:
+                self.mirror.check_root()
             root = self.cache.cached_root()
             if root is None:
                 root = await anyio.to_thread.run_sync(self.cache.root)
             await self._send_page(scope, send, root, method == "HEAD")
             return
-        name, slash, extra = rest.partition("/")
-        normalized = canonicalize_name(name)
-        if extra or not name:
-            await send_plain(send, 404, b"Not Found")
-            return
-        if name != normalized or not slash:
-            location = f"{root_path}/simple/{quote(normalized)}/"
-            if scope.get("query_string"):
-                location += "?" + scope["query_string"].decode("latin-1")
-            await send_plain(send, 301, b"", [(b"location", location.encode("latin-1"))])
+        normalized = await project_name(scope, send, rest, f"{root_path}/simple/")
+        if normalized is None:
             return
         cached = self.cache.peek(normalized)
-        if cached is False:
+        stale: str | None = None
+        if self.mirror is not None:
+            if cached is not False:
+                verdict, stale = self.mirror.peek(normalized)
+                if verdict == STALE:
+                    if isinstance(cached, CachedPage):
+                        # Served as it is; the refreshed page replaces it for later requests.
+                        self.mirror.refresh_in_background(normalized)
+                    else:
+                        cached = False  # "no such project upstream" has expired: ask again
+            if cached is False:
+                resolved = await anyio.to_thread.run_sync(self.mirror.resolve, normalized)
+                if resolved.unavailable is not None:
+                    await send_plain(
+                        send,
+                        503,
+                        b"Upstream index unavailable, and nothing cached for this project.",
+                        [(b"retry-after", b"15")],
+                    )
+                    return
+                cached, stale = resolved.page, resolved.stale_error
+        elif cached is False:
             cached = await anyio.to_thread.run_sync(self.cache.load, normalized)
         if not isinstance(cached, CachedPage):
             await send_plain(send, 404, b"Not Found")
             return
-        await self._send_page(scope, send, cached, method == "HEAD")
+        await self._send_page(
+            scope, send, cached, method == "HEAD", _STALE_HEADERS if stale else None
+        )
 
-    async def _send_page(self, scope: Scope, send: Send, page: CachedPage, head_only: bool) -> None:
+    async def _send_page(
+        self,
+        scope: Scope,
+        send: Send,
+        page: CachedPage,
+        head_only: bool,
+        extra: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
         accept = None
         if_none_match = None
         for key, value in scope["headers"]:
@@ -89,6 +126,7 @@ class SimpleApp:
             (b"vary", b"Accept"),
             (b"cache-control", self.cache_control),
             (b"x-pypi-last-serial", str(page.serial).encode()),
+            *(extra or ()),
         ]
         if if_none_match is not None and etag_matches(if_none_match, etag):
             await send({"type": "http.response.start", "status": 304, "headers": headers})
@@ -100,11 +138,34 @@ class SimpleApp:
         await send({"type": "http.response.body", "body": b"" if head_only else body})
 
 
+# A mirrored page served while its upstream fails (stale-if-error).
+_STALE_HEADERS = [
+    (b"x-stockade-stale", b"upstream unavailable; serving the last page fetched"),
+    (b"warning", b'111 stockade "Revalidation Failed"'),
+]
+
 _TYPE_SUFFIX = {
     "application/vnd.pypi.simple.v1+json": "j",
     "application/vnd.pypi.simple.v1+html": "v",
     "text/html; charset=utf-8": "h",
 }
+
+
+async def project_name(scope: Scope, send: Send, rest: str, prefix: str) -> str | None:
+    """The normalized project name of ``<prefix><rest>``; None when the answer was sent
+    already: 404 for a path that is not a project page, 301 to the normalized spelling."""
+    name, slash, extra = rest.partition("/")
+    normalized = canonicalize_name(name)
+    if extra or not name:
+        await send_plain(send, 404, b"Not Found")
+        return None
+    if name != normalized or not slash:
+        location = f"{prefix}{quote(normalized)}/"
+        if scope.get("query_string"):
+            location += "?" + scope["query_string"].decode("latin-1")
+        await send_plain(send, 301, b"", [(b"location", location.encode("latin-1"))])
+        return None
+    return normalized
 
 
 def etag_matches(header: bytes, etag: bytes) -> bool:

@@ -1,0 +1,1 @@
+"""The mirror: upstream indexes served through this one, with origin rules and cooldowns."""

@@ -1,0 +1,1 @@
+"""The mirror's admin pages."""
