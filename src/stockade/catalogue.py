@@ -29,7 +29,10 @@ from stockade.oidc import models as oidc_models
 from stockade.stats import models as stats_models
 from stockade.stats.critical import CRITICAL_PROJECTS_JOB
 from stockade.stats.security import SECURITY_SNAPSHOT_JOB
+from stockade.storage import holds as blob_holds_models
 from stockade.tokens import models as tokens_models
+from stockade.upkeep.spool import SPOOL_CLEAN_JOB
+from stockade.upkeep.sweep import ORPHAN_SWEEP_JOB
 
 __all__ = ["JOBS", "MODELS", "find_job"]
 
@@ -48,10 +51,18 @@ MODELS: tuple[ModuleType, ...] = (
     oidc_models,
     provenance_models,
     stats_models,
+    blob_holds_models,
 )
 
 JOBS: dict[str, Job] = {
-    job.name: job for job in (EMAIL_DOMAINS_JOB, CRITICAL_PROJECTS_JOB, SECURITY_SNAPSHOT_JOB)
+    job.name: job
+    for job in (
+        EMAIL_DOMAINS_JOB,
+        CRITICAL_PROJECTS_JOB,
+        SECURITY_SNAPSHOT_JOB,
+        SPOOL_CLEAN_JOB,
+        ORPHAN_SWEEP_JOB,
+    )
 }
 
 

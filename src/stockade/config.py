@@ -106,6 +106,14 @@ class Settings:
     # maintainers without 2FA succeed with a warning. Empty: enforced now.
     two_factor_enforce_after: str = ""
 
+    # -- nothing left behind ------------------------------------------------------------------
+    # An upload's spool file (in <data>/tmp) untouched this long (seconds) belongs to a dead
+    # request: the spool job and `stockade admin fsck` remove it.
+    spool_max_age: float = 3600.0
+    # An unreferenced blob is deleted by the orphan sweep only once its hold (taken by the
+    # upload that wrote it, or by the sweep when it first saw it) is this old (seconds).
+    orphan_grace: float = 86400.0
+
     # -- names ------------------------------------------------------------------------------
     # New names one edit away from the this many most popular projects are refused.
     typosquat_top_n: int = 1000
@@ -128,7 +136,13 @@ _INT_KEYS = {
     "typosquat_top_n",
     "critical_window_days",
 }
-_FLOAT_KEYS = {"cache_poll_interval", "download_flush_interval", "critical_percent"}
+_FLOAT_KEYS = {
+    "cache_poll_interval",
+    "download_flush_interval",
+    "critical_percent",
+    "spool_max_age",
+    "orphan_grace",
+}
 _BOOL_KEYS = {"scheduler", "access_log"}
 
 
@@ -225,6 +239,8 @@ TEMPLATE = """\
 # critical_percent = 1                                        # top % of projects by downloads
 # critical_window_days = 180
 # two_factor_enforce_after = "2027-01-01"                     # critical rule from; "" = now
+# spool_max_age = 3600                                        # seconds before a spool is stale
+# orphan_grace = 86400                                        # seconds before an orphan blob goes
 """
 
 
@@ -272,6 +288,8 @@ def _validate(settings: Settings) -> None:
             raise ConfigError(f"{key} must not be negative")
     if not 0 < settings.critical_percent <= 100 or settings.critical_window_days < 1:
         raise ConfigError("critical_percent must be in (0, 100], critical_window_days at least 1")
+    if settings.spool_max_age <= 0 or settings.orphan_grace < 0:
+        raise ConfigError("spool_max_age must be positive and orphan_grace not negative")
     if settings.download_flush_interval <= 0:
         raise ConfigError("download_flush_interval must be positive")
     if settings.two_factor_enforce_after:

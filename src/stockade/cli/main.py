@@ -22,10 +22,12 @@ from stockade.cli import (
     roles,
     stats,
     tokens,
+    upkeep,
     users,
 )
 from stockade.cli.common import DataOpt, err, migrated, settings_from
 from stockade.config import write_template
+from stockade.upkeep.spool import clean_spools
 
 __all__ = ["app", "main"]
 
@@ -43,7 +45,7 @@ app.add_typer(lifecycle.release_app, name="release")
 app.add_typer(lifecycle.project_app, name="project")
 # `stockade admin`: its commands are registered by the domain modules that define them.
 app.add_typer(admin.app, name="admin")
-_ADMIN_COMMAND_MODULES = (abuse, lifecycle, policy)
+_ADMIN_COMMAND_MODULES = (abuse, lifecycle, policy, upkeep)
 
 
 @app.command()
@@ -77,6 +79,10 @@ def serve(
     if write_template(settings.data_dir):
         err.print(f"wrote default settings to {settings.data_dir / 'stockade.toml'}")
     migrated(settings).dispose()
+    # No request runs yet: every spool file is a killed worker's leftover.
+    removed = clean_spools(settings, older_than=0)
+    if removed:
+        err.print(f"removed {len(removed)} abandoned upload spool file(s) from {settings.tmp_dir}")
     # Workers are separate processes: hand them the resolved settings through the environment.
     os.environ["STOCKADE_DATA_DIR"] = str(settings.data_dir)
     os.environ["STOCKADE_DATABASE_URL"] = settings.database_url
