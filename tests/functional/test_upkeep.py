@@ -10,6 +10,7 @@ import os
 import time
 from typing import Any
 
+from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from stockade.catalogue import find_job
@@ -74,7 +75,10 @@ def test_spool_job_removes_only_abandoned_spools(index: Index) -> None:
     fresh.write_bytes(b"y")
     gone = time.time() - index.settings.spool_max_age - 60
     os.utime(old, (gone, gone))
+    runs = {"job": "spool-clean", "status": "ok"}
+    before = REGISTRY.get_sample_value("stockade_job_runs_total", runs) or 0.0
     changes = run(index, "spool-clean")
+    assert REGISTRY.get_sample_value("stockade_job_runs_total", runs) == before + 1
     assert len(changes) == 1 and "upload-old.part" in changes[0]
     assert not old.exists()
     assert fresh.exists()

@@ -6,6 +6,7 @@ Every option also reads a ``STOCKADE_*`` environment variable, as the settings d
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from typing import Annotated
 
@@ -27,6 +28,8 @@ from stockade.cli import (
 )
 from stockade.cli.common import DataOpt, err, migrated, settings_from
 from stockade.config import write_template
+from stockade.metrics import MULTIPROC_ENV
+from stockade.upkeep.permissions import PRIVATE_UMASK, make_private
 from stockade.upkeep.spool import clean_spools
 
 __all__ = ["app", "main"]
@@ -79,10 +82,17 @@ def serve(
     if write_template(settings.data_dir):
         err.print(f"wrote default settings to {settings.data_dir / 'stockade.toml'}")
     migrated(settings).dispose()
+    for tightened in make_private(settings):
+        err.print(f"made {tightened} private to its owner")
     # No request runs yet: every spool file is a killed worker's leftover.
     removed = clean_spools(settings, older_than=0)
     if removed:
         err.print(f"removed {len(removed)} abandoned upload spool file(s) from {settings.tmp_dir}")
+    # The workers' counters, summed by whichever worker answers /metrics (stockade.metrics).
+    metrics_dir = settings.data_dir / "metrics"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(mode=0o700)
+    os.environ[MULTIPROC_ENV] = str(metrics_dir)
     # Workers are separate processes: hand them the resolved settings through the environment.
     os.environ["STOCKADE_DATA_DIR"] = str(settings.data_dir)
     os.environ["STOCKADE_DATABASE_URL"] = settings.database_url
@@ -131,4 +141,6 @@ def db_migrate(data: DataOpt = None) -> None:
 
 def main() -> None:
     """Entry point of the ``stockade`` console script."""
+    # Everything stockade creates (database, spools, blobs, settings) is its owner's alone.
+    os.umask(PRIVATE_UMASK)
     app()

@@ -5,13 +5,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, MutableMapping
 from typing import Any, cast
 
 import anyio
 from fastapi import FastAPI
-from sqlalchemy import text
-from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp
 
 from stockade.catalogue import JOBS
@@ -21,6 +20,7 @@ from stockade.index.cache import PageCache
 from stockade.jobs.interface import JobContext
 from stockade.jobs.scheduler import Scheduler
 from stockade.mail import mailer_from_settings
+from stockade.metrics import TALLY
 from stockade.stats.counter import DownloadCounter
 from stockade.storage import open_storage
 from stockade.web.abuse.routes import router as abuse_router
@@ -39,6 +39,8 @@ from stockade.web.manage.projects import router as manage_router
 from stockade.web.manage.settings import router as project_settings_router
 from stockade.web.oidc.api import api_router as oidc_api_router
 from stockade.web.oidc.api import router as publishers_router
+from stockade.web.operations import route_group
+from stockade.web.operations import router as operations_router
 from stockade.web.publish.legacy import router as upload_router
 from stockade.web.security import SecurityHeaders, install_error_handlers
 from stockade.web.stats.pages import router as stats_router
@@ -70,15 +72,28 @@ class StockadeApp:
         self.files = files
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            path: str = scope["path"]
+        if scope["type"] != "http":
+            await self.api(scope, receive, send)
+            return
+        path: str = scope["path"]
+        started = time.perf_counter()
+        status = 500  # what a request that ends without a response start counts as
+
+        async def counted(message: MutableMapping[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
             if path.startswith("/simple/"):
-                await self.simple(scope, receive, send)
-                return
-            if path.startswith("/packages/"):
-                await self.files(scope, receive, send)
-                return
-        await self.api(scope, receive, send)
+                await self.simple(scope, receive, counted)
+            elif path.startswith("/packages/"):
+                await self.files(scope, receive, counted)
+            else:
+                await self.api(scope, receive, counted)
+        finally:
+            TALLY.request(route_group(path), status, time.perf_counter() - started)
 
 
 def create_app(settings: Settings | None = None) -> StockadeApp:
@@ -115,6 +130,11 @@ def create_app(settings: Settings | None = None) -> StockadeApp:
 
     downloads = DownloadCounter(db, interval=settings.download_flush_interval)
 
+    async def flush_metrics() -> None:
+        while True:
+            await anyio.sleep(1.0)
+            TALLY.flush()
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(pages.start_serial)
@@ -123,10 +143,13 @@ def create_app(settings: Settings | None = None) -> StockadeApp:
             scheduler.start()
         async with anyio.create_task_group() as tg:
             tg.start_soon(pages.run_poller)
+            tg.start_soon(flush_metrics)
             try:
                 yield
             finally:
                 tg.cancel_scope.cancel()
+        # The last second's requests are counted too.
+        TALLY.flush()
         if scheduler is not None:
             await anyio.to_thread.run_sync(scheduler.stop)
         # Nothing counted is lost on a clean shutdown.
@@ -156,12 +179,7 @@ def create_app(settings: Settings | None = None) -> StockadeApp:
     api.include_router(publishers_router)
     api.include_router(integrity_router)
     api.include_router(stats_router)
-
-    @api.get("/_health/", include_in_schema=False)
-    def health() -> Response:
-        with db.read() as session:
-            session.execute(text("SELECT 1"))
-        return PlainTextResponse("OK\n")
+    api.include_router(operations_router)
 
     files = FilesApp(db, storage)
     files.on_download = downloads.hit

@@ -15,6 +15,7 @@ import anyio
 from packaging.utils import canonicalize_name
 
 from stockade.index.cache import CachedPage, PageCache
+from stockade.metrics import TALLY
 from stockade.web.index.negotiate import negotiate
 
 __all__ = ["Receive", "Scope", "Send", "SimpleApp", "etag_matches", "send_plain"]
@@ -42,7 +43,10 @@ class SimpleApp:
         if rest == "":
             root = self.cache.cached_root()
             if root is None:
+                TALLY.page_cache("miss")
                 root = await anyio.to_thread.run_sync(self.cache.root)
+            else:
+                TALLY.page_cache("hit")
             await self._send_page(scope, send, root, method == "HEAD")
             return
         name, slash, extra = rest.partition("/")
@@ -58,7 +62,10 @@ class SimpleApp:
             return
         cached = self.cache.peek(normalized)
         if cached is False:
+            TALLY.page_cache("miss")
             cached = await anyio.to_thread.run_sync(self.cache.load, normalized)
+        else:
+            TALLY.page_cache("hit")
         if not isinstance(cached, CachedPage):
             await send_plain(send, 404, b"Not Found")
             return
