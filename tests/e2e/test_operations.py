@@ -1,6 +1,6 @@
 """What an operator relies on, against a real `stockade serve` on this run's backend: a private
 data folder, spools gone at restart, health that follows the database, metrics summed over
-the workers."""
+the workers, and a backup restored into a fresh data folder that pip installs from."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import contextlib
 import os
 import re
 import stat
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +17,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-from tests.e2e.conftest import BIN, run, stockade_serve
+from tests.e2e.conftest import BIN, client_env, run, stockade_serve
 
 from support.backend import BACKEND, backend_overrides
 from support.builders import wheel_bytes, wheel_name
@@ -214,3 +216,50 @@ def test_metrics_sum_every_worker(make_instance: object) -> None:
         )
         assert lookups == 30
         assert metric(text, "stockade_http_request_duration_seconds_count", group="simple") == 30
+
+
+def test_backup_then_restore_into_a_fresh_folder_then_pip_install(
+    make_instance: object, tmp_path: Path
+) -> None:
+    source = make_instance("src")  # type: ignore[operator]
+    token = source.token()
+    backup = tmp_path / "backup"
+    with source.serve() as url:
+        assert upload(url, token, "demo", "1.0") == 200
+        assert upload(url, token, "other", "2.0") == 200
+        # Taken while the server runs.
+        source.stockade("admin", "backup", str(backup))
+    assert (backup / "manifest.json").exists()
+    assert len([p for p in (backup / "blobs").rglob("*") if p.is_file()]) == 4
+
+    target = make_instance("dst")  # type: ignore[operator]
+    target.stockade("admin", "restore", str(backup))
+    # A second restore into the now-full database is refused, changing nothing.
+    again = run(
+        [str(BIN / "stockade"), "admin", "restore", str(backup), "--data", str(target.data)],
+        env=target.env,
+        check=False,
+    )
+    assert again.returncode == 1 and "not empty" in again.stderr
+    fsck = target.stockade("admin", "fsck", "--json")
+    assert '"ok": true' in fsck
+    # The old token still works: the secret key came with the backup.
+    with target.serve() as url:
+        assert upload(url, token, "demo", "1.1") == 200
+        venv = tmp_path / "venv"
+        run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
+        run(
+            [
+                str(BIN / "python"), "-m", "pip", "--python", str(venv / "bin" / "python"),
+                "install", "--no-cache-dir", "--index-url", f"{url}/simple/",
+                "demo==1.0", "other==2.0",
+            ],
+            env=client_env(),
+        )  # fmt: skip
+    listed = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import demo, other"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert listed.returncode == 0, listed.stderr

@@ -48,7 +48,7 @@ app.add_typer(lifecycle.release_app, name="release")
 app.add_typer(lifecycle.project_app, name="project")
 # `stockade admin`: its commands are registered by the domain modules that define them.
 app.add_typer(admin.app, name="admin")
-_ADMIN_COMMAND_MODULES = (abuse, lifecycle, policy, upkeep)
+_ADMIN_COMMAND_MODULES = (abuse, policy, upkeep)
 
 
 @app.command()
