@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import threading
 import time
 from typing import Any
 
@@ -217,3 +218,42 @@ def test_fsck_text_output_and_progress(index: Index) -> None:
     assert proc.returncode == 1
     assert "files and their blobs" in proc.stderr
     assert "the blob of other-1.0-py3-none-any.whl is missing" in proc.stderr
+
+
+def test_an_uploads_hold_waits_while_the_sweep_decides(index: Index) -> None:
+    """While the sweep holds a key's hold row (deciding whether to delete the blob), an
+    upload's hold of the same key waits, and then refreshes it: the upload never goes on to
+    its no-op put while the sweep could still delete the blob."""
+    digest = put_orphan(index, b"bytes an upload is about to send again")
+    key = blob_key(digest)
+    old = utcnow() - 2 * DAY
+    hold_blobs(index.db, [key], now=old)
+    finished: list[dt.datetime] = []
+    errors: list[BaseException] = []
+
+    def upload_holds() -> None:
+        try:
+            hold_blobs(index.db, [key])
+            finished.append(utcnow())
+        except BaseException as exc:  # reported below: a thread's failure fails the test
+            errors.append(exc)
+
+    with index.db.write() as s:
+        hold = s.get(BlobHold, key, with_for_update=True)
+        assert hold is not None
+        thread = threading.Thread(target=upload_holds)
+        thread.start()
+        thread.join(1.0)
+        assert thread.is_alive() and not finished  # waiting for the sweep's lock
+        released = utcnow()
+    thread.join(30)
+    assert not thread.is_alive() and not errors
+    assert finished and finished[0] >= released
+    with index.db.read() as s:
+        refreshed = s.get(BlobHold, key)
+        # Refreshed, so the grace period starts again (PostgreSQL took the time as the
+        # statement was sent, SQLite once its write lock was granted).
+        assert refreshed is not None and refreshed.since > old + DAY
+    # The refreshed hold keeps the blob through the next sweep.
+    run(index, "orphan-sweep")
+    assert stored(index, digest)

@@ -44,11 +44,12 @@ def _upsert(session: Session) -> Any:
 def hold_blobs(db: Database, keys: Iterable[str], *, now: dt.datetime | None = None) -> None:
     """Hold ``keys`` (refresh their holds) in a committed transaction of its own; call it
     before putting the blobs. Waits while the sweep is deciding about one of them."""
-    rows = [{"key": key, "since": now or utcnow()} for key in sorted(set(keys))]
-    if not rows:
+    wanted = sorted(set(keys))
+    if not wanted:
         return
     with db.write() as session:
-        stmt = _upsert(session).values(rows)
+        since = now or utcnow()
+        stmt = _upsert(session).values([{"key": key, "since": since} for key in wanted])
         session.execute(
             stmt.on_conflict_do_update(index_elements=["key"], set_={"since": stmt.excluded.since})
         )
