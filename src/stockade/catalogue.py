@@ -33,7 +33,10 @@ from stockade.oidc import models as oidc_models
 from stockade.stats import models as stats_models
 from stockade.stats.critical import CRITICAL_PROJECTS_JOB
 from stockade.stats.security import SECURITY_SNAPSHOT_JOB
+from stockade.storage import holds as blob_holds_models
 from stockade.tokens import models as tokens_models
+from stockade.upkeep.spool import SPOOL_CLEAN_JOB
+from stockade.upkeep.sweep import ORPHAN_SWEEP_JOB
 
 __all__ = ["JOBS", "MODELS", "find_job"]
 
@@ -54,6 +57,7 @@ MODELS: tuple[ModuleType, ...] = (
     stats_models,
     advisories_models,
     mirror_models,
+    blob_holds_models,
 )
 
 JOBS: dict[str, Job] = {
@@ -64,6 +68,8 @@ JOBS: dict[str, Job] = {
         SECURITY_SNAPSHOT_JOB,
         ADVISORIES_JOB,
         MIRROR_JOB,
+        SPOOL_CLEAN_JOB,
+        ORPHAN_SWEEP_JOB,
     )
 }
 

@@ -125,6 +125,14 @@ class Settings:
     # maintainers without 2FA succeed with a warning. Empty: enforced now.
     two_factor_enforce_after: str = ""
 
+    # -- nothing left behind ------------------------------------------------------------------
+    # An upload's spool file (in <data>/tmp) untouched this long (seconds) belongs to a dead
+    # request: the spool job and `stockade admin fsck` remove it.
+    spool_max_age: float = 3600.0
+    # An unreferenced blob is deleted by the orphan sweep only once its hold (taken by the
+    # upload that wrote it, or by the sweep when it first saw it) is this old (seconds).
+    orphan_grace: float = 86400.0
+
     # -- names ------------------------------------------------------------------------------
     # New names one edit away from the this many most popular projects are refused.
     typosquat_top_n: int = 1000
@@ -187,6 +195,8 @@ _FLOAT_KEYS = {
     "mirror_timeout",
     "upload_idle_timeout",
     "description_render_seconds",
+    "spool_max_age",
+    "orphan_grace",
 }
 _BOOL_KEYS = {"scheduler", "access_log", "refuse_vulnerable_uploads"}
 
@@ -329,6 +339,8 @@ TEMPLATE = """\
 # url = "https://pypi.org/simple/"
 # ttl_seconds = 600                                           # page freshness
 # cooldown_days = 0                                           # hide files younger than this
+# spool_max_age = 3600                                        # seconds before a spool is stale
+# orphan_grace = 86400                                        # seconds before an orphan blob goes
 """
 
 
@@ -376,6 +388,8 @@ def _validate(settings: Settings) -> None:
             raise ConfigError(f"{key} must not be negative")
     if not 0 < settings.critical_percent <= 100 or settings.critical_window_days < 1:
         raise ConfigError("critical_percent must be in (0, 100], critical_window_days at least 1")
+    if settings.spool_max_age <= 0 or settings.orphan_grace < 0:
+        raise ConfigError("spool_max_age must be positive and orphan_grace not negative")
     if settings.download_flush_interval <= 0:
         raise ConfigError("download_flush_interval must be positive")
     if settings.two_factor_enforce_after:

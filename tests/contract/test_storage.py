@@ -349,7 +349,7 @@ def test_local_layout_and_cheap_re_put(tmp_path: Path) -> None:
     store.put_bytes(KEY, b"abc")
     path = tmp_path / "store" / KEY
     assert path.read_bytes() == b"abc"
-    assert path.stat().st_mode & 0o777 == 0o644  # readable by a front-end web server
+    assert path.stat().st_mode & 0o777 == 0o600  # the owner's alone, like the database
     before = path.stat()
     store.put_bytes(KEY, b"abc")
     store.put_file(KEY, write_file(tmp_path / "same", b"abc"))

@@ -18,7 +18,6 @@ from rich.markup import escape
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from stockade.cli.admin import app as admin_app
 from stockade.cli.common import CLI_ORIGIN, DataOpt, err, fail, open_db
 from stockade.index.models import Project
 from stockade.lifecycle import services
@@ -194,7 +193,7 @@ def _print_report(report: ProjectReport) -> None:
     out.print(table if report.releases else "No releases.")
 
 
-@admin_app.command("restore")
+# `stockade admin restore` is registered by stockade.cli.upkeep, which also restores backups.
 def admin_restore(
     project: str,
     version: Annotated[str | None, typer.Argument(help="Restore only this release.")] = None,

@@ -6,6 +6,7 @@ Every option also reads a ``STOCKADE_*`` environment variable, as the settings d
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from typing import Annotated
 
@@ -24,10 +25,14 @@ from stockade.cli import (
     roles,
     stats,
     tokens,
+    upkeep,
     users,
 )
 from stockade.cli.common import DataOpt, err, migrated, settings_from
 from stockade.config import write_template
+from stockade.metrics import MULTIPROC_ENV
+from stockade.upkeep.permissions import PRIVATE_UMASK, make_private
+from stockade.upkeep.spool import clean_spools
 
 __all__ = ["app", "main"]
 
@@ -48,7 +53,7 @@ app.add_typer(mirror.app, name="mirror")
 app.add_typer(mirror.view_app, name="view")
 # `stockade admin`: its commands are registered by the domain modules that define them.
 app.add_typer(admin.app, name="admin")
-_ADMIN_COMMAND_MODULES = (abuse, lifecycle, policy)
+_ADMIN_COMMAND_MODULES = (abuse, policy, upkeep)
 
 
 @app.command()
@@ -82,6 +87,17 @@ def serve(
     if write_template(settings.data_dir):
         err.print(f"wrote default settings to {settings.data_dir / 'stockade.toml'}")
     migrated(settings).dispose()
+    for tightened in make_private(settings):
+        err.print(f"made {tightened} private to its owner")
+    # No request runs yet: every spool file is a killed worker's leftover.
+    removed = clean_spools(settings, older_than=0)
+    if removed:
+        err.print(f"removed {len(removed)} abandoned upload spool file(s) from {settings.tmp_dir}")
+    # The workers' counters, summed by whichever worker answers /metrics (stockade.metrics).
+    metrics_dir = settings.data_dir / "metrics"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(mode=0o700)
+    os.environ[MULTIPROC_ENV] = str(metrics_dir)
     # Workers are separate processes: hand them the resolved settings through the environment.
     os.environ["STOCKADE_DATA_DIR"] = str(settings.data_dir)
     os.environ["STOCKADE_DATABASE_URL"] = settings.database_url
@@ -130,4 +146,6 @@ def db_migrate(data: DataOpt = None) -> None:
 
 def main() -> None:
     """Entry point of the ``stockade`` console script."""
+    # Everything stockade creates (database, spools, blobs, settings) is its owner's alone.
+    os.umask(PRIVATE_UMASK)
     app()

@@ -7,12 +7,13 @@ failing with "database is locked" when one of them upgrades a read lock.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -53,6 +54,24 @@ class Database:
         """
         with self._sessions() as session:
             yield session
+
+    def ping(self) -> None:
+        """Raise unless the database answers now (the readiness check).
+
+        SQLite is asked through a new connection that may not create the file: a pooled one
+        keeps reading a file that was moved away or a disk that failed. PostgreSQL's pool
+        checks its connections before use (``pool_pre_ping``)."""
+        if self.is_sqlite:
+            path = self.url.database or ""
+            uri = Path(path).absolute().as_uri() + "?mode=rw" if path != ":memory:" else path
+            probe = sqlite3.connect(uri, uri=True, timeout=5)
+            try:
+                probe.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            finally:
+                probe.close()
+            return
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
 
     def dispose(self) -> None:
         """Close every pooled connection (call after fork and at shutdown)."""

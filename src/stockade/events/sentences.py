@@ -97,7 +97,9 @@ PHRASES: dict[str, str] = {
     "mirror:project:purge": "purged[ {name}] from the mirror cache[ ({reason})]",
     "mirror:origin:set": "set where[ {name}] comes from[ to {mode}][ ({upstream})]",
     "mirror:origin:remove": "let[ {name}] follow the default origin rule again",
-    "mirror:cooldown:exempt": "let[ version {version} of][ {name}] through the cooldown[ ({reason})]",
+    "mirror:cooldown:exempt": (
+        "let[ version {version} of][ {name}] through the cooldown[ ({reason})]"
+    ),
     "mirror:provenance:refused": "refused the provenance[ of {filename}][ from {upstream}]",
     "view:create": "created the policy view[ {view}]",
     "view:remove": "removed the policy view[ {view}]",

@@ -22,6 +22,7 @@ from stockade.db import Database
 from stockade.db.base import utcnow
 from stockade.jobs.interface import Job, JobContext, JobResult
 from stockade.jobs.models import JobLock, JobRun
+from stockade.metrics import JOB_RUNS
 
 __all__ = ["DEFAULT_LEASE", "JobBusy", "RunRecord", "holder_name", "last_runs", "run_job"]
 
@@ -112,7 +113,9 @@ def run_job(
         result = job.run(ctx)
     except BaseException as exc:
         _finish(ctx.db, job.name, run_id, "failed", f"{type(exc).__name__}: {exc}"[:2000])
+        JOB_RUNS.labels(job.name, "failed").inc()
         raise
+    JOB_RUNS.labels(job.name, "ok").inc()
     lines = [result.summary, *result.changes] if result.summary else list(result.changes)
     _finish(ctx.db, job.name, run_id, "ok", "\n".join(lines)[:100_000])
     return RunRecord(run_id, job.name, "ok", result)

@@ -5,7 +5,9 @@ hashed the body. Here the form is checked, the file's own metadata is read and v
 read-only pre-check refuses what the database already forbids, the blob is stored under its
 content address, and one transaction writes the filename registry row (the race arbiter),
 release and file rows, the journal entry, the event and the re-rendered simple pages. A crash
-can leave an unreferenced blob (swept later), never a row without its blob.
+can leave an unreferenced blob, never a row without its blob: the blobs are held
+(``storage.holds``) before they are put, and the orphan sweep deletes an unreferenced blob only
+once its hold is older than the grace period.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from stockade.publish.checks import (
 from stockade.publish.errors import UploadError
 from stockade.publish.form import UploadedFile, UploadForm
 from stockade.storage import BlobStorage
+from stockade.storage.holds import hold_blobs
 from stockade.tokens.models import ApiToken
 from stockade.tokens.services import AuthenticatedToken
 
@@ -91,10 +94,14 @@ def accept_upload(
 
     # Content-addressed and idempotent: storing before the transaction keeps the database's
     # write lock short; only a lost race can leave this blob unreferenced.
-    storage.put_file(blob_key(upload.sha256), upload.path)
     metadata_sha256 = None
     if dist.metadata_bytes is not None:
         metadata_sha256 = hashlib.sha256(dist.metadata_bytes).hexdigest()
+    # Held first: the sweep must not delete an existing blob of these bytes (the puts below
+    # are then no-ops) between here and the commit.
+    hold_blobs(db, [blob_key(d) for d in (upload.sha256, metadata_sha256) if d is not None])
+    storage.put_file(blob_key(upload.sha256), upload.path)
+    if dist.metadata_bytes is not None and metadata_sha256 is not None:
         storage.put_bytes(blob_key(metadata_sha256), dist.metadata_bytes)
 
     for _attempt in range(3):

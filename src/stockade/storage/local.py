@@ -29,7 +29,9 @@ from stockade.storage.interface import (
 __all__ = ["LocalStorage"]
 
 _COPY_BUFFER = 1024 * 1024
-_FILE_MODE = 0o644
+# The owner's alone: stockade serves the files itself (a front end in front of it
+# reads them through stockade or from object storage, never from this folder).
+_FILE_MODE = 0o600
 _MISSING = (FileNotFoundError, NotADirectoryError, IsADirectoryError)
 
 # Writes a blob's content into its temporary file.

@@ -6,13 +6,12 @@ import contextlib
 import functools
 import logging
 import os
+import time
 from collections.abc import AsyncIterator, MutableMapping
 from typing import Any, cast
 
 import anyio
 from fastapi import FastAPI
-from sqlalchemy import text
-from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp
 
 from stockade.catalogue import JOBS
@@ -23,6 +22,7 @@ from stockade.jobs.interface import JobContext
 from stockade.jobs.scheduler import Scheduler
 from stockade.lifecycle.changes import announce
 from stockade.mail import mailer_from_settings
+from stockade.metrics import TALLY
 from stockade.mirror.cached import record_stored
 from stockade.mirror.fetch import BlobFetcher, StoredBlob
 from stockade.mirror.fetchlock import fetch_locks_for
@@ -52,6 +52,8 @@ from stockade.web.manage.settings import router as project_settings_router
 from stockade.web.mirror.pages import router as mirror_router
 from stockade.web.oidc.api import api_router as oidc_api_router
 from stockade.web.oidc.api import router as publishers_router
+from stockade.web.operations import route_group
+from stockade.web.operations import router as operations_router
 from stockade.web.publish.legacy import router as upload_router
 from stockade.web.security import SecurityHeaders, install_error_handlers
 from stockade.web.stats.pages import router as stats_router
@@ -85,19 +87,37 @@ class StockadeApp:
         self.views = views
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            path: str = scope["path"]
-            if path.startswith("/simple/"):
-                await self.simple(scope, receive, _with_headers(scope, send, _SIMPLE_HEADERS))
-                return
-            if path.startswith("/packages/"):
-                await self.files(scope, receive, _with_headers(scope, send, _FILE_HEADERS))
-                return
-            if path.startswith("/views/") and self.views is not None:
-                headers = _FILE_HEADERS if "/packages/" in path else _SIMPLE_HEADERS
-                await self.views(scope, receive, _with_headers(scope, send, headers))
-                return
-        await self.api(scope, receive, send)
+        if scope["type"] != "http":
+            await self.api(scope, receive, send)
+            return
+        path: str = scope["path"]
+        started = time.perf_counter()
+        status = 500  # what a request that ends without a response start counts as
+        target: ASGIApp = self.api
+        extra: tuple[tuple[bytes, bytes], ...] = ()
+        if path.startswith("/simple/"):
+            target, extra = self.simple, _SIMPLE_HEADERS
+        elif path.startswith("/packages/"):
+            target, extra = self.files, _FILE_HEADERS
+        elif path.startswith("/views/") and self.views is not None:
+            target = self.views
+            extra = _FILE_HEADERS if "/packages/" in path else _SIMPLE_HEADERS
+        if extra and scope.get("scheme") == "https":
+            extra = (*extra, _HSTS)
+
+        async def counted(message: MutableMapping[str, Any]) -> None:
+            # One wrapper does both: the status for the metrics, and the installers' headers.
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                if extra:
+                    message["headers"] = [*message.get("headers", ()), *extra]
+            await send(message)
+
+        try:
+            await target(scope, receive, counted)
+        finally:
+            TALLY.request(route_group(path), status, time.perf_counter() - started)
 
 
 # The installers' paths get the security headers that matter for what they serve (the pages
@@ -113,19 +133,6 @@ _FILE_HEADERS = (
     (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'; sandbox"),
 )
 _HSTS = (b"strict-transport-security", b"max-age=31536000")
-
-
-def _with_headers(scope: Scope, send: Send, extra: tuple[tuple[bytes, bytes], ...]) -> Send:
-    """``send``, adding ``extra`` (and HSTS over HTTPS) to the response's headers."""
-    if scope.get("scheme") == "https":
-        extra = (*extra, _HSTS)
-
-    async def send_with_headers(message: MutableMapping[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            message["headers"] = [*message.get("headers", ()), *extra]
-        await send(message)
-
-    return send_with_headers
 
 
 def create_app(settings: Settings | None = None) -> StockadeApp:
@@ -176,6 +183,11 @@ def create_app(settings: Settings | None = None) -> StockadeApp:
         on_stored=functools.partial(_record_stored, db, storage, pages),
     )
 
+    async def flush_metrics() -> None:
+        while True:
+            await anyio.sleep(1.0)
+            TALLY.flush()
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(pages.start_serial)
@@ -185,11 +197,14 @@ def create_app(settings: Settings | None = None) -> StockadeApp:
             scheduler.start()
         async with anyio.create_task_group() as tg:
             tg.start_soon(pages.run_poller)
+            tg.start_soon(flush_metrics)
             try:
                 yield
             finally:
                 tg.cancel_scope.cancel()
         await fetcher.aclose()
+        # The last second's requests are counted too.
+        TALLY.flush()
         if scheduler is not None:
             await anyio.to_thread.run_sync(scheduler.stop)
         # Nothing counted is lost on a clean shutdown.
@@ -223,12 +238,7 @@ def create_app(settings: Settings | None = None) -> StockadeApp:
     api.include_router(publishers_router)
     api.include_router(integrity_router)
     api.include_router(stats_router)
-
-    @api.get("/_health/", include_in_schema=False)
-    def health() -> Response:
-        with db.read() as session:
-            session.execute(text("SELECT 1"))
-        return PlainTextResponse("OK\n")
+    api.include_router(operations_router)
 
     files = FilesApp(db, storage)
     files.on_download = downloads.hit

@@ -15,6 +15,7 @@ import anyio
 from packaging.utils import canonicalize_name
 
 from stockade.index.cache import CachedPage, PageCache
+from stockade.metrics import TALLY
 from stockade.mirror.pages import STALE, MirrorPages
 from stockade.web.index.negotiate import negotiate
 
@@ -57,13 +58,17 @@ class SimpleApp:
                 self.mirror.check_root()
             root = self.cache.cached_root()
             if root is None:
+                TALLY.page_cache("miss")
                 root = await anyio.to_thread.run_sync(self.cache.root)
+            else:
+                TALLY.page_cache("hit")
             await self._send_page(scope, send, root, method == "HEAD")
             return
         normalized = await project_name(scope, send, rest, f"{root_path}/simple/")
         if normalized is None:
             return
         cached = self.cache.peek(normalized)
+        TALLY.page_cache("miss" if cached is False else "hit")
         stale: str | None = None
         if self.mirror is not None:
             if cached is not False:

@@ -13,6 +13,7 @@ from starlette.responses import (
 
 from stockade.config import replace as replace_settings
 from stockade.db import ratelimit
+from stockade.metrics import UPLOAD_REFUSALS, UPLOADS, refusal_reason
 from stockade.publish.errors import UploadError
 from stockade.publish.upload import accept_upload
 from stockade.stats.mandate import upload_warning
@@ -47,7 +48,15 @@ def _authenticate(ctx: AppContext, password: str) -> AuthenticatedToken:
 @router.post("/legacy/", include_in_schema=False)
 @router.post("/legacy", include_in_schema=False)
 async def upload(request: Request, ctx: Ctx) -> Response:
-    """The legacy upload API, as twine and ``uv publish`` speak it."""
+    """The legacy upload API, as twine and ``uv publish`` speak it (refusals are counted)."""
+    response = await _upload(request, ctx)
+    if response.status_code >= 400:
+        status = response.status_code
+        UPLOAD_REFUSALS.labels(refusal_reason(status), str(status)).inc()
+    return response
+
+
+async def _upload(request: Request, ctx: Ctx) -> Response:
     credentials = basic_credentials(request)
     if credentials is None:
         return _error(401, _INVALID_AUTH, {"WWW-Authenticate": 'Basic realm="stockade"'})
@@ -87,6 +96,7 @@ async def upload(request: Request, ctx: Ctx) -> Response:
     finally:
         if form.file is not None:
             form.file.discard()
+    UPLOADS.labels(result.outcome).inc()
     if result.outcome == "created":
         ctx.pages.invalidate(result.project, root=True)
     # Before the 2FA enforcement date: the upload is taken, with a warning in the body.
