@@ -70,19 +70,23 @@ def kinds(report: dict[str, Any]) -> list[tuple[str, str, bool]]:
 
 def test_spool_job_removes_only_abandoned_spools(index: Index) -> None:
     tmp = index.settings.tmp_dir
-    tmp.mkdir(exist_ok=True)
+    (tmp / "mirror").mkdir(parents=True)
     old, fresh = tmp / "upload-old.part", tmp / "upload-fresh.part"
-    old.write_bytes(b"x" * 1000)
-    fresh.write_bytes(b"y")
+    # A mirror fetch a killed worker left behind, and one still being written.
+    old_fetch, live_fetch = tmp / "mirror" / "ab12.old.part", tmp / "mirror" / "cd34.live.part"
+    for path in (old, fresh, old_fetch, live_fetch):
+        path.write_bytes(b"x" * 1000)
     gone = time.time() - index.settings.spool_max_age - 60
-    os.utime(old, (gone, gone))
+    for path in (old, old_fetch):
+        os.utime(path, (gone, gone))
     runs = {"job": "spool-clean", "status": "ok"}
     before = REGISTRY.get_sample_value("stockade_job_runs_total", runs) or 0.0
     changes = run(index, "spool-clean")
     assert REGISTRY.get_sample_value("stockade_job_runs_total", runs) == before + 1
-    assert len(changes) == 1 and "upload-old.part" in changes[0]
-    assert not old.exists()
-    assert fresh.exists()
+    assert len(changes) == 2
+    assert "ab12.old.part" in changes[0] and "upload-old.part" in changes[1]
+    assert not old.exists() and not old_fetch.exists()
+    assert fresh.exists() and live_fetch.exists()
 
 
 def test_sweep_deletes_old_orphans_and_keeps_held_referenced_and_deleted_files(

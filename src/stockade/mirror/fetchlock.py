@@ -133,8 +133,8 @@ class FileFetchLocks:
     """``flock`` on ``<lock_dir>/<sha256>.lock``; the holder removes the file when done."""
 
     def __init__(self, lock_dir: Path) -> None:
+        # Made on the first fetch: an index that mirrors nothing leaves no trace in <data>/tmp.
         self._dir = lock_dir
-        self._dir.mkdir(parents=True, exist_ok=True)
         self._held: dict[str, int] = {}
         self._mutex = threading.Lock()
 
@@ -143,7 +143,11 @@ class FileFetchLocks:
         with self._mutex:
             if sha256 in self._held:
                 return False
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            except FileNotFoundError:
+                self._dir.mkdir(parents=True, exist_ok=True)
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

@@ -1,5 +1,6 @@
 """The spool folder (``<data>/tmp``): uploads stream their body there while it is hashed and
-checked, and remove it when they finish. A killed worker leaves its spool behind; these
+checked, and remove it when they finish; the mirror's file fetches do the same in
+``<data>/tmp/mirror``. A killed worker leaves its spool behind; these
 remove what no live request can still be writing.
 
 ``stockade serve`` empties the folder before it starts its workers (no request is running
@@ -36,10 +37,11 @@ def stale_spools(settings: Settings, *, older_than: float, now: float | None = N
     """The spool files last written more than ``older_than`` seconds ago."""
     now = time.time() if now is None else now
     found = []
-    try:
-        entries = list(os.scandir(settings.tmp_dir))
-    except FileNotFoundError:
-        return []
+    entries = []
+    # Uploads spool in the folder itself, the mirror's file fetches in its "mirror" folder.
+    for folder in (settings.tmp_dir, settings.tmp_dir / "mirror"):
+        with contextlib.suppress(FileNotFoundError):
+            entries.extend(os.scandir(folder))
     for entry in entries:
         with contextlib.suppress(FileNotFoundError):
             info = entry.stat(follow_symlinks=False)
