@@ -481,7 +481,7 @@ def summarize(records: list[dict], out: Path, peers: list[str], a: argparse.Name
         "Targets: cold stockade ≤ 1.3× the upstream; warm stockade ≤ 1.1× nginx-static and "
         "ahead of devpi and proxpi.",
         "",
-        "| heavy page (400 files), req/s | HTML | JSON |",
+        f"| heavy page ({a.heavy} files), req/s | HTML | JSON |",
         "|---|---|---|",
     ]
     for label, name in (("mirror", "mirrored"), ("local", "uploaded here")):

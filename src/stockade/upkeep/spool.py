@@ -37,7 +37,7 @@ def stale_spools(settings: Settings, *, older_than: float, now: float | None = N
     """The spool files last written more than ``older_than`` seconds ago."""
     now = time.time() if now is None else now
     found = []
-    entries = []
+    entries: list[os.DirEntry[str]] = []
     # Uploads spool in the folder itself, the mirror's file fetches in its "mirror" folder.
     for folder in (settings.tmp_dir, settings.tmp_dir / "mirror"):
         with contextlib.suppress(FileNotFoundError):
