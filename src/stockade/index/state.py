@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from packaging.version import InvalidVersion, Version
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
@@ -16,7 +18,7 @@ from stockade.index.render import (
     render_project_json,
 )
 
-__all__ = ["JOURNAL_LOCK_KEY", "journal", "load_state", "rerender", "version_key"]
+__all__ = ["JOURNAL_LOCK_KEY", "journal", "journal_many", "load_state", "rerender", "version_key"]
 
 
 def version_key(version: str) -> tuple[int, Version | str]:
@@ -52,6 +54,32 @@ def journal(
     session.flush()
     project.last_serial = entry.id
     return entry.id
+
+
+def journal_many(
+    session: Session,
+    project: Project,
+    actions: Sequence[tuple[str, str | None]],
+    *,
+    user_id: int | None,
+) -> int:
+    """:func:`journal` for many changes of one project at once (``(action, version)`` pairs, in
+    order), in one flush; returns the last serial."""
+    if not actions:
+        session.flush()
+        return project.last_serial
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": JOURNAL_LOCK_KEY})
+    entries = [
+        JournalEntry(
+            name=project.normalized_name, version=version, action=action, submitted_by_id=user_id
+        )
+        for action, version in actions
+    ]
+    session.add_all(entries)
+    session.flush()
+    project.last_serial = max(entry.id for entry in entries)
+    return project.last_serial
 
 
 def load_state(session: Session, project: Project) -> ProjectState:
