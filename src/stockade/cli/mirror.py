@@ -35,6 +35,7 @@ from stockade.mirror.fetch import (
     StoredBlob,
     UpstreamBlob,
     UpstreamFailed,
+    file_auth,
 )
 from stockade.mirror.fetchlock import fetch_locks_for
 from stockade.mirror.models import (
@@ -49,7 +50,6 @@ from stockade.mirror.models import (
 )
 from stockade.mirror.queries import held_files, upstream_health
 from stockade.mirror.services import Mirror, add_upstream, remove_upstream
-from stockade.mirror.upstream import auth_of
 from stockade.mirror.views import Policy, create_view, remove_view
 from stockade.storage import BlobStorage, open_storage
 
@@ -296,12 +296,15 @@ def _blobs_of(db: Database, names: Sequence[str]) -> list[UpstreamBlob]:
             )
         ).all()
         for f, up in rows:
-            auth = auth_of(up.username, up.password)
+            # The upstream's credentials go to its own hosts only, as on the web's path: a page
+            # must not be able to send them elsewhere by listing a file there.
+            auth = file_auth(f.url, up.url, up.files_url, up.username, up.password)
             if not f.cached:
                 blobs.append(UpstreamBlob(f.url, f.sha256, f.size, auth, blob_key(f.sha256)))
             if f.core_metadata_sha256 and not f.metadata_cached:
-                sha = f.core_metadata_sha256
-                blobs.append(UpstreamBlob(f.url + ".metadata", sha, None, auth, blob_key(sha)))
+                sha, url = f.core_metadata_sha256, f.url + ".metadata"
+                auth = file_auth(url, up.url, up.files_url, up.username, up.password)
+                blobs.append(UpstreamBlob(url, sha, None, auth, blob_key(sha)))
     return blobs
 
 
