@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 
-from packaging.utils import canonicalize_name
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -36,19 +35,17 @@ def set_rule(
 ) -> str:
     """Set the name's origin rule; what the index serves follows at once. Returns the rule
     in words."""
-    if not canonicalize_name(name.strip()):
-        raise MirrorError(400, "Name the project the rule is for.")
+    normalized = rules.normalized_name(name)
     rules.set_origin(
-        session, name.strip(), mode, upstream_name=upstream_name, origin=origin, actor_id=actor_id
+        session, normalized, mode, upstream_name=upstream_name, origin=origin, actor_id=actor_id
     )
-    normalized = canonicalize_name(name.strip())
     reconcile_name(session, normalized)
     return rules.describe_rule(normalized, mode, upstream_name)
 
 
 def unset_rule(session: Session, name: str, *, origin: Origin, actor_id: int | None) -> None:
     """Drop the name's origin rule (the default applies again); the index follows at once."""
-    normalized = canonicalize_name(name)
+    normalized = rules.normalized_name(name)
     if not rules.remove_origin(session, normalized, origin=origin, actor_id=actor_id):
         raise MirrorError(404, f"There is no origin rule for {normalized!r}.")
     reconcile_name(session, normalized)
@@ -68,19 +65,18 @@ def exempt(
     the held files it lets through are published at once. Returns how many."""
     if days is not None and (not math.isfinite(days) or days <= 0):
         raise MirrorError(400, "An exemption lasts a positive number of days (or until revoked).")
-    if not canonicalize_name(name.strip()):
-        raise MirrorError(400, "Name the project to let through the cooldown.")
+    normalized = rules.normalized_name(name)
     expires = utcnow() + dt.timedelta(days=days) if days is not None else None
     rules.add_exemption(
         session,
-        name.strip(),
+        normalized,
         version=version,
         reason=reason,
         expires_at=expires,
         origin=origin,
         actor_id=actor_id,
     )
-    return len(reconcile_name(session, canonicalize_name(name.strip())).published)
+    return len(reconcile_name(session, normalized).published)
 
 
 def purge(
@@ -98,11 +94,11 @@ def purge(
     local project is never deleted by a purge: only the cache records go. Returns what was
     done, in words."""
     reason = " ".join(reason.split()) or PURGE_REASON
-    normalized = canonicalize_name(name.strip())
+    normalized = rules.normalized_name(name)
     mps = list(
         session.scalars(select(MirrorProject).where(MirrorProject.normalized_name == normalized))
     )
-    if not normalized or not mps:
+    if not mps:
         raise MirrorError(404, f"Nothing is cached from an upstream for {name.strip()!r}.")
     index_project = find_project(session, normalized)
     deleted = False

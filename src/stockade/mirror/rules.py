@@ -13,6 +13,7 @@ upload time counts as young) unless a live exemption names the project (or its v
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from packaging.utils import canonicalize_name, canonicalize_version
@@ -42,11 +43,26 @@ __all__ = [
     "is_mature",
     "local_upload_refusal",
     "matures_at",
+    "normalized_name",
     "remove_origin",
     "revoke_exemption",
     "set_origin",
     "upstream_allowed",
 ]
+
+
+# A project name as PEP 503 normalizes it: what may follow /simple/.
+_NORMALIZED = re.compile(r"^[a-z0-9]([a-z0-9-]{0,253}[a-z0-9])?$")
+
+
+def normalized_name(name: str) -> str:
+    """``name`` normalized (PEP 503); a 400 when it cannot be a project's name."""
+    normalized = canonicalize_name(name.strip())
+    if not _NORMALIZED.match(normalized):
+        raise MirrorError(
+            400, f"{name.strip()!r} is not a project name: letters, digits, '.', '_' and '-'."
+        )
+    return normalized
 
 
 def is_local(session: Session, project: Project) -> bool:
