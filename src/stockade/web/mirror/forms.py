@@ -15,6 +15,7 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
 
@@ -61,6 +62,10 @@ def _act(
     try:
         with ctx.db.write() as session:
             key, name = change(session)
+    except IntegrityError:
+        # Another admin (or the CLI) made the same upstream or view at the same moment.
+        message = "That changed at the same moment elsewhere: look at the page and try again."
+        return mirror_page(request, ctx, error=message, failed=failed, form=form, status_code=409)
     except ServiceError as exc:
         return mirror_page(
             request,
@@ -163,25 +168,23 @@ def project_refresh(
     request: Request, ctx: Ctx, admin: AdminUser, project: Annotated[str, Form()] = ""
 ) -> Response:
     """Fetch the project's page from its upstreams now, whatever its TTL."""
-    typed = {"project": project}
+
+    def refused(message: str, status_code: int) -> Response:
+        typed = {"project": project}
+        return mirror_page(
+            request, ctx, error=message, failed="refresh", form=typed, status_code=status_code
+        )
+
     try:
         name = rules.normalized_name(project)
     except MirrorError as exc:
-        return mirror_page(
-            request, ctx, error=exc.message, failed="refresh", form=typed, status_code=400
-        )
+        return refused(exc.message, exc.status_code)
     mirror: Mirror = request.app.state.mirror
     outcome = mirror.refresh(name, force=True)
     if outcome.outcome == "none":
-        message = "No upstream is configured: add one first."
-        return mirror_page(
-            request, ctx, error=message, failed="refresh", form=typed, status_code=409
-        )
+        return refused("No upstream is configured: add one first.", 409)
     if outcome.outcome == "error":
-        message = f"The upstream failed: {outcome.error}"
-        return mirror_page(
-            request, ctx, error=message, failed="refresh", form=typed, status_code=502
-        )
+        return refused(f"The upstream failed: {outcome.error}", 502)
     key = "refreshed" if outcome.outcome == "ok" else outcome.outcome
     return _done(key, name)
 
