@@ -142,6 +142,15 @@ def test_refresh_origin_cooldown_held_and_purge(index: Index, up: StaticUpstream
     assert "1 held file(s) published" in out
     assert index.client.get("/simple/young/").status_code == 200
     assert json.loads(run_cli(index, "mirror", "held", "--json").stdout) == []
+    listed = json.loads(run_cli(index, "mirror", "exemptions", "--json").stdout)
+    assert [(e["project"], e["version"], e["reason"], e["expires_at"]) for e in listed] == [
+        ("young", "1.0", "hotfix", None)
+    ]
+    assert "revoked" in cli(index, "cooldown-revoke", str(listed[0]["id"]))
+    (revoked,) = json.loads(run_cli(index, "mirror", "exemptions", "--json").stdout)
+    assert dt.datetime.fromisoformat(revoked["expires_at"]) <= utcnow()
+    proc = run_cli(index, "mirror", "cooldown-revoke", str(listed[0]["id"]))
+    assert proc.returncode == 1 and "no live cooldown exemption" in proc.stderr
 
     # Purge: out of the index (soft), cache records forgotten, the name kept from upstream.
     cli(index, "purge", "young", "--reason", "malware report")

@@ -28,7 +28,7 @@ from stockade.config import Settings
 from stockade.db import Database
 from stockade.errors import ServiceError
 from stockade.index.paths import blob_key
-from stockade.mirror import actions
+from stockade.mirror import actions, rules
 from stockade.mirror.cached import record_stored
 from stockade.mirror.fetch import (
     BlobFetcher,
@@ -48,7 +48,7 @@ from stockade.mirror.models import (
     MirrorUpstream,
     PolicyView,
 )
-from stockade.mirror.queries import held_files, upstream_health
+from stockade.mirror.queries import exemptions, held_files, upstream_health
 from stockade.mirror.services import Mirror, add_upstream, remove_upstream
 from stockade.mirror.views import Policy, create_view, remove_view
 from stockade.storage import BlobStorage, open_storage
@@ -407,6 +407,51 @@ def cooldown_exempt(
 
     published = _run(data, act)
     err.print(f"exemption recorded; {published} held file(s) published")
+
+
+@app.command("exemptions")
+def exemptions_(
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    data: DataOpt = None,
+) -> None:
+    """Cooldown exemptions, newest first (revoke one with cooldown-revoke ID)."""
+
+    def act(s: Session) -> list[dict[str, object]]:
+        return [
+            {
+                "id": e.id,
+                "project": e.normalized_name,
+                "version": e.version,
+                "reason": e.reason,
+                "expires_at": e.expires_at.isoformat() if e.expires_at else None,
+            }
+            for e in exemptions(s)
+        ]
+
+    rows = _run(data, act, write=False)
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table("id", "project", "version", "reason", "until (UTC)")
+    for r in rows:
+        table.add_row(
+            str(r["id"]),
+            escape(str(r["project"])),
+            escape(str(r["version"] or "every version")),
+            escape(str(r["reason"])),
+            str(r["expires_at"] or "until revoked"),
+        )
+    out.print(table)
+
+
+@app.command("cooldown-revoke")
+def cooldown_revoke(exemption_id: int, data: DataOpt = None) -> None:
+    """End the cooldown exemption ID now (files it let through stay published)."""
+    _run(
+        data,
+        lambda s: rules.revoke_exemption(s, exemption_id, origin=CLI_ORIGIN, actor_id=None),
+    )
+    err.print(f"exemption {exemption_id} revoked")
 
 
 @app.command("held")
