@@ -114,6 +114,10 @@ class World:
             "provider": "github",
             "publisher_id": 1,
             "pending_id": 1,
+            # The mirror's admin page: an upstream, exemption and view nobody made (404).
+            "upstream_name": "no-such-upstream",
+            "exemption_id": 1,
+            "view_name": "no-such-view",
         }
         missing = [p for p in endpoint.params if p not in values]
         assert not missing, (

@@ -3,6 +3,7 @@ on loopback; and the upstream settings (``[[upstream]]`` tables, STOCKADE_UPSTRE
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import time
@@ -80,6 +81,50 @@ def test_add_sync_with_files_list_and_remove(
     assert "mirror:upstream:add" in tags and "mirror:upstream:remove" in tags
 
 
+def test_sync_all_files_sends_credentials_to_the_upstreams_hosts_only(
+    index: Index, tmp_path: Path
+) -> None:
+    """A private upstream needs its credentials for files too; a file its page lists on
+    another host is fetched without them (a page must not be able to collect them)."""
+    creds = ("ci", "s3cret")
+    basic = "Basic " + base64.b64encode(b"ci:s3cret").decode()
+    ours, theirs = wheel_name("private", "1.0"), wheel_name("private", "2.0")
+    meta = metadata_text("private", "1.0").encode()
+    with (
+        StaticUpstream.start(tmp_path / "private", credentials=creds) as private,
+        StaticUpstream.start(tmp_path / "elsewhere") as elsewhere,
+    ):
+        private.add_project(
+            "private", [(ours, wheel_bytes("private", "1.0"))], metadata={ours: meta}
+        )
+        data = wheel_bytes("private", "2.0")
+        sha = elsewhere.add_file(theirs, data)
+        private.edit_page(
+            "private",
+            lambda doc: doc["files"].append(
+                {
+                    "filename": theirs,
+                    "url": elsewhere.file_url(theirs),
+                    "hashes": {"sha256": sha},
+                    "size": len(data),
+                    "upload-time": "2020-01-01T00:00:00.000000Z",
+                }
+            ),
+        )
+        cli(index, "add", "corp", private.url, "--username", "ci", "--password", "s3cret")
+        out = cli(index, "sync", "private", "--all-files")
+        assert "private: 2 published" in out
+        assert private.gets(ours) == 1 and elsewhere.gets(theirs) == 1
+        assert private.authorization[f"/files/{ours}"] == basic
+        assert private.authorization[f"/files/{ours}.metadata"] == basic
+        assert elsewhere.authorization[f"/files/{theirs}"] is None
+    with index.db.read() as s:
+        rows = s.scalars(select(MirrorFile)).all()
+        assert {r.filename for r in rows} == {ours, theirs}
+        assert all(r.cached for r in rows)
+        assert next(r for r in rows if r.filename == ours).metadata_cached
+
+
 def test_refresh_origin_cooldown_held_and_purge(index: Index, up: StaticUpstream) -> None:
     now = utcnow()
     up.add_project(
@@ -97,6 +142,15 @@ def test_refresh_origin_cooldown_held_and_purge(index: Index, up: StaticUpstream
     assert "1 held file(s) published" in out
     assert index.client.get("/simple/young/").status_code == 200
     assert json.loads(run_cli(index, "mirror", "held", "--json").stdout) == []
+    listed = json.loads(run_cli(index, "mirror", "exemptions", "--json").stdout)
+    assert [(e["project"], e["version"], e["reason"], e["expires_at"]) for e in listed] == [
+        ("young", "1.0", "hotfix", None)
+    ]
+    assert "revoked" in cli(index, "cooldown-revoke", str(listed[0]["id"]))
+    (revoked,) = json.loads(run_cli(index, "mirror", "exemptions", "--json").stdout)
+    assert dt.datetime.fromisoformat(revoked["expires_at"]) <= utcnow()
+    proc = run_cli(index, "mirror", "cooldown-revoke", str(listed[0]["id"]))
+    assert proc.returncode == 1 and "no live cooldown exemption" in proc.stderr
 
     # Purge: out of the index (soft), cache records forgotten, the name kept from upstream.
     cli(index, "purge", "young", "--reason", "malware report")

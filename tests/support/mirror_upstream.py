@@ -8,6 +8,9 @@
         up.set_mode(filename, "corrupt")   # or cut / error / slow / stall / None
         up.gets(filename)          # how many GETs that file received
 
+    StaticUpstream.start(root, credentials=("user", "secret")) answers 401 to every request
+    without that HTTP basic authorization (a private index).
+
 Pages: ``/simple/<name>/`` answers JSON (``application/vnd.pypi.simple.v1+json``) when the
 client's Accept asks for it, HTML otherwise; ``/simple/`` lists the projects. File entries
 carry sha256, size, upload-time and, for wheels, core-metadata (a ``.metadata`` sidecar).
@@ -15,6 +18,7 @@ carry sha256, size, upload-time and, for wheels, core-metadata (a ``.metadata`` 
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime as dt
 import hashlib
@@ -64,6 +68,8 @@ class StaticUpstream:
     # The Authorization header of the last request for each path (None: none sent).
     authorization: dict[str, str | None] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # (username, password) every request must carry as HTTP basic auth; None: open.
+    credentials: tuple[str, str] | None = None
 
     @property
     def base(self) -> str:
@@ -179,10 +185,12 @@ class StaticUpstream:
 
     @classmethod
     @contextlib.contextmanager
-    def start(cls, root: Path) -> Iterator[StaticUpstream]:
+    def start(
+        cls, root: Path, *, credentials: tuple[str, str] | None = None
+    ) -> Iterator[StaticUpstream]:
         root.mkdir(parents=True, exist_ok=True)
         (root / "simple").mkdir(exist_ok=True)
-        up = cls(root)
+        up = cls(root, credentials=credentials)
         server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(up))
         server.daemon_threads = True
         up.port = server.server_address[1]
@@ -230,6 +238,15 @@ def _handler(up: StaticUpstream) -> type[SimpleHTTPRequestHandler]:
                 up.requests[("GET", path)] += 1
                 up.authorization[path] = self.headers.get("Authorization")
                 mode = up.modes.get(path.rsplit("/", 1)[-1]) if path.startswith("/files/") else None
+            if up.credentials is not None:
+                user, password = up.credentials
+                token = base64.b64encode(f"{user}:{password}".encode()).decode()
+                if self.headers.get("Authorization") != f"Basic {token}":
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", 'Basic realm="upstream"')
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
             if path.startswith("/simple/") and path.endswith("/"):
                 with up.lock:
                     page_mode = up.page_modes.get(path.strip("/").rsplit("/", 1)[-1])

@@ -6,7 +6,6 @@ servers see new upstreams within seconds and changed pages through the journal.
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import json
 from collections.abc import Callable, Sequence
@@ -28,13 +27,16 @@ from stockade.cli.common import CLI_ORIGIN, DataOpt, err, fail, in_transaction, 
 from stockade.config import Settings
 from stockade.db import Database
 from stockade.errors import ServiceError
-from stockade.events.services import record
 from stockade.index.paths import blob_key
-from stockade.lifecycle.changes import find_project
-from stockade.lifecycle.deletion import delete_project
-from stockade.mirror import rules
+from stockade.mirror import actions, rules
 from stockade.mirror.cached import record_stored
-from stockade.mirror.fetch import BlobFetcher, StoredBlob, UpstreamBlob, UpstreamFailed
+from stockade.mirror.fetch import (
+    BlobFetcher,
+    StoredBlob,
+    UpstreamBlob,
+    UpstreamFailed,
+    file_auth,
+)
 from stockade.mirror.fetchlock import fetch_locks_for
 from stockade.mirror.models import (
     FILE_PUBLISHED,
@@ -46,10 +48,8 @@ from stockade.mirror.models import (
     MirrorUpstream,
     PolicyView,
 )
-from stockade.mirror.queries import held_files, upstream_health
+from stockade.mirror.queries import exemptions, held_files, upstream_health
 from stockade.mirror.services import Mirror, add_upstream, remove_upstream
-from stockade.mirror.sync import reconcile_name
-from stockade.mirror.upstream import auth_of
 from stockade.mirror.views import Policy, create_view, remove_view
 from stockade.storage import BlobStorage, open_storage
 
@@ -296,12 +296,15 @@ def _blobs_of(db: Database, names: Sequence[str]) -> list[UpstreamBlob]:
             )
         ).all()
         for f, up in rows:
-            auth = auth_of(up.username, up.password)
+            # The upstream's credentials go to its own hosts only, as on the web's path: a page
+            # must not be able to send them elsewhere by listing a file there.
+            auth = file_auth(f.url, up.url, up.files_url, up.username, up.password)
             if not f.cached:
                 blobs.append(UpstreamBlob(f.url, f.sha256, f.size, auth, blob_key(f.sha256)))
             if f.core_metadata_sha256 and not f.metadata_cached:
-                sha = f.core_metadata_sha256
-                blobs.append(UpstreamBlob(f.url + ".metadata", sha, None, auth, blob_key(sha)))
+                sha, url = f.core_metadata_sha256, f.url + ".metadata"
+                auth = file_auth(url, up.url, up.files_url, up.username, up.password)
+                blobs.append(UpstreamBlob(url, sha, None, auth, blob_key(sha)))
     return blobs
 
 
@@ -370,10 +373,9 @@ def origin(
     mode = ORIGIN_LOCAL if local else ORIGIN_UPSTREAM if upstream else ORIGIN_BOTH
 
     def act(s: Session) -> str:
-        rules.set_origin(s, project, mode, upstream_name=upstream, origin=CLI_ORIGIN, actor_id=None)
-        # What the index serves follows the rule at once.
-        reconcile_name(s, canonicalize_name(project))
-        return rules.describe_rule(canonicalize_name(project), mode, upstream)
+        return actions.set_rule(
+            s, project, mode, upstream_name=upstream, origin=CLI_ORIGIN, actor_id=None
+        )
 
     err.print(_run(data, act))
 
@@ -391,22 +393,65 @@ def cooldown_exempt(
     data: DataOpt = None,
 ) -> None:
     """Let PROJECT (or one --version of it) through the cooldown, with a reason."""
-    expires = dt.datetime.now(dt.UTC) + dt.timedelta(days=days) if days else None
 
     def act(s: Session) -> int:
-        rules.add_exemption(
+        return actions.exempt(
             s,
             project,
             version=version,
             reason=reason,
-            expires_at=expires,
+            days=days,
             origin=CLI_ORIGIN,
             actor_id=None,
         )
-        return len(reconcile_name(s, canonicalize_name(project)).published)
 
     published = _run(data, act)
     err.print(f"exemption recorded; {published} held file(s) published")
+
+
+@app.command("exemptions")
+def exemptions_(
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    data: DataOpt = None,
+) -> None:
+    """Cooldown exemptions, newest first (revoke one with cooldown-revoke ID)."""
+
+    def act(s: Session) -> list[dict[str, object]]:
+        return [
+            {
+                "id": e.id,
+                "project": e.normalized_name,
+                "version": e.version,
+                "reason": e.reason,
+                "expires_at": e.expires_at.isoformat() if e.expires_at else None,
+            }
+            for e in exemptions(s)
+        ]
+
+    rows = _run(data, act, write=False)
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table("id", "project", "version", "reason", "until (UTC)")
+    for r in rows:
+        table.add_row(
+            str(r["id"]),
+            escape(str(r["project"])),
+            escape(str(r["version"] or "every version")),
+            escape(str(r["reason"])),
+            str(r["expires_at"] or "until revoked"),
+        )
+    out.print(table)
+
+
+@app.command("cooldown-revoke")
+def cooldown_revoke(exemption_id: int, data: DataOpt = None) -> None:
+    """End the cooldown exemption ID now (files it let through stay published)."""
+    _run(
+        data,
+        lambda s: rules.revoke_exemption(s, exemption_id, origin=CLI_ORIGIN, actor_id=None),
+    )
+    err.print(f"exemption {exemption_id} revoked")
 
 
 @app.command("held")
@@ -434,7 +479,7 @@ def held(
 @app.command("purge")
 def purge(
     project: str,
-    reason: Annotated[str, typer.Option("--reason")] = "purged from the mirror cache",
+    reason: Annotated[str, typer.Option("--reason")] = actions.PURGE_REASON,
     data: DataOpt = None,
 ) -> None:
     """Take PROJECT's upstream copy out of the index and forget its cache records.
@@ -442,40 +487,12 @@ def purge(
     The index project is soft-deleted (blobs kept; ``stockade project restore`` brings it
     back), which also keeps its name from being mirrored again until an admin decides."""
 
-    def act(s: Session) -> str:
-        normalized = canonicalize_name(project)
-        mps = list(
-            s.scalars(select(MirrorProject).where(MirrorProject.normalized_name == normalized))
+    err.print(
+        _run(
+            data,
+            lambda s: actions.purge(s, project, reason=reason, origin=CLI_ORIGIN, actor_id=None),
         )
-        if not mps:
-            raise ServiceError(404, f"nothing is cached from upstream for {project!r}")
-        index_project = find_project(s, normalized)
-        deleted = False
-        if (
-            index_project is not None
-            and index_project.deletion_id is None
-            and any(mp.project_id == index_project.id for mp in mps)
-            and not rules.is_local(s, index_project)
-        ):
-            delete_project(
-                s, index_project, origin=CLI_ORIGIN, actor_id=None, admin=True, reason=reason
-            )
-            deleted = True
-        for mp in mps:
-            s.delete(mp)
-        s.flush()
-        record(
-            s,
-            "mirror:project:purge",
-            origin=CLI_ORIGIN,
-            project_id=index_project.id if index_project is not None else None,
-            summary=f"{normalized} purged from the mirror cache: {reason}",
-            name=normalized,
-            reason=reason,
-        )
-        return f"{normalized}: cache forgotten" + ("; index project deleted" if deleted else "")
-
-    err.print(_run(data, act))
+    )
 
 
 view_app = typer.Typer(no_args_is_help=True, help="Policy views: /views/NAME/simple/.")

@@ -100,6 +100,9 @@ PHRASES: dict[str, str] = {
     "mirror:cooldown:exempt": (
         "let[ version {version} of][ {name}] through the cooldown[ ({reason})]"
     ),
+    "mirror:cooldown:revoke": (
+        "stopped letting[ version {version} of][ {name}] through the cooldown"
+    ),
     "mirror:provenance:refused": "refused the provenance[ of {filename}][ from {upstream}]",
     "view:create": "created the policy view[ {view}]",
     "view:remove": "removed the policy view[ {view}]",

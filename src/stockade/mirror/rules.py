@@ -13,8 +13,11 @@ upload time counts as young) unless a live exemption names the project (or its v
 from __future__ import annotations
 
 import datetime as dt
+import re
+from typing import Any
 
 from packaging.utils import canonicalize_name, canonicalize_version
+from packaging.version import InvalidVersion, Version
 from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session
 
@@ -40,9 +43,26 @@ __all__ = [
     "is_mature",
     "local_upload_refusal",
     "matures_at",
+    "normalized_name",
+    "remove_origin",
+    "revoke_exemption",
     "set_origin",
     "upstream_allowed",
 ]
+
+
+# A project name as PEP 503 normalizes it: what may follow /simple/.
+_NORMALIZED = re.compile(r"^[a-z0-9]([a-z0-9-]{0,253}[a-z0-9])?$")
+
+
+def normalized_name(name: str) -> str:
+    """``name`` normalized (PEP 503); a 400 when it cannot be a project's name."""
+    normalized = canonicalize_name(name.strip())
+    if not _NORMALIZED.match(normalized):
+        raise MirrorError(
+            400, f"{name.strip()!r} is not a project name: letters, digits, '.', '_' and '-'."
+        )
+    return normalized
 
 
 def is_local(session: Session, project: Project) -> bool:
@@ -246,6 +266,12 @@ def add_exemption(
     reason = " ".join(reason.split())
     if not reason:
         raise MirrorError(400, "A cooldown exemption needs a reason.")
+    version = (version or "").strip() or None
+    if version:
+        try:
+            Version(version)
+        except InvalidVersion as exc:
+            raise MirrorError(400, f"{version!r} is not a version (PEP 440).") from exc
     normalized = canonicalize_name(name)
     exemption = MirrorCooldownExemption(
         normalized_name=normalized,
@@ -256,19 +282,62 @@ def add_exemption(
     )
     session.add(exemption)
     session.flush()
-    what = f"version {version} of {normalized}" if version else f"every version of {normalized}"
     until = f" until {expires_at:%Y-%m-%d %H:%M} UTC" if expires_at else ""
-    project_id = session.scalar(select(Project.id).where(Project.normalized_name == normalized))
-    record(
+    _exemption_event(
         session,
         "mirror:cooldown:exempt",
+        exemption,
+        f"let through the cooldown{until}: {reason}",
         origin=origin,
         actor_id=actor_id,
-        project_id=project_id,
-        summary=f"{what} let through the cooldown{until}: {reason}",
-        name=normalized,
-        version=version,
         reason=reason,
         expires_at=expires_at.isoformat() if expires_at else None,
     )
     return exemption
+
+
+def revoke_exemption(
+    session: Session, exemption_id: int, *, origin: Origin, actor_id: int | None
+) -> MirrorCooldownExemption:
+    """End a live exemption now (it stays on record, expired). Files it already let through
+    stay published: installers may have them; new files wait out the cooldown again."""
+    exemption = session.get(MirrorCooldownExemption, exemption_id)
+    now = utcnow()
+    if exemption is None or (exemption.expires_at is not None and exemption.expires_at <= now):
+        raise MirrorError(404, f"There is no live cooldown exemption {exemption_id}.")
+    exemption.expires_at = now
+    session.flush()
+    _exemption_event(
+        session,
+        "mirror:cooldown:revoke",
+        exemption,
+        f"no longer let through the cooldown ({exemption.reason})",
+        origin=origin,
+        actor_id=actor_id,
+    )
+    return exemption
+
+
+def _exemption_event(
+    session: Session,
+    tag: str,
+    exemption: MirrorCooldownExemption,
+    done: str,
+    *,
+    origin: Origin,
+    actor_id: int | None,
+    **details: Any,  # the event's own fields
+) -> None:
+    name, version = exemption.normalized_name, exemption.version
+    what = f"version {version} of {name}" if version else f"every version of {name}"
+    record(
+        session,
+        tag,
+        origin=origin,
+        actor_id=actor_id,
+        project_id=session.scalar(select(Project.id).where(Project.normalized_name == name)),
+        summary=f"{what} {done}",
+        name=name,
+        version=version,
+        **details,
+    )

@@ -49,6 +49,7 @@ from stockade.web.index.views import ViewsApp
 from stockade.web.lifecycle.routes import router as lifecycle_router
 from stockade.web.manage.projects import router as manage_router
 from stockade.web.manage.settings import router as project_settings_router
+from stockade.web.mirror.forms import router as mirror_forms_router
 from stockade.web.mirror.pages import router as mirror_router
 from stockade.web.oidc.api import api_router as oidc_api_router
 from stockade.web.oidc.api import router as publishers_router
@@ -217,6 +218,8 @@ def create_app(settings: Settings | None = None) -> StockadeApp:
         title="stockade", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
     )
     api.state.ctx = context
+    # The admin page's "refresh now" uses this worker's mirror service (its upstream clients).
+    api.state.mirror = mirror
     install_error_handlers(api)
     api.include_router(upload_router)
     api.include_router(json_api_router)
@@ -230,6 +233,7 @@ def create_app(settings: Settings | None = None) -> StockadeApp:
     api.include_router(advisories_admin_router)
     api.include_router(admin_router)
     api.include_router(mirror_router)
+    api.include_router(mirror_forms_router)
     api.include_router(two_factor_router)
     api.include_router(recovery_router)
     api.include_router(project_settings_router)
