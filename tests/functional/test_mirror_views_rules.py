@@ -184,6 +184,10 @@ def test_a_view_serves_only_its_own_files(index: Index) -> None:
     ):
         assert index.client.get(path).status_code == 404, path
     assert index.client.post("/views/safe" + allowed).status_code == 405
+    # Provenance, linked relative to a page when base_url is not set, is the index's own.
+    provenance = f"/integrity/demo/1.0/{wheel_name('demo', '1.0')}/provenance"
+    moved = index.client.get("/views/safe" + provenance, follow_redirects=False)
+    assert moved.status_code == 307 and moved.headers["location"] == provenance
     # The view replaced without its deny list: 3.0 is served once workers read views again.
     with index.db.write() as s:
         create_view(s, "safe", origin=CLI, actor_id=None)

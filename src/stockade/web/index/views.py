@@ -63,6 +63,12 @@ class ViewsApp:
         if scope["method"] not in ("GET", "HEAD"):
             await send_plain(send, 405, b"Method Not Allowed", [(b"allow", b"GET, HEAD")])
             return
+        if rest.startswith("integrity/"):
+            # Pages link provenance relative to themselves (when base_url is not set): it is
+            # the index's own, whatever the view.
+            location = scope.get("root_path", "") + "/" + quote(rest)
+            await send_plain(send, 307, b"", [(b"location", location.encode("latin-1"))])
+            return
         if not rest.startswith(("simple/", "packages/")):
             await send_plain(send, 404, b"Not Found")
             return
