@@ -17,6 +17,8 @@ import httpx
 import pytest
 
 from e2e.conftest import BIN, LiveServer, client_env, run, stockade_serve
+from stockade.mirror.views import VIEWS_TTL
+from support.advisories import affecting, write
 from support.backend import backend_overrides
 from support.builders import metadata_text, wheel_bytes, wheel_name
 from support.mirror_upstream import StaticUpstream
@@ -142,29 +144,36 @@ def test_pip_installs_a_dependency_chain_from_the_upstream_stockade(
     assert {"mirapp", "mirlib"} <= {p["name"] for p in root["projects"]}
 
 
-def test_uv_installs_through_the_mirror(mirror: Mirror, tmp_path: Path) -> None:
+def _uv_install(
+    mirror: Mirror, tmp_path: Path, *requirements: str, view: str = ""
+) -> dict[str, str]:
+    """uv installs ``requirements`` from the mirror (or one of its views); returns what is
+    installed."""
+    base = f"{mirror.server.url}/views/{view}" if view else mirror.server.url
     uv = str(BIN / "uv")
-    venv = tmp_path / "venv"
+    venv = tmp_path / "uv-venv"
     run([uv, "venv", "--python", sys.executable, str(venv)])
+    python = str(venv / "bin" / "python")
     run(
         [
             uv,
             "pip",
             "install",
             "--python",
-            str(venv / "bin" / "python"),
+            python,
             "--no-cache",
             "--index-url",
-            f"{mirror.server.url}/simple/",
-            "mirapp",
-            "plainpkg",
+            f"{base}/simple/",
+            *requirements,
         ],
         env=client_env(),
     )
-    out = run(
-        [uv, "pip", "list", "--python", str(venv / "bin" / "python"), "--format", "json"]
-    ).stdout
-    installed = {p["name"]: p["version"] for p in json.loads(out)}
+    out = run([uv, "pip", "list", "--python", python, "--format", "json"]).stdout
+    return {p["name"]: p["version"] for p in json.loads(out)}
+
+
+def test_uv_installs_through_the_mirror(mirror: Mirror, tmp_path: Path) -> None:
+    installed = _uv_install(mirror, tmp_path, "mirapp", "plainpkg")
     assert installed["mirapp"] == "1.0" and installed["plainpkg"] == "2.0"
 
 
@@ -300,3 +309,39 @@ def test_pip_resolves_to_the_newest_version_a_policy_view_lets_through(
     mirror.server.stockade("view", "create", "stable", "--deny", "mirlib>=1.1")
     installed = _pip_install(mirror, tmp_path, "mirapp", view="stable")
     assert installed == {"mirapp": "1.0", "mirlib": "1.0"}
+
+
+def test_a_view_without_known_vulnerabilities_resolves_below_a_vulnerable_release(
+    mirror: Mirror, tmp_path: Path
+) -> None:
+    """vulnlib 2.0, the newest upstream, is affected by an imported OSV advisory: through the
+    view pip and uv resolve vulnapp's dependency to 1.1, and the public index still has 2.0."""
+    dists = tmp_path / "dists"
+    dists.mkdir()
+    mirror.upstream.twine_upload(
+        [
+            _wheel(dists, "vulnapp", "1.0", "vulnlib>=1"),
+            _wheel(dists, "vulnlib", "1.0"),
+            _wheel(dists, "vulnlib", "1.1"),
+            _wheel(dists, "vulnlib", "2.0"),
+        ]
+    )
+    mirror.server.stockade("view", "create", "audited", "--no-known-vulns")
+    page = f"{mirror.server.url}/views/audited/simple/vulnlib/"
+    newest = wheel_name("vulnlib", "2.0")
+    assert newest in httpx.get(page).text  # nothing is known yet
+    advisory = affecting("GHSA-vvvv-wwww-xxxx", "vulnlib", "2.0")
+    mirror.server.stockade("advisories", "import", str(write(tmp_path / "osv", advisory)))
+    # Every worker reads the advisories' stamp again within VIEWS_TTL of its next request.
+    time.sleep(VIEWS_TTL + 0.5)
+    assert newest not in httpx.get(page).text
+    assert _pip_install(mirror, tmp_path / "pip", "vulnapp", view="audited") == {
+        "vulnapp": "1.0",
+        "vulnlib": "1.1",
+    }
+    installed = _uv_install(mirror, tmp_path / "uv", "vulnapp", view="audited")
+    assert installed["vulnapp"] == "1.0" and installed["vulnlib"] == "1.1"
+    # The JSON API under the view agrees; the index itself is unfiltered.
+    doc = httpx.get(f"{mirror.server.url}/views/audited/pypi/vulnlib/json").json()
+    assert list(doc["releases"]) == ["1.0", "1.1"] and doc["vulnerabilities"] == []
+    assert _pip_install(mirror, tmp_path / "public", "vulnlib") == {"vulnlib": "2.0"}

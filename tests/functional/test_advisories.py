@@ -28,40 +28,12 @@ from stockade.events.models import Event
 from stockade.events.services import CLI
 from stockade.jobs.interface import JobContext
 from stockade.mail import mailer_from_settings
+from support.advisories import osv, write
 from support.backend import CORPUS
 from support.builders import wheel_bytes, wheel_name
 from support.index import Index, login_client, run_cli
 
 ADVISORIES = CORPUS / "advisories"
-
-
-def osv(
-    osv_id: str, name: str, *, modified: str = "2024-01-01T00:00:00Z", **extra: Any
-) -> dict[str, Any]:
-    doc: dict[str, Any] = {
-        "id": osv_id,
-        "modified": modified,
-        "published": "2023-12-01T00:00:00Z",
-        "summary": f"{osv_id} in {name}",
-        "details": f"Details of {osv_id}.",
-        "affected": [
-            {
-                "package": {"name": name, "ecosystem": "PyPI"},
-                "ranges": [
-                    {"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "2.0"}]}
-                ],
-            }
-        ],
-    }
-    doc.update(extra)
-    return doc
-
-
-def write(folder: Path, *docs: dict[str, Any]) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for doc in docs:
-        (folder / f"{doc['id']}.json").write_text(json.dumps(doc))
-    return folder
 
 
 def import_(index: Index, *paths: Path | str) -> str:

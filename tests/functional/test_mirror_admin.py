@@ -338,6 +338,13 @@ def test_policy_views_are_listed_created_and_removed(index: Index, admin: Admin)
     assert _last_event(index, "view:create").actor_id == admin.user_id
     assert index.client.get("/views/vetted/simple/").status_code == 200
 
+    # The vulnerability rule says it checks nothing while no advisory was imported.
+    text = admin.done(PAGE + "views/", name="patched", no_known_vulns="1")
+    assert "no advisories imported" in text
+    with index.db.read() as s:
+        assert s.scalar(select(PolicyView.no_known_vulns).where(PolicyView.name == "patched"))
+    admin.done(PAGE + "views/patched/remove/")
+
     _refused(admin.post(PAGE + "views/", name="Bad Name"), 400, "Invalid view name")
     _refused(admin.post(PAGE + "views/", name="v", allow="requests; os_name=='nt'"), 400, "--allow")
     _refused(admin.post(PAGE + "views/", name="v", min_downloads="many"), 400, "must be a number")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from packaging.utils import canonicalize_name
-from sqlalchemy import exists, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from stockade.advisories.models import Advisory, AdvisoryId, AdvisoryPackage, AdvisoryRecord
@@ -27,6 +27,7 @@ __all__ = [
     "documents",
     "find_advisory",
     "format_timestamp",
+    "import_stamp",
     "matches_for",
     "matches_for_many",
     "package_advisories",
@@ -67,6 +68,15 @@ class Match:
 def any_imported(session: Session) -> bool:
     """Whether advisory data was ever imported (else "no advisories" means "not known")."""
     return bool(session.scalar(select(exists().where(AdvisoryRecord.osv_id.is_not(None)))))
+
+
+def import_stamp(session: Session) -> tuple[int, dt.datetime | None]:
+    """Changes whenever an import adds or changes a record: how many records there are and
+    when the newest was written (every added or updated record is stamped with its import)."""
+    count, newest = session.execute(
+        select(func.count(AdvisoryRecord.osv_id), func.max(AdvisoryRecord.imported_at))
+    ).one()
+    return int(count), newest
 
 
 _Row = tuple[list[str], list[list[dict[str, str]]], Known]

@@ -23,6 +23,7 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from stockade.advisories.queries import any_imported
 from stockade.cli.common import CLI_ORIGIN, DataOpt, err, fail, in_transaction, open_db
 from stockade.config import Settings
 from stockade.db import Database
@@ -46,11 +47,10 @@ from stockade.mirror.models import (
     MirrorFile,
     MirrorProject,
     MirrorUpstream,
-    PolicyView,
 )
 from stockade.mirror.queries import exemptions, held_files, upstream_health
 from stockade.mirror.services import Mirror, add_upstream, remove_upstream
-from stockade.mirror.views import Policy, create_view, remove_view
+from stockade.mirror.views import UNCHECKED, Policy, create_view, remove_view, view_summaries
 from stockade.storage import BlobStorage, open_storage
 
 __all__ = ["app", "view_app"]
@@ -519,6 +519,10 @@ def view_create(
         bool,
         typer.Option("--maintainers-2fa", help="Local projects: every maintainer has 2FA."),
     ] = False,
+    no_known_vulns: Annotated[
+        bool,
+        typer.Option("--no-known-vulns", help="Leave out versions an imported advisory affects."),
+    ] = False,
     allow: Annotated[
         list[str] | None, typer.Option("--allow", help="Only these (NAME or NAME<SPEC).")
     ] = None,
@@ -538,12 +542,19 @@ def view_create(
             trusted_publishing_only=trusted_publishing_only,
             min_downloads=min_downloads,
             maintainers_2fa=maintainers_2fa,
+            no_known_vulns=no_known_vulns,
             allow=allow,
             deny=deny,
             origin=CLI_ORIGIN,
             actor_id=None,
         )
-        return f"view {view.name} at /views/{view.name}/simple/: {Policy.of(view).describe()}"
+        said = f"view {view.name} at /views/{view.name}/simple/: {Policy.of(view).describe()}"
+        if no_known_vulns and not any_imported(s):
+            said += (
+                f"\nwarning: {UNCHECKED} until `stockade advisories import` has run"
+                " (or the advisories-import job, with advisory_urls set)"
+            )
+        return said
 
     err.print(_run(data, act))
 
@@ -555,23 +566,7 @@ def view_list(
 ) -> None:
     """The policy views and their rules."""
 
-    def act(s: Session) -> list[dict[str, object]]:
-        return [
-            {
-                "name": v.name,
-                "min_age_days": v.min_age_days,
-                "attested_only": v.attested_only,
-                "trusted_publishing_only": v.trusted_publishing_only,
-                "min_downloads": v.min_downloads,
-                "maintainers_2fa": v.maintainers_2fa,
-                "allow": list(v.allow),
-                "deny": list(v.deny),
-                "rules": Policy.of(v).describe(),
-            }
-            for v in s.scalars(select(PolicyView).order_by(PolicyView.name))
-        ]
-
-    rows = _run(data, act, write=False)
+    rows = _run(data, view_summaries, write=False)
     if as_json:
         print(json.dumps(rows, indent=2))
         return

@@ -231,6 +231,8 @@ class PolicyView(Base):
     min_downloads: Mapped[int | None] = mapped_column(BigInteger)
     # Local projects need every Owner and Maintainer to have a second factor.
     maintainers_2fa: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Versions a live imported advisory affects are left out.
+    no_known_vulns: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # PEP 508 requirements without markers: "name" or "name<2" (allow: only these; deny: never).
     allow: Mapped[list[str]] = mapped_column(JSON, default=list)
     deny: Mapped[list[str]] = mapped_column(JSON, default=list)

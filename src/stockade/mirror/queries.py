@@ -15,17 +15,14 @@ from stockade.mirror.models import (
     MirrorOrigin,
     MirrorProject,
     MirrorUpstream,
-    PolicyView,
 )
 from stockade.mirror.rules import describe_rule, matures_at
-from stockade.mirror.views import Policy
 
 __all__ = [
     "exemptions",
     "held_files",
     "listed_names",
     "origin_rules",
-    "policy_views",
     "upstream_health",
 ]
 
@@ -120,14 +117,6 @@ def exemptions(s: Session) -> list[MirrorCooldownExemption]:
     return list(
         s.scalars(select(MirrorCooldownExemption).order_by(MirrorCooldownExemption.id.desc()))
     )
-
-
-def policy_views(s: Session) -> list[dict[str, object]]:
-    """Every policy view: its name, where it is served and its rules in words."""
-    return [
-        {"name": v.name, "path": f"/views/{v.name}/simple/", "rules": Policy.of(v).describe()}
-        for v in s.scalars(select(PolicyView).order_by(PolicyView.name))
-    ]
 
 
 def listed_names(s: Session) -> list[tuple[str, str]]:

@@ -3,9 +3,18 @@
 ``/views/<view>/simple/`` lists the projects a view allows and ``/views/<view>/simple/<name>/``
 the files of a project that pass every rule of the view: allow and deny lists (names and
 version specifiers), a minimum age, attested files only, files sent by trusted publishing
-only. A version whose files all fail is not on the page, so pip and uv resolve to the newest
-version that passes. Pages are rendered by ``stockade.index.render`` from the project's state
-as the view selects it, and kept per worker like the public pages (:class:`ViewPages`).
+only, projects downloaded often enough, local projects whose maintainers all have 2FA, and
+versions no known advisory affects. A version whose files all fail is not on the page, so pip
+and uv resolve to the newest version that passes. Pages are rendered by
+``stockade.index.render`` from the project's state as the view selects it, and kept per worker
+like the public pages (:class:`ViewPages`), with the set of files the view lets through: the
+view's file URLs (``/views/<view>/packages/…``) serve only those.
+
+"No known vulnerability" is only as good as the advisories imported
+(``stockade advisories import``). Until some were, nothing is known, so nothing is left out:
+the view says so (``stockade view list``, :func:`view_summaries`, and a header on its pages)
+rather than pretend the check was made. An import drops the rendered pages of such views, so a
+version an advisory newly affects is gone from them within ``VIEWS_TTL`` seconds.
 """
 
 from __future__ import annotations
@@ -15,7 +24,9 @@ import datetime as dt
 import re
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -24,6 +35,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from stockade.accounts.twofactor.factors import has_two_factor
+from stockade.advisories.queries import import_stamp, matches_for_many
 from stockade.db import Database
 from stockade.db.base import utcnow
 from stockade.events.services import Origin, record
@@ -31,6 +43,7 @@ from stockade.index.cache import CachedPage, PageCache, listed_projects
 from stockade.index.models import File, Project, Role
 from stockade.index.render import (
     FileEntry,
+    ProjectState,
     render_project_html,
     render_project_json,
     render_root_html,
@@ -42,13 +55,29 @@ from stockade.mirror.errors import MirrorError
 from stockade.mirror.models import PolicyView
 from stockade.stats.models import DownloadTotal
 
-__all__ = ["Policy", "ViewPages", "create_view", "remove_view"]
+__all__ = [
+    "UNCHECKED",
+    "VIEWS_TTL",
+    "Policy",
+    "ViewPage",
+    "ViewPages",
+    "create_view",
+    "remove_view",
+    "select_state",
+    "view_policy",
+    "view_summaries",
+]
 
 _VIEW_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,98}[a-z0-9])?$")
-# How long a worker keeps the list of views, and a rendered view page with a minimum age
-# (files age into it), before reading them again (seconds).
+# How long a worker keeps the list of views (and the advisories' import stamp) before reading
+# them again, and a rendered view page whose rules depend on time or on counts the journal does
+# not report (a minimum age, downloads, maintainers' 2FA), in seconds.
 VIEWS_TTL = 5.0
 AGED_PAGE_TTL = 60.0
+# How many file names a worker remembers the project of (for the views' file URLs).
+_FILE_NAMES = 100_000
+# Said on the pages of a "no known vulnerability" view while no advisory was ever imported.
+UNCHECKED = "no advisories imported: known vulnerabilities are not filtered out"
 
 
 def _requirements(specs: list[str], option: str) -> list[Requirement]:
@@ -73,6 +102,7 @@ def create_view(
     trusted_publishing_only: bool = False,
     min_downloads: int | None = None,
     maintainers_2fa: bool = False,
+    no_known_vulns: bool = False,
     allow: list[str] | None = None,
     deny: list[str] | None = None,
     origin: Origin,
@@ -95,6 +125,7 @@ def create_view(
     view.min_age_days, view.allow, view.deny = min_age_days, allow, deny
     view.attested_only, view.trusted_publishing_only = attested_only, trusted_publishing_only
     view.min_downloads, view.maintainers_2fa = min_downloads, maintainers_2fa
+    view.no_known_vulns = no_known_vulns
     view.created_by_id = actor_id
     view.created_at = utcnow()
     session.flush()
@@ -134,6 +165,7 @@ class Policy:
     trusted_publishing_only: bool
     min_downloads: int | None
     maintainers_2fa: bool
+    no_known_vulns: bool
     allow: tuple[Requirement, ...]
     deny: tuple[Requirement, ...]
     # Changes whenever the view is created again.
@@ -148,6 +180,7 @@ class Policy:
             trusted_publishing_only=view.trusted_publishing_only,
             min_downloads=view.min_downloads,
             maintainers_2fa=view.maintainers_2fa,
+            no_known_vulns=view.no_known_vulns,
             allow=tuple(_requirements(list(view.allow), "--allow")),
             deny=tuple(_requirements(list(view.deny), "--deny")),
             stamp=view.created_at.isoformat(),
@@ -165,11 +198,20 @@ class Policy:
             rules.append(f"projects with at least {self.min_downloads} download(s)")
         if self.maintainers_2fa:
             rules.append("local projects whose maintainers all have 2FA")
+        if self.no_known_vulns:
+            rules.append("versions no known advisory affects")
         if self.allow:
             rules.append("only " + ", ".join(map(str, self.allow)))
         if self.deny:
             rules.append("never " + ", ".join(map(str, self.deny)))
         return "; ".join(rules) or "everything"
+
+    @property
+    def changes_unjournaled(self) -> bool:
+        """Whether the view's pages depend on time or on counts the journal does not report."""
+        return (
+            self.min_age_days is not None or self.min_downloads is not None or self.maintainers_2fa
+        )
 
     def allows_name(self, normalized: str) -> bool:
         if any(canonicalize_name(r.name) == normalized and not r.specifier for r in self.deny):
@@ -208,9 +250,17 @@ class Policy:
         return True
 
 
-def render_view(session: Session, policy: Policy, project: Project) -> tuple[bytes, bytes]:
-    """The project's pages as the view selects them (no files if the view denies the name)."""
+def select_state(session: Session, policy: Policy, project: Project) -> ProjectState:
+    """The project's state as the view selects it: only the files (and the versions with a
+    file) that pass every rule; nothing when the view leaves the project out."""
     state = load_state(session, project)
+    name = project.normalized_name
+    if (
+        state.status == "quarantined"
+        or not policy.allows_name(name)
+        or not passing_projects(session, policy, [project.id])
+    ):
+        return dataclasses.replace(state, files=(), versions=())
     published = set(
         session.scalars(
             select(File.filename).where(
@@ -219,12 +269,57 @@ def render_view(session: Session, policy: Policy, project: Project) -> tuple[byt
         )
     )
     now = utcnow()
-    name = project.normalized_name
-    allowed = policy.allows_name(name) and bool(passing_projects(session, policy, [project.id]))
-    files = tuple(e for e in state.files if allowed and policy.allows_file(name, e, published, now))
+    files = [e for e in state.files if policy.allows_file(name, e, published, now)]
+    if policy.no_known_vulns and files:
+        candidates = sorted({e.version for e in files})
+        matches = matches_for_many(session, [(name, v) for v in candidates])
+        affected = {v for v, m in zip(candidates, matches, strict=True) if m}
+        files = [e for e in files if e.version not in affected]
     versions = sorted({e.version for e in files}, key=state.versions.index)
-    view_state = dataclasses.replace(state, files=files, versions=tuple(versions))
-    return render_project_html(view_state), render_project_json(view_state)
+    return dataclasses.replace(state, files=tuple(files), versions=tuple(versions))
+
+
+def render_view(
+    session: Session, policy: Policy, project: Project
+) -> tuple[bytes, bytes, frozenset[str]]:
+    """The project's pages as the view selects them, and the names of the files on them."""
+    state = select_state(session, policy, project)
+    allowed = frozenset(e.filename for e in state.files)
+    return render_project_html(state), render_project_json(state), allowed
+
+
+def view_policy(session: Session, name: str) -> Policy | None:
+    """The view named ``name``, or None."""
+    view = session.scalar(select(PolicyView).where(PolicyView.name == name))
+    return Policy.of(view) if view is not None else None
+
+
+def view_summaries(session: Session) -> list[dict[str, Any]]:
+    """Every view with its rules, for ``stockade view list`` and the admin pages. A view that
+    leaves out known vulnerabilities says when none were imported (``unchecked``)."""
+    imported = import_stamp(session)[0] > 0
+    rows = []
+    for v in session.scalars(select(PolicyView).order_by(PolicyView.name)):
+        rules = Policy.of(v).describe()
+        unchecked = v.no_known_vulns and not imported
+        rows.append(
+            {
+                "name": v.name,
+                "path": f"/views/{v.name}/simple/",
+                "min_age_days": v.min_age_days,
+                "attested_only": v.attested_only,
+                "trusted_publishing_only": v.trusted_publishing_only,
+                "min_downloads": v.min_downloads,
+                "maintainers_2fa": v.maintainers_2fa,
+                "no_known_vulns": v.no_known_vulns,
+                "allow": list(v.allow),
+                "deny": list(v.deny),
+                "rules": rules + (f" ({UNCHECKED})" if unchecked else ""),
+                "unchecked": unchecked,
+                "created_at": v.created_at.isoformat(),
+            }
+        )
+    return rows
 
 
 def passing_projects(session: Session, policy: Policy, project_ids: list[int]) -> set[int]:
@@ -251,21 +346,40 @@ def passing_projects(session: Session, policy: Policy, project_ids: list[int]) -
     return passing
 
 
+@dataclass(frozen=True)
+class ViewPage:
+    """One project's view page (None: no such project) and the files the view lets through."""
+
+    page: CachedPage | None
+    allowed: frozenset[str]
+    # time.monotonic() after which it is rendered again.
+    expires: float
+
+
 class ViewPages:
-    """One worker's rendered view pages, dropped when the journal names their project."""
+    """One worker's rendered view pages, dropped when the journal names their project (and,
+    for views that leave out known vulnerabilities, when advisories were imported)."""
 
     def __init__(self, db: Database, pages: PageCache) -> None:
         self.db = db
         self.base_url = pages.base_url
-        self._pages: dict[tuple[str, str], tuple[CachedPage | None, float]] = {}
+        self._pages: dict[tuple[str, str], ViewPage] = {}
         self._roots: dict[str, tuple[CachedPage, float]] = {}
         self._views: dict[str, Policy] = {}
         self._views_read = -1e9
+        self._advisories: tuple[int, dt.datetime | None] | None = None
+        # Whether any advisory was ever imported ("no known vulnerability" means something).
+        self.advisories_imported = False
+        # File name -> its project's normalized name (a file name is never reused).
+        self._projects: OrderedDict[str, str] = OrderedDict()
         self._lock = threading.Lock()
+        # Bumped by every invalidation: a page rendered across one is served, not kept.
+        self._generation = 0
         pages.listeners.append(self._journal_changed)
 
     def _journal_changed(self, name: str, action: str) -> None:
         with self._lock:
+            self._generation += 1
             if not name:
                 self._pages.clear()
             else:
@@ -273,39 +387,79 @@ class ViewPages:
                     del self._pages[key]
             self._roots.clear()
 
+    def known_policy(self, view: str) -> Policy | bool | None:
+        """The view as last read (None: no such view), or False when the views are due to be
+        read again (:meth:`policy`, in a thread)."""
+        if time.monotonic() - self._views_read > VIEWS_TTL:
+            return False
+        return self._views.get(view)
+
     def policy(self, view: str) -> Policy | None:
         """The view (read again every VIEWS_TTL seconds); None when there is no such view."""
         now = time.monotonic()
         if now - self._views_read > VIEWS_TTL:
             with self.db.read() as session:
                 views = {v.name: Policy.of(v) for v in session.scalars(select(PolicyView))}
+                stamp = import_stamp(session)
             with self._lock:
                 if {p.stamp for p in views.values()} != {p.stamp for p in self._views.values()}:
+                    self._generation += 1
                     self._pages.clear()
                     self._roots.clear()
+                if stamp != self._advisories:
+                    # Advisories changed: the views that leave vulnerable versions out render
+                    # their pages again.
+                    self._generation += 1
+                    vulns = {p.name for p in views.values() if p.no_known_vulns}
+                    for key in [k for k in self._pages if k[0] in vulns]:
+                        del self._pages[key]
+                self._advisories, self.advisories_imported = stamp, stamp[0] > 0
                 self._views, self._views_read = views, now
         return self._views.get(view)
 
-    def peek(self, view: str, name: str) -> CachedPage | bool | None:
-        """A cached view page, None for a cached 'no such project', False on a miss."""
+    def peek(self, view: str, name: str) -> ViewPage | None:
+        """The cached view page of ``name``, or None on a miss."""
         hit = self._pages.get((view, name))
-        if hit is None or time.monotonic() > hit[1]:
-            return False
-        return hit[0]
+        if hit is None or time.monotonic() > hit.expires:
+            return None
+        return hit
 
-    def load(self, policy: Policy, name: str) -> CachedPage | None:
+    def load(self, policy: Policy, name: str) -> ViewPage:
         """Render the view's page of ``name`` (in a worker thread)."""
+        generation = self._generation
         with self.db.read() as session:
             project = session.scalar(select(Project).where(Project.normalized_name == name))
-            page = None
+            page, allowed = None, frozenset[str]()
             if project is not None and project.deletion_id is None:
-                html, json = render_view(session, policy, project)
+                html, json, allowed = render_view(session, policy, project)
                 html, json = with_base_url(html, json, self.base_url)
                 page = CachedPage.build(project.last_serial, html, json)
-        ttl = AGED_PAGE_TTL if policy.min_age_days is not None else float("inf")
+        ttl = AGED_PAGE_TTL if policy.changes_unjournaled else float("inf")
+        entry = ViewPage(page, allowed, time.monotonic() + ttl)
         with self._lock:
-            self._pages[(policy.name, name)] = (page, time.monotonic() + ttl)
-        return page
+            if generation == self._generation:
+                self._pages[(policy.name, name)] = entry
+        return entry
+
+    def project_of(self, filename: str) -> str | None:
+        """The normalized name of the project that has a file ``filename`` (in a thread)."""
+        with self.db.read() as session:
+            name = session.scalar(
+                select(Project.normalized_name)
+                .join(File, File.project_id == Project.id)
+                .where(File.filename == filename)
+                .limit(1)
+            )
+        if name is not None:
+            with self._lock:
+                self._projects[filename] = name
+                while len(self._projects) > _FILE_NAMES:
+                    self._projects.popitem(last=False)
+        return name
+
+    def known_project_of(self, filename: str) -> str | None:
+        """``project_of`` from memory only (None: not remembered)."""
+        return self._projects.get(filename)
 
     def root(self, policy: Policy) -> CachedPage:
         hit = self._roots.get(policy.name)

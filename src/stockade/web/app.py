@@ -45,7 +45,7 @@ from stockade.web.index.files import FilesApp
 from stockade.web.index.json_api import router as json_api_router
 from stockade.web.index.pages import router as pages_router
 from stockade.web.index.simple import Receive, Scope, Send, SimpleApp
-from stockade.web.index.views import ViewsApp
+from stockade.web.index.views import ViewsApp, is_view_api
 from stockade.web.lifecycle.routes import router as lifecycle_router
 from stockade.web.manage.projects import router as manage_router
 from stockade.web.manage.settings import router as project_settings_router
@@ -100,7 +100,7 @@ class StockadeApp:
             target, extra = self.simple, _SIMPLE_HEADERS
         elif path.startswith("/packages/"):
             target, extra = self.files, _FILE_HEADERS
-        elif path.startswith("/views/") and self.views is not None:
+        elif path.startswith("/views/") and self.views is not None and not is_view_api(path):
             target = self.views
             extra = _FILE_HEADERS if "/packages/" in path else _SIMPLE_HEADERS
         if extra and scope.get("scheme") == "https":

@@ -1,11 +1,16 @@
 """The legacy JSON API: ``/pypi/<project>/json`` and ``/pypi/<project>/<version>/json``, with
 PyPI's fields. ``vulnerabilities`` is there only once advisories have been imported
-(:mod:`stockade.advisories`): without data, an empty list would claim "none known"."""
+(:mod:`stockade.advisories`): without data, an empty list would claim "none known".
+
+The same documents under a policy view (``/views/<view>/pypi/…``) hold only the files the
+view lets through, and only the releases with one of them; their file URLs lead to the view's
+own ``/views/<view>/packages/…``, which serves nothing else."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from packaging.utils import canonicalize_name, canonicalize_version
@@ -18,6 +23,7 @@ from stockade.advisories.queries import any_imported, matches_for, pypi_vulnerab
 from stockade.index.models import File, Project, Release
 from stockade.index.paths import file_path
 from stockade.index.state import version_key
+from stockade.mirror.views import select_state, view_policy
 from stockade.stats.counts import recent_downloads
 from stockade.web.context import AppContext, Ctx
 
@@ -105,7 +111,11 @@ def _info(project: Project, release: Release, base_url: str) -> dict[str, Any]:
     }
 
 
-def _load(session: Session, project: Project) -> tuple[list[Release], dict[int, list[File]]]:
+def _load(
+    session: Session, project: Project, keep: frozenset[str] | None
+) -> tuple[list[Release], dict[int, list[File]]]:
+    """The live releases and their files; with ``keep``, only those files, and only the
+    releases with one of them."""
     releases = list(
         session.scalars(
             select(Release).where(Release.project_id == project.id, Release.deletion_id.is_(None))
@@ -117,7 +127,10 @@ def _load(session: Session, project: Project) -> tuple[list[Release], dict[int, 
         .where(File.project_id == project.id, File.deletion_id.is_(None))
         .order_by(File.filename)
     ):
-        files[f.release_id].append(f)
+        if keep is None or f.filename in keep:
+            files[f.release_id].append(f)
+    if keep is not None:
+        releases = [r for r in releases if files[r.id]]
     return releases, files
 
 
@@ -132,9 +145,19 @@ def _with_vulnerabilities(
     return doc
 
 
-def project_document(session: Session, project: Project, base_url: str) -> dict[str, Any] | None:
-    """The whole-project document, or None when the project has no releases."""
-    releases, files = _load(session, project)
+def project_document(
+    session: Session,
+    project: Project,
+    base_url: str,
+    *,
+    files_base: str | None = None,
+    keep: frozenset[str] | None = None,
+) -> dict[str, Any] | None:
+    """The whole-project document, or None when the project has no releases. With ``keep``
+    (a view's file names), only those files and the releases with one of them; file URLs
+    under ``files_base`` (default: ``base_url``)."""
+    files_base = files_base or base_url
+    releases, files = _load(session, project, keep)
     if not releases or project.status == "quarantined" or project.deletion_id is not None:
         return None
     latest = _latest(releases)
@@ -145,18 +168,26 @@ def project_document(session: Session, project: Project, base_url: str) -> dict[
         "info": info,
         "last_serial": project.last_serial,
         "releases": {
-            r.version: [_file_dict(f, r, base_url) for f in files[r.id]] for r in by_version
+            r.version: [_file_dict(f, r, files_base) for f in files[r.id]] for r in by_version
         },
-        "urls": [_file_dict(f, latest, base_url) for f in files[latest.id]],
+        "urls": [_file_dict(f, latest, files_base) for f in files[latest.id]],
     }
     # As on PyPI, the project's document carries the latest release's vulnerabilities.
     return _with_vulnerabilities(session, doc, project, latest)
 
 
 def release_document(
-    session: Session, project: Project, version: str, base_url: str
+    session: Session,
+    project: Project,
+    version: str,
+    base_url: str,
+    *,
+    files_base: str | None = None,
+    keep: frozenset[str] | None = None,
 ) -> dict[str, Any] | None:
-    """One release's document, or None when there is no such release."""
+    """One release's document, or None when there is no such release (or, with ``keep``, a
+    view's file names, when none of its files is one of them)."""
+    files_base = files_base or base_url
     if project.status == "quarantined" or project.deletion_id is not None:
         return None
     canonical = canonicalize_version(version)
@@ -174,12 +205,16 @@ def release_document(
         .where(File.release_id == release.id, File.deletion_id.is_(None))
         .order_by(File.filename)
     ).all()
+    if keep is not None:
+        files = [f for f in files if f.filename in keep]
+        if not files:
+            return None
     info = _info(project, release, base_url)
     info["downloads"] = recent_downloads(session, project.id).as_dict()
     doc = {
         "info": info,
         "last_serial": project.last_serial,
-        "urls": [_file_dict(f, release, base_url) for f in files],
+        "urls": [_file_dict(f, release, files_base) for f in files],
     }
     return _with_vulnerabilities(session, doc, project, release)
 
@@ -223,3 +258,51 @@ def release_json(name: str, version: str, request: Request, ctx: Ctx) -> Respons
     return _json_or_404(
         load_project(ctx, normalized, lambda s, p: release_document(s, p, version, base))
     )
+
+
+# -- the same under a policy view ----------------------------------------------------------
+
+
+def _view_json(
+    view: str, name: str, tail: str, request: Request, ctx: AppContext, build: Any
+) -> Response:
+    """``build(session, project, base_url, files_base, keep)`` under the view ``view``, with
+    the file names it lets through; 404 when there is no such view or project, 301 to the
+    normalized name."""
+    normalized = canonicalize_name(name)
+    prefix = f"/views/{quote(view)}"
+    if name != normalized:
+        return RedirectResponse(f"{prefix}/pypi/{normalized}/{tail}", status_code=301)
+    base = ctx.base_url(request)
+
+    def in_view(session: Session, project: Project) -> Any:
+        policy = view_policy(session, view)
+        if policy is None or project.deletion_id is not None:
+            return None
+        keep = frozenset(f.filename for f in select_state(session, policy, project).files)
+        return build(session, project, base, base + prefix, keep)
+
+    return _json_or_404(load_project(ctx, normalized, in_view))
+
+
+@router.get("/views/{view}/pypi/{name}/json", include_in_schema=False)
+def view_project_json(view: str, name: str, request: Request, ctx: Ctx) -> Response:
+    """``/pypi/<project>/json`` as the view ``view`` selects it."""
+    return _view_json(view, name, "json", request, ctx, _project_in_view)
+
+
+@router.get("/views/{view}/pypi/{name}/{version}/json", include_in_schema=False)
+def view_release_json(view: str, name: str, version: str, request: Request, ctx: Ctx) -> Response:
+    """``/pypi/<project>/<version>/json`` as the view ``view`` selects it: 404 for a version
+    the view leaves out."""
+
+    def build(s: Session, p: Project, base: str, files_base: str, keep: frozenset[str]) -> Any:
+        return release_document(s, p, version, base, files_base=files_base, keep=keep)
+
+    return _view_json(view, name, f"{version}/json", request, ctx, build)
+
+
+def _project_in_view(
+    s: Session, p: Project, base: str, files_base: str, keep: frozenset[str]
+) -> Any:
+    return project_document(s, p, base, files_base=files_base, keep=keep)

@@ -20,6 +20,7 @@ from stockade.mirror.pages import STALE, MirrorPages
 from stockade.web.index.negotiate import negotiate
 
 __all__ = [
+    "STALE_HEADERS",
     "Receive",
     "Scope",
     "Send",
@@ -62,7 +63,7 @@ class SimpleApp:
                 root = await anyio.to_thread.run_sync(self.cache.root)
             else:
                 TALLY.page_cache("hit")
-            await self._send_page(scope, send, root, method == "HEAD")
+            await self.send_page(scope, send, root, method == "HEAD")
             return
         normalized = await project_name(scope, send, rest, f"{root_path}/simple/")
         if normalized is None:
@@ -71,35 +72,50 @@ class SimpleApp:
         TALLY.page_cache("miss" if cached is False else "hit")
         stale: str | None = None
         if self.mirror is not None:
-            if cached is not False:
-                verdict, stale = self.mirror.peek(normalized)
-                if verdict == STALE:
-                    if isinstance(cached, CachedPage):
-                        # Served as it is; the refreshed page replaces it for later requests.
-                        self.mirror.refresh_in_background(normalized)
-                    else:
-                        cached = False  # "no such project upstream" has expired: ask again
-            if cached is False:
-                resolved = await anyio.to_thread.run_sync(self.mirror.resolve, normalized)
-                if resolved.unavailable is not None:
-                    await send_plain(
-                        send,
-                        503,
-                        b"Upstream index unavailable, and nothing cached for this project.",
-                        [(b"retry-after", b"15")],
-                    )
-                    return
-                cached, stale = resolved.page, resolved.stale_error
+            outcome = await self.follow_upstream(send, normalized, cached)
+            if outcome is None:
+                return
+            _, cached, stale = outcome
         elif cached is False:
             cached = await anyio.to_thread.run_sync(self.cache.load, normalized)
         if not isinstance(cached, CachedPage):
             await send_plain(send, 404, b"Not Found")
             return
-        await self._send_page(
-            scope, send, cached, method == "HEAD", _STALE_HEADERS if stale else None
+        await self.send_page(
+            scope, send, cached, method == "HEAD", STALE_HEADERS if stale else None
         )
 
-    async def _send_page(
+    async def follow_upstream(
+        self, send: Send, normalized: str, cached: CachedPage | bool | None
+    ) -> tuple[bool, CachedPage | bool | None, str | None] | None:
+        """What the mirror says of a cached answer (``cached``; False on a miss): (whether the
+        name was resolved now, the page to serve, why it is stale). A stale page is served
+        while it is refreshed behind it; a miss, or an expired "no such project", is resolved
+        now, from upstream if need be. None when upstream is unavailable with nothing to
+        serve: a 503 was sent."""
+        assert self.mirror is not None
+        stale: str | None = None
+        if cached is not False:
+            verdict, stale = self.mirror.peek(normalized)
+            if verdict != STALE:
+                return False, cached, stale
+            if isinstance(cached, CachedPage):
+                # Served as it is; the refreshed page replaces it for later requests.
+                self.mirror.refresh_in_background(normalized)
+                return False, cached, stale
+            # "No such project" has expired: ask again.
+        resolved = await anyio.to_thread.run_sync(self.mirror.resolve, normalized)
+        if resolved.unavailable is not None:
+            await send_plain(
+                send,
+                503,
+                b"Upstream index unavailable, and nothing cached for this project.",
+                [(b"retry-after", b"15")],
+            )
+            return None
+        return True, resolved.page, resolved.stale_error
+
+    async def send_page(
         self,
         scope: Scope,
         send: Send,
@@ -144,7 +160,7 @@ class SimpleApp:
 
 
 # A mirrored page served while its upstream fails (stale-if-error).
-_STALE_HEADERS = [
+STALE_HEADERS = [
     (b"x-stockade-stale", b"upstream unavailable; serving the last page fetched"),
     (b"warning", b'111 stockade "Revalidation Failed"'),
 ]

@@ -334,6 +334,7 @@ def view_create(
     attested_only: Annotated[str, Form()] = "",
     trusted_publishing_only: Annotated[str, Form()] = "",
     maintainers_2fa: Annotated[str, Form()] = "",
+    no_known_vulns: Annotated[str, Form()] = "",
     allow: Annotated[str, Form()] = "",
     deny: Annotated[str, Form()] = "",
 ) -> Response:
@@ -348,6 +349,7 @@ def view_create(
             trusted_publishing_only=bool(trusted_publishing_only),
             min_downloads=_whole(min_downloads, "The minimum downloads"),
             maintainers_2fa=bool(maintainers_2fa),
+            no_known_vulns=bool(no_known_vulns),
             allow=_specs(allow),
             deny=_specs(deny),
             origin=origin_of(request),
@@ -362,6 +364,7 @@ def view_create(
         "attested_only": attested_only,
         "trusted_publishing_only": trusted_publishing_only,
         "maintainers_2fa": maintainers_2fa,
+        "no_known_vulns": no_known_vulns,
         "allow": allow,
         "deny": deny,
     }

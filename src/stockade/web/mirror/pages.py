@@ -14,9 +14,9 @@ from stockade.mirror.queries import (
     exemptions,
     held_files,
     origin_rules,
-    policy_views,
     upstream_health,
 )
+from stockade.mirror.views import view_summaries
 from stockade.web.auth import AdminUser, csrf_protect
 from stockade.web.context import AppContext, Ctx
 from stockade.web.templating import render
@@ -61,7 +61,7 @@ def mirror_page(
             "held": held_files(session),
             "rules": origin_rules(session),
             "exemptions": exemptions(session),
-            "views": policy_views(session),
+            "views": view_summaries(session),
             "now": utcnow(),
             "notice": notice,
             "error": error,
