@@ -104,20 +104,25 @@ def accept_upload(
     if dist.metadata_bytes is not None and metadata_sha256 is not None:
         storage.put_bytes(blob_key(metadata_sha256), dist.metadata_bytes)
 
+    def unit(session: Session) -> UploadResult:
+        result = _write(
+            session,
+            settings,
+            token,
+            dist,
+            upload,
+            metadata_sha256,
+            form,
+            origin,
+            provenance=provenance,
+        )
+        return result
+
     for _attempt in range(3):
         try:
-            with db.write() as session:
-                return _write(
-                    session,
-                    settings,
-                    token,
-                    dist,
-                    upload,
-                    metadata_sha256,
-                    form,
-                    origin,
-                    provenance=provenance,
-                )
+            # Retried whole on a busy database or a deadlock: it only writes rows.
+            result = db.run_write(unit)
+            return result
         except IntegrityError:
             # Another upload won a race: a new project of this name, or this filename.
             with db.read() as session:
