@@ -196,14 +196,21 @@ def login_client(index: Index, username: str) -> TestClient:
     return client
 
 
-def run_cli(index: Index, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the real ``stockade ARGS --data <the index's data folder>`` on the index's backend."""
+def cli_env(index: Index, **extra: str) -> dict[str, str]:
+    """The environment of a ``stockade`` subprocess on the index's backend (``extra`` added)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("STOCKADE_")}
     env.update(
         STOCKADE_DATABASE_URL=index.settings.database_url,
         STOCKADE_STORAGE_URL=index.settings.storage_url,
         COLUMNS="200",
     )
+    env.update(extra)
+    return env
+
+
+def run_cli(index: Index, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run the real ``stockade ARGS --data <the index's data folder>`` on the index's backend,
+    with ``env`` added to its environment."""
     return subprocess.run(
         [
             str(Path(sys.executable).parent / "stockade"),
@@ -213,6 +220,6 @@ def run_cli(index: Index, *args: str) -> subprocess.CompletedProcess[str]:
         ],
         capture_output=True,
         text=True,
-        env=env,
+        env=cli_env(index, **env),
         timeout=120,
     )
