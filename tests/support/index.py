@@ -208,6 +208,20 @@ def cli_env(index: Index, **extra: str) -> dict[str, str]:
     return env
 
 
+def project_roles(index: Index, project: str = "demo") -> dict[str, str]:
+    """Who has which role on ``project``: username to role name."""
+    from stockade.index.models import Project, Role
+
+    with index.db.read() as s:
+        rows = s.execute(
+            select(User.username, Role.role_name)
+            .join(Role, Role.user_id == User.id)
+            .join(Project, Project.id == Role.project_id)
+            .where(Project.normalized_name == project)
+        ).all()
+    return dict(rows)
+
+
 def run_cli(index: Index, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     """Run the real ``stockade ARGS --data <the index's data folder>`` on the index's backend,
     with ``env`` added to its environment."""
