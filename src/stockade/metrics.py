@@ -31,6 +31,7 @@ from prometheus_client import (
 )
 
 __all__ = [
+    "DB_RETRIES",
     "JOB_RUNS",
     "MULTIPROC_ENV",
     "PAGE_CACHE",
@@ -65,6 +66,11 @@ PAGE_CACHE = Counter(
     "stockade_page_cache_lookups", "Simple-page lookups in a worker's cache (hit, miss)", ["result"]
 )
 JOB_RUNS = Counter("stockade_job_runs", "Background job runs, by job and status", ["job", "status"])
+DB_RETRIES = Counter(
+    "stockade_db_retries",
+    "Write transactions run again after a transient conflict, by reason",
+    ["reason"],
+)
 
 _BOUNDS = REQUEST_SECONDS._upper_bounds  # the buckets' upper bounds, +Inf last
 

@@ -105,6 +105,20 @@ def stockade_serve(
 ) -> Iterator[str]:
     """`stockade serve --data DATA ARGS…` in a subprocess (output to ``log``) until its health
     check answers; yields its base URL and stops it afterwards."""
+    with spawn_serve(data, env, log, *args, scheme=scheme, verify=verify) as (_, url):
+        yield url
+
+
+@contextlib.contextmanager
+def spawn_serve(
+    data: Path,
+    env: dict[str, str],
+    log: Path,
+    *args: str,
+    scheme: str = "http",
+    verify: ssl.SSLContext | bool = True,
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """As :func:`stockade_serve`, yielding the server's process too (to watch it die)."""
     port = free_port()
     with log.open("w") as fh:
         proc = subprocess.Popen(
@@ -124,14 +138,15 @@ def stockade_serve(
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"stockade serve did not start:\n{log.read_text()}")
-            time.sleep(0.1)
-        yield url
+            time.sleep(0.05)
+        yield proc, url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 @pytest.fixture(scope="module")

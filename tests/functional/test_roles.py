@@ -19,7 +19,7 @@ from stockade.events.services import CLI
 from stockade.index.models import Project, Role, RoleInvitation
 from stockade.index.roles import RoleError, add_role
 from support.builders import wheel_bytes, wheel_name
-from support.index import Index, csrf_from, login_client
+from support.index import Index, csrf_from, login_client, project_roles
 
 
 def create_project(index: Index, name: str = "demo", owner: str = "alice") -> None:
@@ -32,15 +32,7 @@ def post(client: TestClient, path: str, **fields: str) -> httpx.Response:
     return client.post(path, data={"csrf_token": token, **fields}, follow_redirects=False)
 
 
-def roles(index: Index, project: str = "demo") -> dict[str, str]:
-    with index.db.read() as s:
-        rows = s.execute(
-            select(User.username, Role.role_name)
-            .join(Role, Role.user_id == User.id)
-            .join(Project, Project.id == Role.project_id)
-            .where(Project.normalized_name == project)
-        ).all()
-    return dict(rows)
+roles = project_roles
 
 
 def invitation_states(index: Index) -> list[tuple[str, str, str]]:

@@ -4,24 +4,14 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from stockade.accounts.models import User
 from stockade.events.models import Event
-from stockade.index.models import Project, Role
 from support.builders import wheel_bytes, wheel_name
-from support.index import Index, run_cli
+from support.index import Index, project_roles, run_cli
 
 stockade = run_cli
 
 
-def roles(index: Index) -> dict[str, str]:
-    with index.db.read() as s:
-        rows = s.execute(
-            select(User.username, Role.role_name)
-            .join(Role, Role.user_id == User.id)
-            .join(Project, Project.id == Role.project_id)
-            .where(Project.normalized_name == "demo")
-        ).all()
-    return dict(rows)
+roles = project_roles
 
 
 def upload(index: Index, user: str, version: str) -> int:

@@ -196,14 +196,35 @@ def login_client(index: Index, username: str) -> TestClient:
     return client
 
 
-def run_cli(index: Index, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the real ``stockade ARGS --data <the index's data folder>`` on the index's backend."""
+def cli_env(index: Index, **extra: str) -> dict[str, str]:
+    """The environment of a ``stockade`` subprocess on the index's backend (``extra`` added)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("STOCKADE_")}
     env.update(
         STOCKADE_DATABASE_URL=index.settings.database_url,
         STOCKADE_STORAGE_URL=index.settings.storage_url,
         COLUMNS="200",
     )
+    env.update(extra)
+    return env
+
+
+def project_roles(index: Index, project: str = "demo") -> dict[str, str]:
+    """Who has which role on ``project``: username to role name."""
+    from stockade.index.models import Project, Role
+
+    with index.db.read() as s:
+        rows = s.execute(
+            select(User.username, Role.role_name)
+            .join(Role, Role.user_id == User.id)
+            .join(Project, Project.id == Role.project_id)
+            .where(Project.normalized_name == project)
+        ).all()
+    return dict(rows)
+
+
+def run_cli(index: Index, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run the real ``stockade ARGS --data <the index's data folder>`` on the index's backend,
+    with ``env`` added to its environment."""
     return subprocess.run(
         [
             str(Path(sys.executable).parent / "stockade"),
@@ -213,6 +234,6 @@ def run_cli(index: Index, *args: str) -> subprocess.CompletedProcess[str]:
         ],
         capture_output=True,
         text=True,
-        env=env,
+        env=cli_env(index, **env),
         timeout=120,
     )

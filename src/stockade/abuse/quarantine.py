@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from stockade import faults
 from stockade.abuse.errors import AbuseError
 from stockade.abuse.mails import owner_mail
 from stockade.abuse.models import REPORT_OPEN, REPORT_RESOLVED, ProhibitedName, Report
@@ -83,6 +84,7 @@ def quarantine(
         actor_id=actor_id,
         tag="project:quarantine",
     )
+    faults.point("quarantine:before-commit")
     return owner_mail(
         session,
         project,

@@ -37,7 +37,10 @@ def _run(data: DataOpt, action: Callable[[Session], T], *, write: bool = True) -
     """Run ``action`` in one transaction; a refusal exits 1 with its message."""
     _, db = open_db(data)
     try:
-        with db.write() if write else db.read() as session:
+        if write:
+            # Lifecycle changes only write rows: retried whole on a busy database or a deadlock.
+            return db.run_write(action)
+        with db.read() as session:
             return action(session)
     except LifecycleError as exc:
         raise fail(exc.message) from exc

@@ -20,6 +20,7 @@ import anyio
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from stockade import faults
 from stockade.db import Database
 from stockade.index.models import JournalEntry, Project, SimplePage
 from stockade.index.render import render_root_html, render_root_json, with_base_url
@@ -159,6 +160,7 @@ class PageCache:
     # -- invalidation --------------------------------------------------------------------------
     def invalidate(self, name: str, *, root: bool = False) -> None:
         """Forget one project's pages (and the root page when projects were added/removed)."""
+        faults.point("page:published")
         with self._lock:
             self._generation += 1
             page = self._pages.pop(name, None)

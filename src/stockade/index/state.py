@@ -8,6 +8,7 @@ from packaging.version import InvalidVersion, Version
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from stockade import faults
 from stockade.db.base import utcnow
 from stockade.index.models import File, JournalEntry, Project, Release, SimplePage
 from stockade.index.provenance import attested_file_ids_of_project, provenance_url
@@ -149,4 +150,5 @@ def rerender(session: Session, project: Project) -> SimplePage | None:
     page.html = render_project_html(state)
     page.json = render_project_json(state)
     page.updated_at = utcnow()
+    faults.point("page:rendered")
     return page

@@ -11,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from stockade import faults
 from stockade.events.services import Origin
 from stockade.index.models import File, Project, Release
 from stockade.lifecycle.changes import (
@@ -104,6 +105,7 @@ def delete_file(
         sha256=file.sha256_digest,
         reason=deletion.reason,
     )
+    faults.point("delete:before-commit")
     return file
 
 
@@ -140,6 +142,7 @@ def delete_release(
         files=sorted(f.filename for f in files),
         reason=deletion.reason,
     )
+    faults.point("delete:before-commit")
     return release
 
 
@@ -189,4 +192,5 @@ def delete_project(
         files=len(files),
         reason=deletion.reason,
     )
+    faults.point("delete:before-commit")
     return deletion

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from stockade import faults
 from stockade.events.services import Origin
 from stockade.index.models import File, Project, Release
 from stockade.lifecycle.changes import (
@@ -71,17 +72,21 @@ def restore(
         raise LifecycleError(404, f"There is no project named {project_name!r}.")
     lock_project(session, project)
     if filename is not None:
-        return _restore_file(session, project, filename, origin, actor_id)
-    if version is not None:
-        return _restore_release(session, project, version, origin, actor_id)
-    batch = project.deletion_id
-    if batch is None:
-        # The project row may have come back with one of its releases or files while the rest
-        # of its deletion is still tombstoned: restore what is left of the latest such batch.
-        batch = _unfinished_project_deletion(session, project)
-    if batch is None:
-        raise LifecycleError(400, f"Project {project.name!r} is not deleted.")
-    return _restore_batch(session, project, batch, origin, actor_id)
+        summary = _restore_file(session, project, filename, origin, actor_id)
+    elif version is not None:
+        summary = _restore_release(session, project, version, origin, actor_id)
+    else:
+        batch = project.deletion_id
+        if batch is None:
+            # The project row may have come back with one of its releases or files while the
+            # rest of its deletion is still tombstoned: restore what is left of the latest such
+            # batch.
+            batch = _unfinished_project_deletion(session, project)
+        if batch is None:
+            raise LifecycleError(400, f"Project {project.name!r} is not deleted.")
+        summary = _restore_batch(session, project, batch, origin, actor_id)
+    faults.point("restore:before-commit")
+    return summary
 
 
 def _unfinished_project_deletion(session: Session, project: Project) -> int | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from stockade import faults
 from stockade.events.services import Origin
 from stockade.index.models import Project, Release
 from stockade.lifecycle.changes import (
@@ -49,6 +50,7 @@ def yank(
         version=release.version,
         reason=cleaned,
     )
+    faults.point("yank:before-commit")
     return release
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from stockade import faults
 from stockade.attestations.services import AttestationUploadError, check_attestations
 from stockade.config import Settings
 from stockade.db import Database, utcnow
@@ -70,6 +71,7 @@ def accept_upload(
     origin: Origin,
 ) -> UploadResult:
     """Validate and store one uploaded file. Raises UploadError with PyPI's status and words."""
+    faults.point("upload:after-spool")
     upload = check_form(form)
     try:
         parse_filename(upload.filename)
@@ -100,24 +102,33 @@ def accept_upload(
     # Held first: the sweep must not delete an existing blob of these bytes (the puts below
     # are then no-ops) between here and the commit.
     hold_blobs(db, [blob_key(d) for d in (upload.sha256, metadata_sha256) if d is not None])
+    faults.point("upload:after-hold")
     storage.put_file(blob_key(upload.sha256), upload.path)
     if dist.metadata_bytes is not None and metadata_sha256 is not None:
         storage.put_bytes(blob_key(metadata_sha256), dist.metadata_bytes)
+    faults.point("upload:after-put")
+
+    def unit(session: Session) -> UploadResult:
+        result = _write(
+            session,
+            settings,
+            token,
+            dist,
+            upload,
+            metadata_sha256,
+            form,
+            origin,
+            provenance=provenance,
+        )
+        faults.point("upload:before-commit")
+        return result
 
     for _attempt in range(3):
         try:
-            with db.write() as session:
-                return _write(
-                    session,
-                    settings,
-                    token,
-                    dist,
-                    upload,
-                    metadata_sha256,
-                    form,
-                    origin,
-                    provenance=provenance,
-                )
+            # Retried whole on a busy database or a deadlock: it only writes rows.
+            result = db.run_write(unit)
+            faults.point("upload:after-commit")
+            return result
         except IntegrityError:
             # Another upload won a race: a new project of this name, or this filename.
             with db.read() as session:

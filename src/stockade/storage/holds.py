@@ -47,9 +47,12 @@ def hold_blobs(db: Database, keys: Iterable[str], *, now: dt.datetime | None = N
     wanted = sorted(set(keys))
     if not wanted:
         return
-    with db.write() as session:
-        since = now or utcnow()
+    since = now or utcnow()
+
+    def unit(session: Session) -> None:
         stmt = _upsert(session).values([{"key": key, "since": since} for key in wanted])
         session.execute(
             stmt.on_conflict_do_update(index_elements=["key"], set_={"since": stmt.excluded.since})
         )
+
+    db.run_write(unit)

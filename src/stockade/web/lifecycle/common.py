@@ -44,8 +44,8 @@ def redirect_done(path: str, done: str) -> Response:
 def run_action(ctx: AppContext, action: Callable[[Session], Any], name: str) -> Any:
     """Run ``action`` in one write transaction; after commit this worker drops its cached
     pages and file answers for the project."""
-    with ctx.db.write() as session:
-        result = action(session)
+    # Lifecycle changes only write rows: retried whole on a busy database or a deadlock.
+    result = ctx.db.run_write(action)
     services.announce(ctx.pages, name)
     return result
 
