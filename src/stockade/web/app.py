@@ -7,7 +7,7 @@ import functools
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, MutableMapping
+from collections.abc import AsyncIterator, Callable, MutableMapping
 from typing import Any, cast
 
 import anyio
@@ -155,7 +155,9 @@ _FILE_HEADERS = (
 _HSTS = (b"strict-transport-security", b"max-age=31536000")
 
 
-def create_app(settings: Settings | None = None) -> StockadeApp:
+def create_app(
+    settings: Settings | None = None, *, clock: Callable[[], float] = time.time
+) -> StockadeApp:
     """Build the app for ``settings`` (the schema must already be migrated)."""
     settings = settings or load_settings()
     settings.tmp_dir.mkdir(parents=True, exist_ok=True)
@@ -179,6 +181,7 @@ def create_app(settings: Settings | None = None) -> StockadeApp:
         storage=storage,
         pages=pages,
         mailer=mailer_from_settings(settings),
+        clock=clock,
     )
 
     # Background jobs in a thread of this worker (the job lock keeps workers from colliding).
