@@ -65,7 +65,7 @@ SEMANTIC_BODIES = {"/_/oidc/mint-token", "/_/oidc/burn-token", "/api/reports"}
     deadline=None,
     suppress_health_check=list(HealthCheck),
 )
-def test_conformance(case: Case, loaded: LiveServer) -> None:
+def test_conformance(case: Case[Any], loaded: LiveServer) -> None:
     headers = {"Authorization": f"Bearer {loaded.token}"} if case.path == "/api/reports" else {}
     # What a description cannot say: a string is a signed OIDC token, an upload token of a
     # trusted publisher, or names a project that exists. Refusing such "valid" bodies with the

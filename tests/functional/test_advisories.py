@@ -92,7 +92,7 @@ def mail(index: Index) -> list[EmailMessage]:
     folder = index.settings.data_dir / "outbox"
     return (
         [
-            email.message_from_bytes(p.read_bytes(), policy=email.policy.default)  # type: ignore[misc]
+            email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
             for p in sorted(folder.glob("*.eml"))
         ]
         if folder.exists()

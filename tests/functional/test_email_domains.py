@@ -93,7 +93,7 @@ def outbox(index: Index) -> list[EmailMessage]:
     return read_outbox(index.settings.data_dir / "outbox")
 
 
-def job_context(index: Index, **changes: object) -> JobContext:
+def job_context(index: Index, **changes: Any) -> JobContext:
     settings = dataclasses.replace(index.settings, **changes)
     return JobContext(settings=settings, db=index.db, mailer=mailer_from_settings(settings))
 

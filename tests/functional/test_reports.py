@@ -80,7 +80,7 @@ def mail(index: Index) -> list[EmailMessage]:
     if not folder.exists():
         return []
     return [
-        email.message_from_bytes(p.read_bytes(), policy=email.policy.default)  # type: ignore[misc]
+        email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
         for p in sorted(folder.glob("*.eml"))
     ]
 
