@@ -11,6 +11,7 @@ import hashlib
 import os
 import secrets
 import threading
+import time
 import tracemalloc
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ import pytest
 
 from stockade.storage import BlobNotFound, BlobStorage, LocalStorage, S3Storage, open_storage
 from support.servers import SeaweedServer
+from support.threads import ReportingThread
 
 MiB = 1024 * 1024
 KEY = "blobs/sha256/ab/cd/abcd1234"
@@ -120,31 +122,50 @@ def test_concurrent_readers_never_see_a_partial_blob(storage: BlobStorage, tmp_p
     sources = {
         key: write_file(tmp_path / f"src{i}", data) for i, (key, data) in enumerate(blobs.items())
     }
-    done = threading.Event()
-    seen: list[str] = []
+    done, reading = threading.Event(), threading.Event()
+    # The key being written, None between writes.
+    writing: list[str | None] = [None]
+    overlapped: list[str] = []
     problems: list[str] = []
 
     def read_loop() -> None:
         while not done.is_set():
-            for key, data in blobs.items():
+            # The blob being written, when there is one: that read is the race under test.
+            current = writing[0]
+            for key in [current] if current else list(blobs):
+                began_during_its_write = writing[0] == key
                 try:
                     size = storage.size(key)
                     content = storage.get_bytes(key)
                 except BlobNotFound:
                     continue
+                finally:
+                    reading.set()
+                data = blobs[key]
                 if size != len(data) or content != data:
                     problems.append(f"{key}: size {size}, {len(content)} bytes read")
-                seen.append(key)
+                # Begun or ended while this very key was being written.
+                if began_during_its_write or writing[0] == key:
+                    overlapped.append(key)
 
-    reader = threading.Thread(target=read_loop)
+    reader = ReportingThread(read_loop)
     reader.start()
     try:
-        for key, source in sources.items():
-            storage.put_file(key, source)
+        assert reading.wait(30)
+        # Rewriting a key with the same bytes is a write like the first: a reader must see
+        # either the whole old blob or the whole new one. Rewrite until reads overlapped
+        # writes (a loaded machine may starve the reader for a while).
+        deadline = time.monotonic() + 90
+        while len(overlapped) < 3 and time.monotonic() < deadline:
+            for key, source in sources.items():
+                writing[0] = key
+                storage.put_file(key, source)
+                writing[0] = None
     finally:
         done.set()
-        reader.join()
+        reader.result(60)
     assert problems == []
+    assert len(overlapped) >= 3, f"reads overlapping the write of their blob: {overlapped}"
     for key, data in blobs.items():
         assert storage.get_bytes(key) == data
 

@@ -16,6 +16,7 @@ from playwright.sync_api import Browser, expect
 
 from e2e.browser import chromium, watched_page
 from e2e.conftest import BIN, LiveServer, client_env, run
+from support.advisories import IDNA_ADVISORY
 from support.backend import CORPUS
 
 pytestmark = pytest.mark.e2e
@@ -25,20 +26,7 @@ DEPSET = [r for r in ROWS if r["notes"].startswith("depset py311-linux")]
 PINNED = {r["normalized_name"]: r["version"] for r in DEPSET}
 # An advisory written for this test (the year says it is not real) on a version the corpus has.
 IDNA = PINNED["idna"]
-ADVISORY = {
-    "id": "PYSEC-2099-10",
-    "modified": "2099-01-01T00:00:00Z",
-    "published": "2099-01-01T00:00:00Z",
-    "aliases": ["CVE-2099-10"],
-    "summary": "Test advisory on idna",
-    "details": "Written by stockade's tests.",
-    "affected": [
-        {
-            "package": {"name": "IDNA", "ecosystem": "PyPI", "purl": "pkg:pypi/idna"},
-            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "3.0"}, {"fixed": "99.0"}]}],
-        }
-    ],
-}
+ADVISORY = IDNA_ADVISORY
 
 
 @pytest.fixture(scope="module")

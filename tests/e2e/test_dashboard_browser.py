@@ -26,7 +26,7 @@ def test_dashboard_in_chromium(index: Index) -> None:
     now = today()
     with index.db.write() as s:
         for n, ago in enumerate(DAYS):
-            values = {name: (n + 1) * 10 for name in FIGURES}
+            values: dict[str, float] = {name: (n + 1) * 10 for name in FIGURES}
             values["uploads_attested_pct"] = 12.5 * n
             s.add(SecuritySnapshot(day=now - dt.timedelta(days=ago), **values))
     with index.live() as url, chromium() as browser:

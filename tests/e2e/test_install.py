@@ -7,6 +7,7 @@ import json
 import shutil
 import sys
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
@@ -69,7 +70,7 @@ def _assert_only_from_index(live: LiveServer, report: dict[str, object] | None) 
             f"{row['filename']} was not downloaded from the index under test"
         )
     if report is not None:
-        for item in report["install"]:  # type: ignore[index]
+        for item in cast(list[dict[str, Any]], report["install"]):
             url = item["download_info"]["url"]
             assert url.startswith(live.url + "/packages/"), url
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-from tests.e2e.conftest import BIN, client_env, run, stockade_serve
 
+from e2e.conftest import BIN, client_env, run, stockade_serve
 from support.backend import BACKEND, backend_overrides
 from support.builders import wheel_bytes, wheel_name
 from support.index import upload_fields

@@ -32,6 +32,7 @@ from support.advisories import osv, write
 from support.backend import CORPUS
 from support.builders import wheel_bytes, wheel_name
 from support.index import Index, login_client, run_cli
+from support.threads import run_threads
 
 ADVISORIES = CORPUS / "advisories"
 
@@ -63,7 +64,7 @@ def mail(index: Index) -> list[EmailMessage]:
     folder = index.settings.data_dir / "outbox"
     return (
         [
-            email.message_from_bytes(p.read_bytes(), policy=email.policy.default)  # type: ignore[misc]
+            email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
             for p in sorted(folder.glob("*.eml"))
         ]
         if folder.exists()
@@ -340,25 +341,13 @@ def test_scheduled_import_from_configured_urls(index: Index, tmp_path: Path) -> 
 
 def test_two_imports_at_once_write_each_record_once(index: Index, tmp_path: Path) -> None:
     folder = write(tmp_path, *(osv(f"PYSEC-2099-{1000 + n}", f"pkg{n}") for n in range(300)))
-    results: list[ImportResult] = []
-    errors: list[BaseException] = []
 
-    def run() -> None:
+    def run() -> ImportResult:
         outbox = NoticeOutbox(base_url="http://testserver")
-        try:
-            with open_sources([str(folder)]) as documents:
-                results.append(
-                    import_documents(index.db, documents, origin=CLI, outbox=outbox, batch=100)
-                )
-        except BaseException as exc:  # reported below, in the test's thread
-            errors.append(exc)
+        with open_sources([str(folder)]) as documents:
+            return import_documents(index.db, documents, origin=CLI, outbox=outbox, batch=100)
 
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    results = run_threads([run, run])
     assert len(results) == 2 and sum(r.added for r in results) == 300
     assert sum(r.unchanged for r in results) == 300
     assert counts(index) == (300, 300)

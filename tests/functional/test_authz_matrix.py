@@ -67,6 +67,11 @@ class Endpoint:
         return f"{self.method} {self.path_format} ({self.name})"
 
 
+def endpoint_name(route: Any) -> str:
+    """The name of the function a route calls."""
+    return str(getattr(route.endpoint, "__name__", ""))
+
+
 def endpoints(app: FastAPI) -> list[Endpoint]:
     """Every (method, route) of the app under the prefixes this matrix covers."""
     found = []
@@ -79,7 +84,13 @@ def endpoints(app: FastAPI) -> list[Endpoint]:
             if method == "HEAD":
                 continue
             found.append(
-                Endpoint(method, path_format, params, guard_of(route), route.endpoint.__name__)
+                Endpoint(
+                    method,
+                    path_format,
+                    params,
+                    guard_of(route),
+                    endpoint_name(route),
+                )
             )
     return found
 
@@ -323,7 +334,7 @@ def test_guard_of_reads_each_kind_of_guard() -> None:
     @app.get("/admin/")
     def admin_page(identity: AdminUser) -> None: ...
 
-    guards = {r.endpoint.__name__: guard_of(r) for r in iter_route_contexts(app.routes)}
+    guards = {endpoint_name(r): guard_of(r) for r in iter_route_contexts(app.routes)}
     assert guards == {
         "open_page": None,
         "user_page": "user",
@@ -387,7 +398,13 @@ def unsafe_endpoints(app: FastAPI) -> list[Endpoint]:
         params = tuple(getattr(route, "param_convertors", {}))
         for method in sorted(set(route.methods or ()) & UNSAFE):
             found.append(
-                Endpoint(method, path_format, params, guard_of(route), route.endpoint.__name__)
+                Endpoint(
+                    method,
+                    path_format,
+                    params,
+                    guard_of(route),
+                    endpoint_name(route),
+                )
             )
     return found
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 
 import httpx
@@ -10,6 +11,7 @@ from sqlalchemy import select
 from stockade.index.models import File
 from support.builders import wheel_bytes, wheel_name
 from support.index import Index, upload_fields
+from support.threads import run_threads
 
 
 def test_concurrent_uploads_of_one_filename_exactly_one_wins(index: Index) -> None:
@@ -23,30 +25,20 @@ def test_concurrent_uploads_of_one_filename_exactly_one_wins(index: Index) -> No
                 for i in range(2)
             ]
             barrier = threading.Barrier(2)
-            results: list[httpx.Response] = []
 
             def go(
-                content: bytes,
-                filename: str = filename,
-                barrier: threading.Barrier = barrier,
-                results: list[httpx.Response] = results,
-            ) -> None:
+                content: bytes, filename: str = filename, barrier: threading.Barrier = barrier
+            ) -> httpx.Response:
                 with httpx.Client(timeout=60) as client:
                     barrier.wait()
-                    results.append(
-                        client.post(
-                            f"{url}/legacy/",
-                            data=upload_fields(content, filename),
-                            files={"content": (filename, content)},
-                            auth=("__token__", token),
-                        )
+                    return client.post(
+                        f"{url}/legacy/",
+                        data=upload_fields(content, filename),
+                        files={"content": (filename, content)},
+                        auth=("__token__", token),
                     )
 
-            threads = [threading.Thread(target=go, args=(c,)) for c in contents]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
+            results = run_threads([functools.partial(go, c) for c in contents])
             statuses = sorted(r.status_code for r in results)
             assert statuses == [200, 400], [(r.status_code, r.text) for r in results]
             loser = next(r for r in results if r.status_code == 400)
@@ -66,9 +58,8 @@ def test_concurrent_first_uploads_to_a_new_project(index: Index) -> None:
     with index.live() as url:
         contents = [wheel_bytes("fresh", f"1.{i}") for i in range(4)]
         barrier = threading.Barrier(len(contents))
-        results: list[int] = []
 
-        def go(i: int) -> None:
+        def go(i: int) -> int:
             filename = wheel_name("fresh", f"1.{i}")
             with httpx.Client(timeout=60) as client:
                 barrier.wait()
@@ -78,13 +69,9 @@ def test_concurrent_first_uploads_to_a_new_project(index: Index) -> None:
                     files={"content": (filename, contents[i])},
                     auth=("__token__", token),
                 )
-                results.append(r.status_code)
+                return r.status_code
 
-        threads = [threading.Thread(target=go, args=(i,)) for i in range(len(contents))]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        results = run_threads([functools.partial(go, i) for i in range(len(contents))])
         assert results == [200] * len(contents)
         page = httpx.get(
             f"{url}/simple/fresh/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}

@@ -7,9 +7,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from email.message import EmailMessage
+from typing import Any
 
 import pyotp
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from stockade.accounts.models import User, UserEmail
@@ -33,7 +34,7 @@ from support.smtp import read_outbox
 TODAY = today()
 
 
-def job(index: Index, **changes: object) -> list[str]:
+def job(index: Index, **changes: Any) -> list[str]:
     settings = dataclasses.replace(index.settings, **changes)
     ctx = JobContext(settings=settings, db=index.db, mailer=mailer_from_settings(settings))
     return CRITICAL_PROJECTS_JOB.run(ctx).changes
@@ -186,9 +187,7 @@ def test_maintainers_are_mailed_once_and_pins_count(index: Index) -> None:
     give_role(index, "p001", "ulla", "Maintainer")
     with index.db.write() as s:
         s.execute(
-            UserEmail.__table__.update()
-            .where(UserEmail.email == "ulla@example.test")
-            .values(verified=False)
+            update(UserEmail).where(UserEmail.email == "ulla@example.test").values(verified=False)
         )
     downloads(index, ids, {"p001": 10})
     settings: Settings = dataclasses.replace(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import os
 import threading
 import time
@@ -42,6 +43,7 @@ from support.dns import DnsServer, dns_server
 from support.index import Index, csrf_from, run_cli
 from support.rdap import RdapServer, rdap_domain, rdap_server
 from support.smtp import read_outbox
+from support.threads import ReportingThread
 
 REBORN_AT = "2025-06-01T00:00:00Z"
 
@@ -91,7 +93,7 @@ def outbox(index: Index) -> list[EmailMessage]:
     return read_outbox(index.settings.data_dir / "outbox")
 
 
-def job_context(index: Index, **changes: object) -> JobContext:
+def job_context(index: Index, **changes: Any) -> JobContext:
     settings = dataclasses.replace(index.settings, **changes)
     return JobContext(settings=settings, db=index.db, mailer=mailer_from_settings(settings))
 
@@ -401,14 +403,14 @@ def test_two_workers_starting_a_job_at_once_run_it_once(index: Index) -> None:
         except JobBusy:
             outcomes.append("busy")
 
-    first = threading.Thread(target=worker, args=("worker-1",))
+    first = ReportingThread(functools.partial(worker, "worker-1"))
     first.start()
     assert started.wait(10)
-    second = threading.Thread(target=worker, args=("worker-2",))
+    second = ReportingThread(functools.partial(worker, "worker-2"))
     second.start()
-    second.join(10)
+    second.result(10)
     release.set()
-    first.join(10)
+    first.result(10)
     assert outcomes == ["busy", "ok"]
     with index.db.read() as s:
         runs = s.scalars(select(JobRun)).all()

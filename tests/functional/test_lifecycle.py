@@ -57,7 +57,7 @@ def simple_json(index: Index, name: str = "demo") -> dict[str, object]:
 
 
 def files_of(doc: dict[str, object]) -> dict[str, dict[str, object]]:
-    return {f["filename"]: f for f in doc["files"]}  # type: ignore[attr-defined,index]
+    return {f["filename"]: f for f in doc["files"]}  # type: ignore[attr-defined]
 
 
 def anchors(index: Index, name: str = "demo") -> dict[str, str]:
@@ -110,10 +110,12 @@ def test_yank_and_unyank_from_the_releases_page(demo: Index) -> None:
     assert "release:yank" in history and "release:unyank" in history
 
 
-def _snapshot(index: Index) -> tuple[dict[str, object], dict[str, str], dict[str, bytes]]:
+def _snapshot(
+    index: Index,
+) -> tuple[dict[str, dict[str, object]], dict[str, str], dict[str, bytes]]:
     doc = files_of(simple_json(index))
     html = anchors(index)
-    blobs = {}
+    blobs: dict[str, bytes] = {}
     for name, entry in doc.items():
         url = str(entry["url"]).replace("../..", "")
         r = index.client.get(url)

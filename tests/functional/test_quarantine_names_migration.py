@@ -39,7 +39,7 @@ def test_existing_projects_get_their_look_alike_form(settings: Settings) -> None
             )
         upgrade(db)
         with db.engine.connect() as conn:
-            rows = dict(
+            rows: dict[str, str] = dict(
                 conn.execute(
                     sa.text("SELECT normalized_name, ultranormalized_name FROM projects")
                 ).all()

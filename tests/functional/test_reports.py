@@ -80,7 +80,7 @@ def mail(index: Index) -> list[EmailMessage]:
     if not folder.exists():
         return []
     return [
-        email.message_from_bytes(p.read_bytes(), policy=email.policy.default)  # type: ignore[misc]
+        email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
         for p in sorted(folder.glob("*.eml"))
     ]
 
@@ -163,7 +163,7 @@ def test_the_api_files_reports_with_a_token(index: Index) -> None:
 
 
 BAD_BODIES = [
-    (b"{not json", 400, "The body must be a JSON object."),
+    (b"{not json", 400, "The request body is not JSON."),
     (b'["demo"]', 400, "The body must be a JSON object."),
     (b'{"project": "demo", "evidence": "x"}', 422, "The reason is required."),
     (b'{"project": "demo", "reason": 5, "evidence": "x"}', 422, "The reason must be a string."),

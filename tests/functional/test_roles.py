@@ -42,7 +42,7 @@ def invitation_states(index: Index) -> list[tuple[str, str, str]]:
             .join(User, User.id == RoleInvitation.user_id)
             .order_by(RoleInvitation.id)
         ).all()
-    return [tuple(r) for r in rows]
+    return [(r[0], r[1], r[2]) for r in rows]
 
 
 def invitation_id(index: Index, username: str) -> int:
@@ -79,7 +79,7 @@ def mail(index: Index) -> list[EmailMessage]:
     if not folder.exists():
         return []
     return [
-        email.message_from_bytes(p.read_bytes(), policy=email.policy.default)  # type: ignore[misc]
+        email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
         for p in sorted(folder.glob("*.eml"), key=lambda p: p.stat().st_mtime_ns)
     ]
 

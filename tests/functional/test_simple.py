@@ -16,6 +16,7 @@ from stockade.index.models import Project, Release
 from stockade.index.state import journal, rerender
 from support.builders import metadata_text, sdist_bytes, sdist_name, wheel_bytes, wheel_name
 from support.index import Index
+from support.threads import ReportingThread
 
 JSON = "application/vnd.pypi.simple.v1+json"
 HTML = "application/vnd.pypi.simple.v1+html"
@@ -242,7 +243,6 @@ def test_head_and_method_not_allowed(demo: Index) -> None:
 def test_journal_ids_are_taken_in_commit_order(demo: Index) -> None:
     """PostgreSQL draws journal ids from a sequence: a second writer must wait for the first
     to commit before it takes an id, or a poller could skip an id that commits later."""
-    import threading
 
     from support.backend import BACKEND
 
@@ -262,12 +262,12 @@ def test_journal_ids_are_taken_in_commit_order(demo: Index) -> None:
                 assert other is not None
                 done.append(journal(second, other, "remove file b", version=None, user_id=None))
 
-        thread = threading.Thread(target=second_writer)
+        thread = ReportingThread(second_writer)
         thread.start()
         thread.join(0.5)
         assert thread.is_alive() and not done  # waiting for the first to commit
         # Nothing committed yet: a poller sees nothing and skips nothing.
         assert pages.poll_once() == 0
-    thread.join(10)
+    thread.result(10)
     assert done and done[0] > first_id
     assert pages.poll_once() == 2

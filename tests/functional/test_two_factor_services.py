@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pyotp
 import pytest
@@ -22,25 +21,24 @@ from stockade.accounts.twofactor.models import RecoveryCode, TotpSecret, WebAuth
 from stockade.accounts.twofactor.totp import spend_code
 from stockade.events.models import Event
 from stockade.events.services import CLI
+from support.clock import SettableClock
 from support.index import Index
+from support.threads import run_threads
 
 
 def test_enable_totp_then_remove_all(index: Index) -> None:
     alice = index.user("alice")
     secret = pyotp.random_base32(32)
+    totp, now = pyotp.TOTP(secret), SettableClock.mid_step()()
+    window = {totp.at(now + step) for step in (-30, 0, 30)}
+    wrong = next(c for c in ("000000", "111111", "222222", "333333") if c not in window)
     with index.db.write() as session:
         user = session.get(User, alice.id)
         assert user is not None
         assert two_factor_methods(session, user.id) == []
         with pytest.raises(TwoFactorError):
-            enable_totp(
-                session,
-                user,
-                secret,
-                "000000" if pyotp.TOTP(secret).now() != "000000" else "111111",
-                origin=CLI,
-            )
-        codes = enable_totp(session, user, secret, pyotp.TOTP(secret).now(), origin=CLI)
+            enable_totp(session, user, secret, wrong, origin=CLI, now=now)
+        codes = enable_totp(session, user, secret, totp.at(now), origin=CLI, now=now)
     assert len(codes) == 8 and len(set(codes)) == 8
     with index.db.write() as session:
         assert two_factor_methods(session, alice.id) == ["totp"]
@@ -73,25 +71,20 @@ def test_enable_totp_then_remove_all(index: Index) -> None:
 def test_one_code_passes_once_even_when_used_concurrently(index: Index) -> None:
     alice = index.user("alice")
     secret = pyotp.random_base32(32)
-    totp = pyotp.TOTP(secret)
+    totp, now = pyotp.TOTP(secret), SettableClock.mid_step()()
     with index.db.write() as session:
         user = session.get(User, alice.id)
         assert user is not None
-        enable_totp(session, user, secret, totp.at(time.time() - 30), origin=CLI)
-    code = totp.now()
+        enable_totp(session, user, secret, totp.at(now - 30), origin=CLI, now=now)
+    code = totp.at(now)
     barrier = threading.Barrier(2)
-    results: list[bool] = []
 
-    def use() -> None:
+    def use() -> bool:
         barrier.wait()
         with index.db.write() as session:
             row = totp_of(session, alice.id)
             assert row is not None
-            results.append(spend_code(session, row, code))
+            return spend_code(session, row, code, now=now)
 
-    threads = [threading.Thread(target=use) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = run_threads([use, use])
     assert sorted(results) == [False, True]

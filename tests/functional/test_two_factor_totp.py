@@ -3,10 +3,12 @@ codes, recovery codes, the mailed confirmation of a login from a new IP address,
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import threading
 import time
+from collections.abc import Iterator
 from email.message import EmailMessage
 from urllib.parse import urlsplit
 
@@ -25,16 +27,32 @@ from stockade.accounts.twofactor.factors import (
     two_factor_methods,
 )
 from stockade.accounts.twofactor.models import RecoveryCode, WebAuthnKey
+from stockade.config import Settings
 from stockade.events.models import Event
 from stockade.events.services import CLI
 from stockade.web.app import create_app
 from stockade.web.auth import SESSION_COOKIE
+from support.clock import SettableClock
 from support.index import Index, csrf_from, login_client, run_cli
 from support.smtp import links_in, read_outbox
+from support.threads import run_threads
 
 GOOD = "correct horse 1"  # the password of index.user()
 TWO_FACTOR = "/manage/account/two-factor/"
 SECOND_STEP = "/account/login/two-factor/"
+
+
+@pytest.fixture
+def index(settings: Settings) -> Iterator[Index]:
+    """The index, its app reading the time from a clock set to the middle of a TOTP step:
+    codes of the previous and next steps are exactly one step away, however slow the run."""
+    with Index.open(settings, clock=SettableClock.mid_step()) as idx:
+        yield idx
+
+
+def now(index: Index) -> float:
+    """The time the index's app checks codes against."""
+    return index.app.context.clock()
 
 
 def browser(index: Index, ip: str = "testclient") -> TestClient:
@@ -95,14 +113,10 @@ def enrol(index: Index, *, known_ip: str | None = "testclient") -> tuple[pyotp.T
         assert log_in(browser(index, known_ip)).status_code == 303
     secret = pyotp.random_base32(32)
     totp = pyotp.TOTP(secret)
-    # Not just before a step boundary: a slow machine would push the previous step's code
-    # out of the window before it is checked.
-    while time.time() % 30 > 26:
-        time.sleep(0.25)
     with index.db.write() as s:
         user = s.get(User, alice.id)
         assert user is not None
-        codes = enable_totp(s, user, secret, totp.at(time.time() - 30), origin=CLI)
+        codes = enable_totp(s, user, secret, totp.at(now(index) - 30), origin=CLI, now=now(index))
     return totp, codes
 
 
@@ -125,17 +139,21 @@ def test_enrol_with_qr_code_then_log_in_replay_and_window(index: Index) -> None:
     totp = pyotp.TOTP(secret)
     with index.db.read() as s:
         assert two_factor_methods(s, alice.id) == []
-    wrong = str((int(totp.now()) + 1) % 1_000_000).zfill(6)
+    wrong = str((int(totp.at(now(index))) + 1) % 1_000_000).zfill(6)
     r = post(client, TWO_FACTOR + "totp/confirm/", TWO_FACTOR + "totp/", code=wrong, password=GOOD)
     assert r.status_code == 400 and "Invalid TOTP code" in r.text
     # A stolen session alone cannot add a factor: the password is asked again.
     r = post(
-        client, TWO_FACTOR + "totp/confirm/", TWO_FACTOR + "totp/", code=totp.now(), password="x"
+        client,
+        TWO_FACTOR + "totp/confirm/",
+        TWO_FACTOR + "totp/",
+        code=totp.at(now(index)),
+        password="x",
     )
     assert r.status_code == 400 and "The password is invalid" in r.text
     # (A code of the previous step: the confirming code is spent, so the login below needs a
     # later one.)
-    confirm = totp.at(time.time() - 30)
+    confirm = totp.at(now(index) - 30)
     r = post(
         client, TWO_FACTOR + "totp/confirm/", TWO_FACTOR + "totp/", code=confirm, password=GOOD
     )
@@ -155,7 +173,7 @@ def test_enrol_with_qr_code_then_log_in_replay_and_window(index: Index) -> None:
     assert r.status_code == 303 and r.headers["location"] == SECOND_STEP
     assert not has_session(r)
     assert client.get("/manage/account/", follow_redirects=False).status_code == 303
-    code = totp.now()
+    code = totp.at(now(index))
     r = second_step(client, "totp", code)
     assert r.status_code == 303 and r.headers["location"] == "/manage/projects/"
     assert has_session(r)
@@ -164,13 +182,13 @@ def test_enrol_with_qr_code_then_log_in_replay_and_window(index: Index) -> None:
     # The same code again (replay), an old one and one far in the future are refused.
     log_out(client)
     assert log_in(client).status_code == 303
-    for refused in (code, totp.at(time.time() - 30), totp.at(time.time() + 120)):
-        if refused == totp.at(time.time() + 30):
+    for refused in (code, totp.at(now(index) - 30), totp.at(now(index) + 120)):
+        if refused == totp.at(now(index) + 30):
             continue  # a coincidence of two steps' codes: not what this checks
         r = second_step(client, "totp", refused)
         assert r.status_code == 400 and "Invalid TOTP code" in r.text
         assert not has_session(r)
-    r = second_step(client, "totp", totp.at(time.time() + 30))  # next step: within ±1
+    r = second_step(client, "totp", totp.at(now(index) + 30))  # next step: within ±1
     assert r.status_code == 303 and has_session(r)
     failures = [
         e
@@ -218,7 +236,7 @@ def test_login_from_a_new_ip_needs_the_mailed_link_in_the_same_browser(index: In
     alice = index.user("alice")
     client = browser(index, "203.0.113.9")
     assert log_in(client).status_code == 303
-    r = second_step(client, "totp", totp.now())
+    r = second_step(client, "totp", totp.at(now(index)))
     assert r.status_code == 200 and "confirmation link" in r.text
     assert not has_session(r)
     mail = outbox(index)[-1]
@@ -256,7 +274,7 @@ def test_login_from_a_new_ip_needs_the_mailed_link_in_the_same_browser(index: In
     # That address is known now: the next login from it needs no confirmation.
     log_out(client)
     assert log_in(client).status_code == 303
-    r = second_step(client, "totp", totp.at(time.time() + 30))
+    r = second_step(client, "totp", totp.at(now(index) + 30))
     assert r.status_code == 303 and has_session(r)
 
 
@@ -264,10 +282,10 @@ def test_second_step_is_rate_limited(index: Index) -> None:
     totp, _ = enrol(index)
     client = browser(index)
     assert log_in(client).status_code == 303
-    wrong = str((int(totp.now()) + 500_000) % 1_000_000).zfill(6)
+    wrong = str((int(totp.at(now(index))) + 500_000) % 1_000_000).zfill(6)
     statuses = [second_step(client, "totp", wrong).status_code for _ in range(11)]
     assert statuses[:10] == [400] * 10 and statuses[10] == 429
-    assert second_step(client, "totp", totp.now()).status_code == 429
+    assert second_step(client, "totp", totp.at(now(index))).status_code == 429
 
 
 def test_removing_the_last_factor_needs_password_and_code(index: Index) -> None:
@@ -275,13 +293,13 @@ def test_removing_the_last_factor_needs_password_and_code(index: Index) -> None:
     alice = index.user("alice")
     client = login_client(index, "alice")
     remove = TWO_FACTOR + "totp/remove/"
-    r = post(client, remove, TWO_FACTOR, password="wrong", code=totp.now())
+    r = post(client, remove, TWO_FACTOR, password="wrong", code=totp.at(now(index)))
     assert r.status_code == 400 and "password is invalid" in r.text
     r = post(client, remove, TWO_FACTOR, password=GOOD, code="")
     assert r.status_code == 400 and "last second factor" in r.text
     with index.db.read() as s:
         assert two_factor_methods(s, alice.id) == ["totp"]
-    r = post(client, remove, TWO_FACTOR, password=GOOD, code=totp.now())
+    r = post(client, remove, TWO_FACTOR, password=GOOD, code=totp.at(now(index)))
     assert r.status_code == 303 and r.headers["location"].endswith("done=totp-removed")
     with index.db.read() as s:
         assert two_factor_methods(s, alice.id) == []
@@ -333,7 +351,7 @@ def test_the_second_step_goes_on_to_next(index: Index) -> None:
     data = {"csrf_token": csrf_from(client, page), "username": "alice", "password": GOOD}
     r = client.post("/account/login/", data={**data, "next": target}, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == SECOND_STEP
-    r = second_step(client, "totp", totp.now())
+    r = second_step(client, "totp", totp.at(now(index)))
     assert r.status_code == 303 and r.headers["location"] == target
 
 
@@ -341,11 +359,11 @@ def test_the_confirmation_link_never_points_at_the_host_the_request_names(index:
     """Host-header poisoning of the new-IP confirmation: without base_url, a request naming
     another host gets no mail at all (a mail linking there would hand over the login)."""
     totp, _ = enrol(index, known_ip="198.51.100.1")
-    app = create_app(index.settings)  # index.settings has no base_url
+    app = create_app(index.settings, clock=index.app.context.clock)  # no base_url
     try:
         with TestClient(app, base_url="http://evil.example", client=("203.0.113.9", 1)) as c:
             assert log_in(c).status_code == 303
-            r = second_step(c, "totp", totp.now())
+            r = second_step(c, "totp", totp.at(now(index)))
             assert r.status_code == 421 and "Set base_url" in r.text
     finally:
         app.context.db.dispose()
@@ -357,7 +375,7 @@ def test_refreshing_the_second_step_keeps_the_login_waiting_for_its_link(index: 
     totp, _ = enrol(index, known_ip="198.51.100.1")
     client = browser(index, "203.0.113.9")
     assert log_in(client).status_code == 303
-    r = second_step(client, "totp", totp.now())
+    r = second_step(client, "totp", totp.at(now(index)))
     assert r.status_code == 200 and "confirmation link" in r.text
     # A refresh, and the form posted twice: the same answer, the pending login kept.
     page = client.get(SECOND_STEP, follow_redirects=False)
@@ -437,9 +455,8 @@ def test_two_concurrent_removals_cannot_both_pass_as_not_the_last(index: Index) 
     with index.db.read() as s:
         key_id = s.scalars(select(WebAuthnKey.id)).one()
     barrier = threading.Barrier(2)
-    results: list[str] = []
 
-    def run(kind: str) -> None:
+    def run(kind: str) -> str:
         barrier.wait()
         try:
             with index.db.write() as s:
@@ -450,15 +467,11 @@ def test_two_concurrent_removals_cannot_both_pass_as_not_the_last(index: Index) 
                 else:
                     remove_webauthn_key(s, user, key_id, password=GOOD, code="", origin=CLI)
                 time.sleep(0.2)  # hold the transaction open: the other one must wait
-            results.append("removed")
+            return "removed"
         except TwoFactorError as exc:
-            results.append(str(exc))
+            return str(exc)
 
-    threads = [threading.Thread(target=run, args=(k,)) for k in ("totp", "key")]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = run_threads([functools.partial(run, "totp"), functools.partial(run, "key")])
     assert results.count("removed") == 1, results
     with index.db.read() as s:
         assert len(two_factor_methods(s, alice.id)) == 1

@@ -1,10 +1,13 @@
-"""OSV advisory documents for tests, and a folder of them to import."""
+"""OSV advisory documents for tests, a folder of them to import, and one advisory on the
+corpus's idna (the year 2099 says it is not real)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 from typing import Any
+
+__all__ = ["IDNA_ADVISORY", "affecting", "osv", "write"]
 
 
 def osv(
@@ -42,3 +45,20 @@ def write(folder: Path, *docs: dict[str, Any]) -> Path:
     for doc in docs:
         (folder / f"{doc['id']}.json").write_text(json.dumps(doc))
     return folder
+
+
+# On every idna from 3.0 (the corpus's requests depset has one), with one alias.
+IDNA_ADVISORY: dict[str, Any] = {
+    "id": "PYSEC-2099-10",
+    "modified": "2099-01-01T00:00:00Z",
+    "published": "2099-01-01T00:00:00Z",
+    "aliases": ["CVE-2099-10"],
+    "summary": "Test advisory on idna",
+    "details": "Written by stockade's tests.",
+    "affected": [
+        {
+            "package": {"name": "IDNA", "ecosystem": "PyPI", "purl": "pkg:pypi/idna"},
+            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "3.0"}, {"fixed": "99.0"}]}],
+        }
+    ],
+}

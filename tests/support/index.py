@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -42,11 +42,13 @@ class Index:
 
     @classmethod
     @contextlib.contextmanager
-    def open(cls, settings: Settings) -> Iterator[Index]:
+    def open(cls, settings: Settings, *, clock: Callable[[], float] = time.time) -> Iterator[Index]:
         upgrade(Database(settings.database_url))
         # The TestClient's host ("testserver") is not a loopback name, and links mailed to
         # people are only built from a configured base_url or a loopback host.
-        app = create_app(settings if settings.base_url else replace(settings, base_url=BASE_URL))
+        app = create_app(
+            settings if settings.base_url else replace(settings, base_url=BASE_URL), clock=clock
+        )
         with TestClient(app, base_url="http://testserver") as client:
             yield cls(settings, app, client)
         app.context.db.dispose()

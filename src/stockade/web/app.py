@@ -7,7 +7,7 @@ import functools
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, MutableMapping
+from collections.abc import AsyncIterator, Callable, MutableMapping
 from typing import Any, cast
 
 import anyio
@@ -53,6 +53,7 @@ from stockade.web.mirror.forms import router as mirror_forms_router
 from stockade.web.mirror.pages import router as mirror_router
 from stockade.web.oidc.api import api_router as oidc_api_router
 from stockade.web.oidc.api import router as publishers_router
+from stockade.web.openapi import router as openapi_router
 from stockade.web.operations import route_group
 from stockade.web.operations import router as operations_router
 from stockade.web.publish.legacy import router as upload_router
@@ -96,7 +97,9 @@ class StockadeApp:
         status = 500  # what a request that ends without a response start counts as
         target: ASGIApp = self.api
         extra: tuple[tuple[bytes, bytes], ...] = ()
-        if path.startswith("/simple/"):
+        if _has_nul(scope):
+            target, extra = _refuse_nul, _SIMPLE_HEADERS
+        elif path.startswith("/simple/"):
             target, extra = self.simple, _SIMPLE_HEADERS
         elif path.startswith("/packages/"):
             target, extra = self.files, _FILE_HEADERS
@@ -121,6 +124,23 @@ class StockadeApp:
             TALLY.request(route_group(path), status, time.perf_counter() - started)
 
 
+def _has_nul(scope: Scope) -> bool:
+    """A NUL character in the path or the query string: never part of a name, a version or an
+    id, and PostgreSQL cannot even compare a text column with it."""
+    query: bytes = scope.get("query_string", b"")
+    return "\x00" in scope["path"] or b"\x00" in query or b"%00" in query
+
+
+async def _refuse_nul(scope: Scope, receive: Receive, send: Send) -> None:
+    body = b"Bad Request: the URL contains a NUL character.\n"
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": 400, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
 # The installers' paths get the security headers that matter for what they serve (the pages
 # get the full set from SecurityHeaders): nothing they return may run script, be framed or be
 # sniffed into another type. Files are people's uploads served from this origin: sandboxed.
@@ -136,7 +156,9 @@ _FILE_HEADERS = (
 _HSTS = (b"strict-transport-security", b"max-age=31536000")
 
 
-def create_app(settings: Settings | None = None) -> StockadeApp:
+def create_app(
+    settings: Settings | None = None, *, clock: Callable[[], float] = time.time
+) -> StockadeApp:
     """Build the app for ``settings`` (the schema must already be migrated)."""
     settings = settings or load_settings()
     settings.tmp_dir.mkdir(parents=True, exist_ok=True)
@@ -160,6 +182,7 @@ def create_app(settings: Settings | None = None) -> StockadeApp:
         storage=storage,
         pages=pages,
         mailer=mailer_from_settings(settings),
+        clock=clock,
     )
 
     # Background jobs in a thread of this worker (the job lock keeps workers from colliding).
@@ -243,6 +266,7 @@ def create_app(settings: Settings | None = None) -> StockadeApp:
     api.include_router(integrity_router)
     api.include_router(stats_router)
     api.include_router(operations_router)
+    api.include_router(openapi_router)
 
     files = FilesApp(db, storage)
     files.on_download = downloads.hit

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -32,6 +34,9 @@ class AppContext:
     storage: BlobStorage
     pages: PageCache
     mailer: Mailer
+    # Seconds since the epoch, for checks against time steps (TOTP codes): tests pass a clock
+    # they set, instead of waiting for a step boundary to pass.
+    clock: Callable[[], float] = time.time
 
     def base_url(self, request: Request) -> str:
         """The configured public base URL, else the one the request arrived at."""

@@ -19,6 +19,9 @@ from support.backend import CORPUS
 CORPUS_DISTS = CORPUS / "dists"
 CORPUS_MANIFEST = CORPUS / "MANIFEST.tsv"
 
+# The ``write`` fixture: (filename, bytes) -> the path of a fresh file holding them.
+Write = Callable[[str, bytes], Path]
+
 WHEEL_FILE = b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
 
 
@@ -240,7 +243,7 @@ def kit() -> type[Kit]:
 
 
 @pytest.fixture
-def write(tmp_path: Path) -> Callable[[str, bytes], Path]:
+def write(tmp_path: Path) -> Write:
     """Write bytes to a fresh file in tmp_path and return its path."""
 
     def _write(filename: str, data: bytes) -> Path:

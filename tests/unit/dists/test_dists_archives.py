@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bz2
+import functools
 import gzip
 import io
 import random
@@ -10,17 +11,24 @@ import struct
 import tarfile
 import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from stockade.dists import ArchiveLimits, DistError, inspect_distribution
 
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
+
+    from unit.dists.conftest import Kit, TarMember, Write
+
 WHEEL = "demo-1.0-py3-none-any.whl"
 SDIST = "demo-1.0.tar.gz"
 
 
-def test_crafted_valid_files_are_accepted(kit, write) -> None:
+def test_crafted_valid_files_are_accepted(kit: type[Kit], write: Write) -> None:
     dist = inspect_distribution(write(WHEEL, kit.wheel_bytes()), WHEEL)
     assert (dist.name, dist.version, dist.metadata_version) == ("demo", "1.0", "2.1")
     assert dist.metadata_bytes == kit.metadata_text()
@@ -44,11 +52,11 @@ def test_crafted_valid_files_are_accepted(kit, write) -> None:
     ],
     ids=["empty", "garbage", "gzip-magic-only", "empty-zip", "bz2", "gzip-not-tar"],
 )
-def test_garbage(kit, write, filename: str, data: bytes) -> None:
+def test_garbage(kit: type[Kit], write: Write, filename: str, data: bytes) -> None:
     kit.expect_dist_error(lambda: inspect_distribution(write(filename, data), filename))
 
 
-def test_formats_swapped(kit, write) -> None:
+def test_formats_swapped(kit: type[Kit], write: Write) -> None:
     kit.expect_dist_error(
         lambda: inspect_distribution(write(WHEEL, kit.sdist_bytes()), WHEEL), "not a zipfile"
     )
@@ -58,7 +66,7 @@ def test_formats_swapped(kit, write) -> None:
     )
 
 
-def test_bz2_tar_named_tar_gz(kit, write) -> None:
+def test_bz2_tar_named_tar_gz(kit: type[Kit], write: Write) -> None:
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w:bz2") as archive:
         archive.addfile(tarfile.TarInfo("demo-1.0/PKG-INFO"), io.BytesIO(b""))
@@ -66,16 +74,16 @@ def test_bz2_tar_named_tar_gz(kit, write) -> None:
 
 
 @pytest.mark.parametrize("fraction", [0.1, 0.5, 0.9, 0.99])
-def test_truncated(kit, write, fraction: float) -> None:
+def test_truncated(kit: type[Kit], write: Write, fraction: float) -> None:
     wheel = kit.wheel_bytes({"demo/data.bin": bytes(range(256)) * 64})
     noise = random.Random(1).randbytes(20000)
     sdist = kit.sdist_bytes(extra=[("demo-1.0/data.bin", noise)])
     for filename, data in ((WHEEL, wheel), (SDIST, sdist)):
         cut = data[: int(len(data) * fraction)]
-        kit.expect_dist_error(lambda f=filename, d=cut: inspect_distribution(write(f, d), f))
+        kit.expect_dist_error(functools.partial(_inspect_written, write, filename, cut))
 
 
-def test_fuzzed_bytes_only_raise_dist_error(kit, write) -> None:
+def test_fuzzed_bytes_only_raise_dist_error(kit: type[Kit], write: Write) -> None:
     rng = random.Random(20260524)
     seeds = [
         (WHEEL, kit.wheel_bytes()),
@@ -93,11 +101,15 @@ def test_fuzzed_bytes_only_raise_dist_error(kit, write) -> None:
         if rng.random() < 0.3:
             del data[rng.randrange(len(data)) :]
         path = write(filename, bytes(data))
-        outcome = _outcome(lambda p=path, f=filename: inspect_distribution(p, f))
+        outcome = _outcome(functools.partial(inspect_distribution, path, filename))
         assert outcome is None or "\n" not in outcome
 
 
-def _outcome(call) -> str | None:
+def _inspect_written(write: Write, filename: str, data: bytes) -> object:
+    return inspect_distribution(write(filename, data), filename)
+
+
+def _outcome(call: Callable[[], object]) -> str | None:
     """None if *call* succeeds, the DistError message if it fails; anything else propagates."""
     try:
         call()
@@ -128,7 +140,7 @@ def _patch_declared_size(data: bytes, member: str, size: int) -> bytes:
     return _patch_field(data, member, 22, 24, size)
 
 
-def test_member_inflating_beyond_declared_size(kit, write) -> None:
+def test_member_inflating_beyond_declared_size(kit: type[Kit], write: Write) -> None:
     metadata = kit.metadata_text(body="x" * 200_000)
     data = _patch_declared_size(
         kit.wheel_bytes(metadata=metadata), "demo-1.0.dist-info/METADATA", 300
@@ -136,7 +148,7 @@ def test_member_inflating_beyond_declared_size(kit, write) -> None:
     kit.expect_dist_error(lambda: inspect_distribution(write(WHEEL, data), WHEEL), "METADATA")
 
 
-def test_unread_member_inflating_beyond_declared_size(kit, write) -> None:
+def test_unread_member_inflating_beyond_declared_size(kit: type[Kit], write: Write) -> None:
     # A member stockade never reads itself (not METADATA, not WHEEL): zipfile and pip stop at
     # the declared size, other unzip tools inflate all of it. Its real size is what counts.
     data = _patch_declared_size(
@@ -154,7 +166,7 @@ def _patch_crc(data: bytes, member: str, crc: int) -> bytes:
 
 
 @pytest.mark.parametrize("compression", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])
-def test_member_not_matching_its_crc(kit, write, compression: int) -> None:
+def test_member_not_matching_its_crc(kit: type[Kit], write: Write, compression: int) -> None:
     good = kit.wheel_bytes({"demo/data.bin": b"payload " * 1000}, compression=compression)
     assert inspect_distribution(write(WHEEL, good), WHEEL).name == "demo"
     data = _patch_crc(good, "demo/data.bin", 0x12345678)
@@ -163,7 +175,7 @@ def test_member_not_matching_its_crc(kit, write, compression: int) -> None:
     )
 
 
-def test_high_compression_ratio(kit, write) -> None:
+def test_high_compression_ratio(kit: type[Kit], write: Write) -> None:
     data = kit.wheel_bytes({"demo/zeros.bin": bytes(512 * 1024)})
     limits = ArchiveLimits(ratio_min_size=64 * 1024)
     kit.expect_dist_error(
@@ -174,7 +186,7 @@ def test_high_compression_ratio(kit, write) -> None:
     assert inspect_distribution(write(WHEEL, data), WHEEL).name == "demo"
 
 
-def test_declared_total_size_limit(kit, write) -> None:
+def test_declared_total_size_limit(kit: type[Kit], write: Write) -> None:
     data = kit.wheel_bytes({"demo/data.bin": bytes(range(256)) * 400})
     kit.expect_dist_error(
         lambda: inspect_distribution(
@@ -184,7 +196,7 @@ def test_declared_total_size_limit(kit, write) -> None:
     )
 
 
-def test_metadata_of_tens_of_megabytes_is_refused_by_default(kit, write) -> None:
+def test_metadata_of_tens_of_megabytes_is_refused_by_default(kit: type[Kit], write: Write) -> None:
     # A PKG-INFO inflating to 30 MiB: its text would be stored and rendered on every view.
     body = random.Random(7).randbytes(15 * 1024 * 1024).hex()
     metadata = kit.metadata_text(body=body)
@@ -197,7 +209,7 @@ def test_metadata_of_tens_of_megabytes_is_refused_by_default(kit, write) -> None
     assert inspect_distribution(write(SDIST, kit.sdist_bytes(pkg_info=long)), SDIST).name == "demo"
 
 
-def test_member_size_limit(kit, write) -> None:
+def test_member_size_limit(kit: type[Kit], write: Write) -> None:
     metadata = kit.metadata_text(body="y" * 5000)
     limits = ArchiveLimits(max_member_size=1000)
     data = kit.wheel_bytes(metadata=metadata)
@@ -210,7 +222,7 @@ def test_member_size_limit(kit, write) -> None:
     )
 
 
-def test_member_count_limit(kit, write) -> None:
+def test_member_count_limit(kit: type[Kit], write: Write) -> None:
     limits = ArchiveLimits(max_members=3)
     data = kit.wheel_bytes({"demo/a.py": b"", "demo/b.py": b""})
     kit.expect_dist_error(
@@ -222,7 +234,7 @@ def test_member_count_limit(kit, write) -> None:
     )
 
 
-def test_unsupported_compression(kit, write) -> None:
+def test_unsupported_compression(kit: type[Kit], write: Write) -> None:
     raw = io.BytesIO()
     with zipfile.ZipFile(raw, "w") as archive:
         archive.writestr("demo-1.0.dist-info/METADATA", kit.metadata_text(), zipfile.ZIP_BZIP2)
@@ -239,12 +251,12 @@ def test_unsupported_compression(kit, write) -> None:
 @pytest.mark.parametrize(
     "member", ["../evil.py", "/abs/evil.py", "demo/../../evil.py", "demo\\..\\evil.py", "C:/evil"]
 )
-def test_zip_path_traversal(kit, write, member: str) -> None:
+def test_zip_path_traversal(kit: type[Kit], write: Write, member: str) -> None:
     data = kit.wheel_bytes({member: b"evil"})
     kit.expect_dist_error(lambda: inspect_distribution(write(WHEEL, data), WHEEL), "ZIP archive")
 
 
-def _zip_with_duplicate_metadata(kit) -> bytes:
+def _zip_with_duplicate_metadata(kit: type[Kit]) -> bytes:
     raw = io.BytesIO()
     with zipfile.ZipFile(raw, "w") as archive:
         archive.writestr("demo-1.0.dist-info/METADATA", kit.metadata_text())
@@ -253,7 +265,7 @@ def _zip_with_duplicate_metadata(kit) -> bytes:
     return raw.getvalue()
 
 
-def test_duplicate_zip_entries(kit, write) -> None:
+def test_duplicate_zip_entries(kit: type[Kit], write: Write) -> None:
     with pytest.warns(UserWarning, match="Duplicate name"):
         data = _zip_with_duplicate_metadata(kit)
     kit.expect_dist_error(
@@ -262,7 +274,7 @@ def test_duplicate_zip_entries(kit, write) -> None:
     )
 
 
-def test_overlapping_entries(kit, write) -> None:
+def test_overlapping_entries(kit: type[Kit], write: Write) -> None:
     entries = kit.raw_wheel_entries()
     central = [(entry.name, index) for index, entry in enumerate(entries)]
     central.append(("demo/other.py", 0))  # a second record for the first local entry
@@ -272,7 +284,7 @@ def test_overlapping_entries(kit, write) -> None:
     )
 
 
-def test_local_header_hiding_the_next_entry(kit, write) -> None:
+def test_local_header_hiding_the_next_entry(kit: type[Kit], write: Write) -> None:
     entries = kit.raw_wheel_entries()
     entries[0].local_size = len(entries[0].data) + 30  # a streaming reader would see otherwise
     kit.expect_dist_error(
@@ -281,7 +293,7 @@ def test_local_header_hiding_the_next_entry(kit, write) -> None:
     )
 
 
-def test_local_entry_missing_from_central_directory(kit, write) -> None:
+def test_local_entry_missing_from_central_directory(kit: type[Kit], write: Write) -> None:
     entries = [*kit.raw_wheel_entries(), kit.RawEntry("demo/hidden.py", b"evil")]
     central = [(entry.name, index) for index, entry in enumerate(entries[:-1])]
     data = kit.raw_zip(entries, central=central)
@@ -290,7 +302,7 @@ def test_local_entry_missing_from_central_directory(kit, write) -> None:
     )
 
 
-def test_central_name_differs_from_local_name(kit, write) -> None:
+def test_central_name_differs_from_local_name(kit: type[Kit], write: Write) -> None:
     entries = kit.raw_wheel_entries()
     central = [(entry.name, index) for index, entry in enumerate(entries)]
     central[0] = ("demo/renamed.py", 0)
@@ -300,7 +312,7 @@ def test_central_name_differs_from_local_name(kit, write) -> None:
     )
 
 
-def test_prepended_data(kit, write) -> None:
+def test_prepended_data(kit: type[Kit], write: Write) -> None:
     # zipfile itself copes with this (it shifts every offset); we refuse it.
     data = b"#!/bin/sh\necho hi\n" + kit.wheel_bytes()
     assert zipfile.ZipFile(io.BytesIO(data)).read("demo-1.0.dist-info/WHEEL")
@@ -313,14 +325,14 @@ def test_prepended_data(kit, write) -> None:
     )
 
 
-def test_appended_data(kit, write) -> None:
+def test_appended_data(kit: type[Kit], write: Write) -> None:
     data = kit.wheel_bytes() + b"trailing"
     kit.expect_dist_error(lambda: inspect_distribution(write(WHEEL, data), WHEEL), "Trailing data")
     data = kit.wheel_bytes() + kit.wheel_bytes(name="other")
     kit.expect_dist_error(lambda: inspect_distribution(write(WHEEL, data), WHEEL), "ZIP archive")
 
 
-def test_archive_comment(kit, write) -> None:
+def test_archive_comment(kit: type[Kit], write: Write) -> None:
     entries = kit.raw_wheel_entries()
     data = kit.raw_zip(entries, comment=b"built by hand")
     assert inspect_distribution(write(WHEEL, data), WHEEL).name == "demo"
@@ -336,12 +348,13 @@ class _Unseekable(io.RawIOBase):
     def writable(self) -> bool:
         return True
 
-    def write(self, data) -> int:
-        self.buffer += data
-        return len(data)
+    def write(self, data: Buffer) -> int:
+        view = memoryview(data)
+        self.buffer += view
+        return view.nbytes
 
 
-def test_data_descriptor(kit, write) -> None:
+def test_data_descriptor(kit: type[Kit], write: Write) -> None:
     stream = _Unseekable()
     with zipfile.ZipFile(stream, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("demo-1.0.dist-info/METADATA", kit.metadata_text())
@@ -354,7 +367,13 @@ def test_data_descriptor(kit, write) -> None:
 # --- tar.gz -------------------------------------------------------------------------------
 
 
-def _tar_error(kit, write, extra, *fragments: str, limits: ArchiveLimits | None = None) -> None:
+def _tar_error(
+    kit: type[Kit],
+    write: Write,
+    extra: list[TarMember | tuple[str, bytes]],
+    *fragments: str,
+    limits: ArchiveLimits | None = None,
+) -> None:
     data = kit.sdist_bytes(extra=extra)
     kwargs = {"limits": limits} if limits else {}
     kit.expect_dist_error(
@@ -366,18 +385,18 @@ def _tar_error(kit, write, extra, *fragments: str, limits: ArchiveLimits | None 
     "link",
     ["../../etc/passwd", "/etc/passwd", "../other-dir/file", "..", "sub/../../.."],
 )
-def test_symlink_outside(kit, write, link: str) -> None:
+def test_symlink_outside(kit: type[Kit], write: Write, link: str) -> None:
     member = kit.TarMember("demo-1.0/link", type=tarfile.SYMTYPE, linkname=link)
     _tar_error(kit, write, [member], "points outside")
 
 
 @pytest.mark.parametrize("link", ["/etc/passwd", "../etc/passwd", "other-1.0/file"])
-def test_hardlink_outside(kit, write, link: str) -> None:
+def test_hardlink_outside(kit: type[Kit], write: Write, link: str) -> None:
     member = kit.TarMember("demo-1.0/link", type=tarfile.LNKTYPE, linkname=link)
     _tar_error(kit, write, [member], "points outside")
 
 
-def test_links_inside_are_fine(kit, write) -> None:
+def test_links_inside_are_fine(kit: type[Kit], write: Write) -> None:
     extra = [
         kit.TarMember("demo-1.0/docs", type=tarfile.DIRTYPE),
         kit.TarMember("demo-1.0/docs/README", type=tarfile.SYMTYPE, linkname="../setup.py"),
@@ -388,7 +407,7 @@ def test_links_inside_are_fine(kit, write) -> None:
 
 
 @pytest.mark.parametrize("kind", [tarfile.CHRTYPE, tarfile.BLKTYPE, tarfile.FIFOTYPE])
-def test_device_files(kit, write, kind: bytes) -> None:
+def test_device_files(kit: type[Kit], write: Write, kind: bytes) -> None:
     _tar_error(kit, write, [kit.TarMember("demo-1.0/dev", type=kind)], "not a regular file")
 
 
@@ -403,11 +422,11 @@ def test_device_files(kit, write, kind: bytes) -> None:
         ("stray.txt", "top-level directories"),
     ],
 )
-def test_tar_member_names(kit, write, member: str, fragment: str) -> None:
+def test_tar_member_names(kit: type[Kit], write: Write, member: str, fragment: str) -> None:
     _tar_error(kit, write, [(member, b"x")], fragment)
 
 
-def test_duplicate_and_odd_pkg_info(kit, write) -> None:
+def test_duplicate_and_odd_pkg_info(kit: type[Kit], write: Write) -> None:
     _tar_error(kit, write, [("demo-1.0/PKG-INFO", kit.metadata_text())], "Duplicate member")
     data = kit.tar_gz_bytes(
         [
@@ -421,7 +440,7 @@ def test_duplicate_and_odd_pkg_info(kit, write) -> None:
     )
 
 
-def test_only_nested_pkg_info(kit, write) -> None:
+def test_only_nested_pkg_info(kit: type[Kit], write: Write) -> None:
     data = kit.tar_gz_bytes(
         [
             ("demo-1.0/setup.py", b""),
@@ -434,7 +453,7 @@ def test_only_nested_pkg_info(kit, write) -> None:
     )
 
 
-def test_leading_dot_slash_names(kit, write) -> None:
+def test_leading_dot_slash_names(kit: type[Kit], write: Write) -> None:
     data = kit.tar_gz_bytes(
         [
             kit.TarMember("./demo-1.0", type=tarfile.DIRTYPE),
@@ -444,7 +463,7 @@ def test_leading_dot_slash_names(kit, write) -> None:
     assert inspect_distribution(write(SDIST, data), SDIST).name == "demo"
 
 
-def test_gzip_bomb(kit, write) -> None:
+def test_gzip_bomb(kit: type[Kit], write: Write) -> None:
     # 64 MiB of zeros compress to about 64 kB; the limit stops decompression early.
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w") as archive:
@@ -463,7 +482,7 @@ def test_gzip_bomb(kit, write) -> None:
     assert time.monotonic() - started < 2
 
 
-def test_huge_extended_header(kit, write) -> None:
+def test_huge_extended_header(kit: type[Kit], write: Write) -> None:
     member = kit.TarMember("demo-1.0/file", b"x", extra={"comment": "z" * 50_000})
     _tar_error(
         kit,
@@ -479,7 +498,7 @@ def test_missing_file_is_an_os_error(tmp_path: Path) -> None:
         inspect_distribution(tmp_path / WHEEL, WHEEL)
 
 
-def _plain_tar(members) -> bytes:
+def _plain_tar(members: list[tuple[str, bytes]]) -> bytes:
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as archive:
         for name, data in members:
@@ -489,7 +508,7 @@ def _plain_tar(members) -> bytes:
     return raw.getvalue()
 
 
-def test_members_hidden_after_end_of_archive(kit, write) -> None:
+def test_members_hidden_after_end_of_archive(kit: type[Kit], write: Write) -> None:
     # tarfile stops at the first end-of-archive marker; `tar --ignore-zeros` reads on.
     first = _plain_tar([("demo-1.0/PKG-INFO", kit.metadata_text())])
     hidden = _plain_tar([("../../etc/cron.d/evil", b"* * * * * root sh")])
@@ -502,7 +521,7 @@ def test_members_hidden_after_end_of_archive(kit, write) -> None:
     assert inspect_distribution(write(SDIST, data), SDIST).name == "demo"
 
 
-def test_corrupt_header_mid_archive(kit, write) -> None:
+def test_corrupt_header_mid_archive(kit: type[Kit], write: Write) -> None:
     tar = bytearray(
         _plain_tar(
             [
@@ -519,7 +538,7 @@ def test_corrupt_header_mid_archive(kit, write) -> None:
     kit.expect_dist_error(lambda: inspect_distribution(write(SDIST, data), SDIST), "Tar archive")
 
 
-def test_zip64_archives(kit, write, monkeypatch) -> None:
+def test_zip64_archives(kit: type[Kit], write: Write, monkeypatch: pytest.MonkeyPatch) -> None:
     members = {
         "demo/__init__.py": b"x = 1\n",
         "demo-1.0.dist-info/METADATA": kit.metadata_text(),
@@ -541,7 +560,7 @@ def test_zip64_archives(kit, write, monkeypatch) -> None:
     assert b"PK\x06\x06" in raw.getvalue()
     assert inspect_distribution(write(WHEEL, raw.getvalue()), WHEEL).name == "demo"
     # ...and with data between the ZIP64 record and its locator.
-    data = bytearray(raw.getvalue())
-    locator = data.rfind(b"PK\x06\x07")
-    data[locator:locator] = b"JUNK"
-    kit.expect_dist_error(lambda: inspect_distribution(write(WHEEL, bytes(data)), WHEEL))
+    patched = bytearray(raw.getvalue())
+    locator = patched.rfind(b"PK\x06\x07")
+    patched[locator:locator] = b"JUNK"
+    kit.expect_dist_error(lambda: inspect_distribution(write(WHEEL, bytes(patched)), WHEEL))

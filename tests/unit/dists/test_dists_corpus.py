@@ -9,7 +9,7 @@ import zipfile
 import pytest
 from packaging.version import InvalidVersion, Version
 
-from stockade.dists import DistError, inspect_distribution
+from stockade.dists import DistError, DistInfo, inspect_distribution
 from support.backend import CORPUS
 
 DISTS = CORPUS / "dists"
@@ -135,7 +135,7 @@ def test_legacy_version_refused_whatever_the_extension() -> None:
         inspect_distribution(DISTS / "pytz-2013d.zip", "pytz-2013d.tar.gz")
 
 
-def _dist(filename: str):
+def _dist(filename: str) -> DistInfo:
     return inspect_distribution(DISTS / filename, filename)
 
 

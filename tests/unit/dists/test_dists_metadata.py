@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import pytest
 
-from stockade.dists import ACCEPTED_METADATA_VERSIONS, inspect_distribution
+from stockade.dists import ACCEPTED_METADATA_VERSIONS, DistInfo, inspect_distribution
+
+if TYPE_CHECKING:
+    from unit.dists.conftest import Kit, Write
 
 WHEEL = "demo-1.0-py3-none-any.whl"
 SDIST = "demo-1.0.tar.gz"
 
 
-def _wheel_error(kit, write, *fragments: str, **metadata) -> None:
+def _wheel_error(kit: type[Kit], write: Write, *fragments: str, **metadata: Any) -> None:
     data = kit.wheel_bytes(metadata=kit.metadata_text(**metadata))
     kit.expect_dist_error(lambda: inspect_distribution(write(WHEEL, data), WHEEL), *fragments)
 
 
-def _wheel(kit, write, **metadata):
+def _wheel(kit: type[Kit], write: Write, **metadata: Any) -> DistInfo:
     data = kit.wheel_bytes(metadata=kit.metadata_text(**metadata))
     return inspect_distribution(write(WHEEL, data), WHEEL)
 
 
-def test_name_mismatch(kit, write) -> None:
+def test_name_mismatch(kit: type[Kit], write: Write) -> None:
     _wheel_error(
         kit, write, "Start filename for 'Other.Project' with 'other_project'.", name="Other.Project"
     )
@@ -30,12 +35,12 @@ def test_name_mismatch(kit, write) -> None:
     )
 
 
-def test_name_spelling_may_differ(kit, write) -> None:
+def test_name_spelling_may_differ(kit: type[Kit], write: Write) -> None:
     dist = _wheel(kit, write, name="Demo")
     assert (dist.name, dist.normalized_name, dist.file.name) == ("Demo", "demo", "demo")
 
 
-def test_version_mismatch(kit, write) -> None:
+def test_version_mismatch(kit: type[Kit], write: Write) -> None:
     _wheel_error(kit, write, "Version in filename should be '1.1' not '1.0'.", version="1.1")
     data = kit.sdist_bytes(pkg_info=kit.metadata_text(version="2.0"))
     kit.expect_dist_error(
@@ -44,20 +49,20 @@ def test_version_mismatch(kit, write) -> None:
     )
 
 
-def test_version_spelling_may_differ(kit, write) -> None:
+def test_version_spelling_may_differ(kit: type[Kit], write: Write) -> None:
     dist = _wheel(kit, write, version="1.0.0")  # equal as PEP 440 versions
     assert (dist.version, dist.canonical_version) == ("1.0.0", "1.0.0")
     dist = _wheel(kit, write, version="v1.00")
     assert (dist.version, dist.canonical_version) == ("v1.00", "1.0")
 
 
-def test_local_version_in_metadata(kit, write) -> None:
+def test_local_version_in_metadata(kit: type[Kit], write: Write) -> None:
     _wheel_error(
         kit, write, "The use of local versions in '1.0+local' is not allowed", version="1.0+local"
     )
 
 
-def test_hyphenated_post_release_sdist(kit, write) -> None:
+def test_hyphenated_post_release_sdist(kit: type[Kit], write: Write) -> None:
     data = kit.sdist_bytes(pkg_info=kit.metadata_text(version="1.0.post1"), top="demo-1.0-1")
     dist = inspect_distribution(write("demo-1.0-1.tar.gz", data), "demo-1.0-1.tar.gz")
     assert (dist.file.name, dist.file.version, dist.version) == (
@@ -68,7 +73,7 @@ def test_hyphenated_post_release_sdist(kit, write) -> None:
     assert str(dist.file.version) == "1.0.post1"
 
 
-def test_missing_wheel_and_metadata_files(kit, write) -> None:
+def test_missing_wheel_and_metadata_files(kit: type[Kit], write: Write) -> None:
     data = kit.wheel_bytes(wheel=None)
     kit.expect_dist_error(
         lambda: inspect_distribution(write(WHEEL, data), WHEEL),
@@ -85,7 +90,7 @@ def test_missing_wheel_and_metadata_files(kit, write) -> None:
     )
 
 
-def test_dist_info_spelling(kit, write) -> None:
+def test_dist_info_spelling(kit: type[Kit], write: Write) -> None:
     # Any spelling that normalizes to the filename's name and version is fine.
     for directory in ("Demo-1.0.0.dist-info", "demo-1.0.dist-info"):
         data = kit.wheel_bytes(dist_info=directory)
@@ -109,12 +114,12 @@ def test_dist_info_spelling(kit, write) -> None:
         (b"Wheel-Version: \xff\n", "is not valid UTF-8"),
     ],
 )
-def test_bad_wheel_file(kit, write, wheel_file: bytes, fragment: str) -> None:
+def test_bad_wheel_file(kit: type[Kit], write: Write, wheel_file: bytes, fragment: str) -> None:
     data = kit.wheel_bytes(wheel=wheel_file)
     kit.expect_dist_error(lambda: inspect_distribution(write(WHEEL, data), WHEEL), fragment)
 
 
-def test_crlf_wheel_file(kit, write) -> None:
+def test_crlf_wheel_file(kit: type[Kit], write: Write) -> None:
     data = kit.wheel_bytes(wheel=b"Wheel-Version: 1.0\r\nGenerator: bdist_wheel\r\n")
     assert inspect_distribution(write(WHEEL, data), WHEEL).name == "demo"
 
@@ -149,7 +154,7 @@ def test_crlf_wheel_file(kit, write) -> None:
         ("Author-email: a@example.com, b@@example.com", "'b@@example.com' is not a valid email"),
     ],
 )
-def test_invalid_fields(kit, write, line: str, fragment: str) -> None:
+def test_invalid_fields(kit: type[Kit], write: Write, line: str, fragment: str) -> None:
     _wheel_error(
         kit,
         write,
@@ -159,7 +164,7 @@ def test_invalid_fields(kit, write, line: str, fragment: str) -> None:
     )
 
 
-def test_classifiers_and_addresses_pypi_takes(kit, write) -> None:
+def test_classifiers_and_addresses_pypi_takes(kit: type[Kit], write: Write) -> None:
     dist = _wheel(
         kit,
         write,
@@ -175,11 +180,11 @@ def test_classifiers_and_addresses_pypi_takes(kit, write) -> None:
     assert "Private :: Do Not Upload" in dist.metadata["classifiers"]
 
 
-def test_long_summary(kit, write) -> None:
+def test_long_summary(kit: type[Kit], write: Write) -> None:
     _wheel_error(kit, write, "'summary' field must be 512 characters or less", summary="s" * 600)
 
 
-def test_license_and_license_expression(kit, write) -> None:
+def test_license_and_license_expression(kit: type[Kit], write: Write) -> None:
     _wheel_error(
         kit,
         write,
@@ -189,7 +194,7 @@ def test_license_and_license_expression(kit, write) -> None:
     )
 
 
-def test_license_files_must_exist(kit, write) -> None:
+def test_license_files_must_exist(kit: type[Kit], write: Write) -> None:
     metadata = kit.metadata_text(metadata_version="2.4", extra=["License-File: LICENSE"])
     data = kit.wheel_bytes(metadata=metadata)
     kit.expect_dist_error(
@@ -207,7 +212,7 @@ def test_license_files_must_exist(kit, write) -> None:
     assert inspect_distribution(write(SDIST, sdist), SDIST).name == "demo"
 
 
-def test_every_problem_in_one_line(kit, write) -> None:
+def test_every_problem_in_one_line(kit: type[Kit], write: Write) -> None:
     error = kit.expect_dist_error(
         lambda: _wheel(
             kit,
@@ -232,13 +237,13 @@ def test_every_problem_in_one_line(kit, write) -> None:
 
 
 @pytest.mark.parametrize("metadata_version", ACCEPTED_METADATA_VERSIONS)
-def test_accepted_metadata_versions(kit, write, metadata_version: str) -> None:
+def test_accepted_metadata_versions(kit: type[Kit], write: Write, metadata_version: str) -> None:
     dist = _wheel(kit, write, metadata_version=metadata_version)
     assert dist.metadata_version == metadata_version == dist.metadata["metadata_version"]
 
 
 @pytest.mark.parametrize("metadata_version", ["0.9", "3.0", "2.6", "2", "latest"])
-def test_refused_metadata_versions(kit, write, metadata_version: str) -> None:
+def test_refused_metadata_versions(kit: type[Kit], write: Write, metadata_version: str) -> None:
     _wheel_error(
         kit,
         write,
@@ -247,7 +252,7 @@ def test_refused_metadata_versions(kit, write, metadata_version: str) -> None:
     )
 
 
-def test_required_fields(kit, write) -> None:
+def test_required_fields(kit: type[Kit], write: Write) -> None:
     data = kit.wheel_bytes(metadata=b"Name: demo\nVersion: 1.0\n")
     kit.expect_dist_error(
         lambda: inspect_distribution(write(WHEEL, data), WHEEL),
@@ -271,7 +276,7 @@ def test_required_fields(kit, write) -> None:
         b"Metadata-Version: 2.1\nName: demo\nVersion: 1.0\n\n\xc3\x28 body",
     ],
 )
-def test_undecodable_metadata(kit, write, metadata: bytes) -> None:
+def test_undecodable_metadata(kit: type[Kit], write: Write, metadata: bytes) -> None:
     data = kit.wheel_bytes(metadata=metadata)
     kit.expect_dist_error(
         lambda: inspect_distribution(write(WHEEL, data), WHEEL), "not valid UTF-8"
@@ -286,12 +291,12 @@ def test_undecodable_metadata(kit, write, metadata: bytes) -> None:
     "metadata",
     [b"", b"\x00\x00\x00", b"Metadata-Version: 2.1\x00\nName: demo\n", b"\n\n\n", b"::::\n:\n"],
 )
-def test_garbage_metadata(kit, write, metadata: bytes) -> None:
+def test_garbage_metadata(kit: type[Kit], write: Write, metadata: bytes) -> None:
     data = kit.wheel_bytes(metadata=metadata)
     kit.expect_dist_error(lambda: inspect_distribution(write(WHEEL, data), WHEEL))
 
 
-def test_real_world_leniency(kit, write) -> None:
+def test_real_world_leniency(kit: type[Kit], write: Write) -> None:
     dist = _wheel(
         kit,
         write,
@@ -320,7 +325,7 @@ def test_real_world_leniency(kit, write) -> None:
     )
 
 
-def test_metadata_dict(kit, write) -> None:
+def test_metadata_dict(kit: type[Kit], write: Write) -> None:
     dist = _wheel(
         kit,
         write,

@@ -9,14 +9,13 @@ import io
 import os
 import zipfile
 
-import anyio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from starlette.requests import Request
 
 from stockade.dists import DistError, inspect_distribution, parse_filename
 from stockade.dists.metadata import validate_metadata
-from stockade.web.publish.multipart import FormError, read_upload_form
+from stockade.web.publish.multipart import FormError
+from support.forms import read_form_bytes
 
 EXAMPLES = int(os.environ.get("STOCKADE_FUZZ_EXAMPLES", "300"))
 FUZZ = settings(
@@ -164,29 +163,8 @@ FORM_PIECES = st.sampled_from(
 @given(st.one_of(st.binary(max_size=1024), st.lists(FORM_PIECES, max_size=24).map(b"".join)))
 def test_upload_forms(tmp_path_factory, body: bytes) -> None:  # type: ignore[no-untyped-def]
     tmp = tmp_path_factory.mktemp("spool")
-    chunks = [body[i : i + 97] for i in range(0, len(body), 97)] or [b""]
-
-    async def read() -> None:
-        sent = iter(chunks)
-
-        async def receive() -> dict[str, object]:
-            chunk = next(sent, None)
-            if chunk is None:
-                return {"type": "http.request", "body": b"", "more_body": False}
-            return {"type": "http.request", "body": chunk, "more_body": True}
-
-        scope = {
-            "type": "http",
-            "method": "POST",
-            "path": "/legacy/",
-            "headers": [(b"content-type", b"multipart/form-data; boundary=" + BOUNDARY)],
-        }
-        form = await read_upload_form(Request(scope, receive), tmp, 10_000, idle_timeout=5)
-        if form.file is not None:
-            form.file.discard()
-
     try:
-        anyio.run(read)
+        read_form_bytes(body, tmp, BOUNDARY)
     except FormError as exc:
         _one_line(exc)
     # Refused or taken, no spool file is left behind.

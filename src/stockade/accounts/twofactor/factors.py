@@ -157,7 +157,13 @@ def start_totp(session: Session, user: User) -> str:
 
 
 def enable_totp(
-    session: Session, user: User, secret: str, code: str, *, origin: Origin
+    session: Session,
+    user: User,
+    secret: str,
+    code: str,
+    *,
+    origin: Origin,
+    now: float | None = None,
 ) -> list[str]:
     """Enrol TOTP with ``secret`` once ``code`` (a current code of it) proves the app has it.
 
@@ -173,7 +179,7 @@ def enable_totp(
     if row is not None and row.confirmed_at is not None:
         raise TwoFactorError(ALREADY_TOTP)
     try:
-        valid = matching_step(secret, code) is not None
+        valid = matching_step(secret, code, now=now) is not None
     except ValueError:  # not base32, or too short for pyotp
         valid = False
     if not valid:
@@ -188,14 +194,20 @@ def enable_totp(
     except IntegrityError as exc:  # a concurrent enrolment won
         raise TwoFactorError(ALREADY_TOTP) from exc
     # The confirming code is spent: it cannot log anyone in afterwards.
-    if not spend_code(session, row, code):
+    if not spend_code(session, row, code, now=now):
         raise TwoFactorError(INVALID_CODE)
     row.confirmed_at = utcnow()
     return factor_added(session, user.id, first=first, method="totp", origin=origin)
 
 
 def confirm_totp(
-    session: Session, user: User, code: str, *, password: str, origin: Origin
+    session: Session,
+    user: User,
+    code: str,
+    *,
+    password: str,
+    origin: Origin,
+    now: float | None = None,
 ) -> list[str]:
     """Finish the enrolment begun by ``start_totp`` with a valid code and the account's
     password (a stolen session alone must not add a factor; see ``enable_totp``)."""
@@ -207,11 +219,17 @@ def confirm_totp(
         raise TwoFactorError("No authentication application is being set up. Start again.")
     if row.confirmed_at is not None:
         raise TwoFactorError(ALREADY_TOTP)
-    return enable_totp(session, user, row.secret, code, origin=origin)
+    return enable_totp(session, user, row.secret, code, origin=origin, now=now)
 
 
 def _check_removal(
-    session: Session, user: User, *, password: str, code: str, origin: Origin
+    session: Session,
+    user: User,
+    *,
+    password: str,
+    code: str,
+    origin: Origin,
+    now: float | None = None,
 ) -> int | None:
     """Removing a factor needs the password; removing the last one also a current code.
 
@@ -226,7 +244,7 @@ def _check_removal(
     if not last:
         return None
     totp = totp_of(session, user.id)
-    if totp is not None and spend_code(session, totp, code):
+    if totp is not None and spend_code(session, totp, code, now=now):
         return None
     if code.strip() and spend_recovery_code(session, user.id, code, origin=origin):
         return remaining_codes(session, user.id)
@@ -249,11 +267,12 @@ def _remove_factor(
     password: str,
     code: str,
     origin: Origin,
+    now: float | None = None,
 ) -> int | None:
     """Remove the user's factor ``row`` (of ``method``) if ``_check_removal`` allows it; with
     no factor left, the recovery codes go too. Returns what ``_check_removal`` returns.
     Event: ``account:two_factor:remove`` with ``method``, ``detail`` and reason ``user``."""
-    spent = _check_removal(session, user, password=password, code=code, origin=origin)
+    spent = _check_removal(session, user, password=password, code=code, origin=origin, now=now)
     session.delete(row)
     session.flush()
     record(
@@ -271,7 +290,13 @@ def _remove_factor(
 
 
 def remove_totp(
-    session: Session, user: User, *, password: str, code: str, origin: Origin
+    session: Session,
+    user: User,
+    *,
+    password: str,
+    code: str,
+    origin: Origin,
+    now: float | None = None,
 ) -> int | None:
     """Remove the account's authentication app (password, and for the last factor a code).
 
@@ -282,12 +307,19 @@ def remove_totp(
     if row is None:
         raise TwoFactorError("This account has no authentication application.")
     return _remove_factor(
-        session, user, row, "totp", {}, password=password, code=code, origin=origin
+        session, user, row, "totp", {}, password=password, code=code, origin=origin, now=now
     )
 
 
 def remove_webauthn_key(
-    session: Session, user: User, key_id: int, *, password: str, code: str, origin: Origin
+    session: Session,
+    user: User,
+    key_id: int,
+    *,
+    password: str,
+    code: str,
+    origin: Origin,
+    now: float | None = None,
 ) -> int | None:
     """Remove one security key (password, and for the last factor a code).
 
@@ -306,6 +338,7 @@ def remove_webauthn_key(
         password=password,
         code=code,
         origin=origin,
+        now=now,
     )
 
 

@@ -223,10 +223,12 @@ def login_with_totp(
     origin: Origin,
     policy: SessionPolicy,
     previous_session: str | None = None,
+    now: float | None = None,
 ) -> LoginOutcome | None:
-    """Second step with a TOTP code: None (and a failure event) for a wrong or spent code."""
+    """Second step with a TOTP code: None (and a failure event) for a wrong or spent code.
+    ``now``: the time the code is checked against (default: the system clock)."""
     row = totp_of(session, pending.user_id)
-    if row is None or not spend_code(session, row, code):
+    if row is None or not spend_code(session, row, code, now=now):
         _failure(session, pending, origin, "invalid_totp")
         return None
     return complete_login(

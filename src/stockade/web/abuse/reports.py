@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -21,6 +20,7 @@ from stockade.tokens.services import TokenError, check_token
 from stockade.web.abuse.common import after_commit, mailing_for
 from stockade.web.auth import CurrentUser, csrf_protect
 from stockade.web.context import AppContext, Ctx, origin_of
+from stockade.web.jsonbody import BodyError, read_json
 from stockade.web.templating import render
 from stockade.web.tokens.http import request_token
 
@@ -170,13 +170,10 @@ async def api_report(request: Request, ctx: Ctx) -> Response:
             "the username __token__.",
             {"WWW-Authenticate": 'Bearer realm="stockade"'},
         )
-    body = await request.body()
-    if len(body) > MAX_API_BODY:
-        return _json_error(413, f"The report is too large: at most {MAX_API_BODY} bytes.")
     try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return _json_error(400, "The body must be a JSON object.")
+        doc = await read_json(request, MAX_API_BODY)
+    except BodyError as exc:
+        return _json_error(exc.status, exc.message)
     if not isinstance(doc, dict):
         return _json_error(400, "The body must be a JSON object.")
     unknown = sorted(set(doc) - {"project", "version", "reason", "evidence"})

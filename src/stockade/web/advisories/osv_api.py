@@ -8,7 +8,6 @@ an unknown id).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
@@ -27,6 +26,7 @@ from stockade.advisories.queries import (
     package_advisories,
 )
 from stockade.web.context import Ctx
+from stockade.web.jsonbody import BodyError, read_json
 
 __all__ = ["MAX_BATCH", "OsvQuery", "parse_query", "router"]
 
@@ -102,15 +102,13 @@ def parse_query(raw: Any) -> OsvQuery:
 
 
 async def _body(request: Request) -> Any:
-    raw = b""
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > MAX_BODY:
-            raise QueryError("Request body too large.", status=413)
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise QueryError("Invalid JSON payload received.") from None
+        return await read_json(request, MAX_BODY)
+    except BodyError as exc:
+        message = (
+            "Request body too large." if exc.status == 413 else "Invalid JSON payload received."
+        )
+        raise QueryError(message, status=exc.status) from None
 
 
 def _answer(ctx: Ctx, queries: list[OsvQuery], *, details: bool) -> list[list[dict[str, Any]]]:

@@ -9,7 +9,6 @@ pypa/gh-action-pypi-publish work against stockade unchanged: GET ``/_/oidc/audie
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -23,6 +22,7 @@ from stockade.oidc.keys import KeyStore
 from stockade.oidc.services import MintedToken, burn_token
 from stockade.web.auth import csrf_protect
 from stockade.web.context import AppContext, Ctx, origin_of
+from stockade.web.jsonbody import BodyError, read_json
 from stockade.web.oidc import pages
 
 __all__ = ["api_router", "router"]
@@ -57,15 +57,10 @@ MAX_BODY = 64 * 1024
 
 
 async def _token_field(request: Request) -> str:
-    raw = b""
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > MAX_BODY:
-            raise ExchangeError("invalid-payload", "the request body is too large")
     try:
-        body: Any = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ExchangeError("invalid-payload", "the request body is not JSON") from exc
+        body: Any = await read_json(request, MAX_BODY)
+    except BodyError as exc:
+        raise ExchangeError("invalid-payload", exc.message) from exc
     token = body.get("token") if isinstance(body, dict) else None
     if not isinstance(token, str) or not token:
         raise ExchangeError("invalid-payload", "the request body has no token")

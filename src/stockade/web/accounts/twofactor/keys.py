@@ -110,6 +110,8 @@ async def key_remove(request: Request, ctx: Ctx, identity: CurrentUser, key_id: 
     origin = origin_of(request)
 
     def remove(session: Session, user: User, password: str, code: str) -> None:
-        remove_webauthn_key(session, user, key_id, password=password, code=code, origin=origin)
+        remove_webauthn_key(
+            session, user, key_id, password=password, code=code, origin=origin, now=ctx.clock()
+        )
 
     return await remove_factor(request, ctx, identity, "webauthn", remove, "key-removed")

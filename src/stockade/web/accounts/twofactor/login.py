@@ -171,10 +171,20 @@ def _with_code(
         pending = load_pending(session, secret, for_update=True)
         if pending is None or pending.method is not None:
             return EXPIRED
-        login = login_with_totp if kind == "totp" else login_with_recovery_code
-        outcome = login(
-            session, pending, code, origin=origin, policy=POLICY, previous_session=previous
-        )
+        if kind == "totp":
+            outcome = login_with_totp(
+                session,
+                pending,
+                code,
+                origin=origin,
+                policy=POLICY,
+                previous_session=previous,
+                now=ctx.clock(),
+            )
+        else:
+            outcome = login_with_recovery_code(
+                session, pending, code, origin=origin, policy=POLICY, previous_session=previous
+            )
     if outcome is None:
         return INVALID_TOTP if kind == "totp" else INVALID_RECOVERY
     return outcome

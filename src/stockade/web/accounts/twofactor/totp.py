@@ -105,7 +105,7 @@ async def totp_confirm(request: Request, ctx: Ctx, identity: CurrentUser) -> Res
 
     def run(session: Session) -> tuple[list[str], Notify]:
         user = active_user(session, identity.user_id)
-        codes = confirm_totp(session, user, code, password=password, origin=origin)
+        codes = confirm_totp(session, user, code, password=password, origin=origin, now=ctx.clock())
         return codes, notify_of(user)
 
     try:
@@ -134,6 +134,6 @@ async def totp_remove(request: Request, ctx: Ctx, identity: CurrentUser) -> Resp
         ctx,
         identity,
         "totp",
-        lambda s, u, p, c: remove_totp(s, u, password=p, code=c, origin=origin),
+        lambda s, u, p, c: remove_totp(s, u, password=p, code=c, origin=origin, now=ctx.clock()),
         "totp-removed",
     )
