@@ -268,3 +268,4 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_mirror_projects_project_id"), table_name="mirror_projects")
     op.drop_index(op.f("ix_mirror_projects_normalized_name"), table_name="mirror_projects")
     op.drop_table("mirror_projects")
+    op.drop_table("mirror_upstreams")
