@@ -72,6 +72,9 @@ YANK_VERSIONS = ["1.1", "1.2", "1.3"]
 LOGIN_USERS = [f"soak-login-{i}" for i in range(3)]
 LOGIN_INTERVAL = 30.0
 FRESHNESS_LIMIT = 1.0
+# Idle connections are dropped before uvicorn's keep-alive timeout (5 s) closes them: a request
+# sent on a connection the server is closing at that moment fails without an answer.
+KEEPALIVE = 3.0
 
 
 # -- which worker answered -----------------------------------------------------------------------
@@ -282,7 +285,9 @@ class Soak:
             raise RuntimeError(
                 f"expected 2 workers on port {self.port}, found {self.report.workers}"
             )
-        limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
+        limits = httpx.Limits(
+            max_connections=64, max_keepalive_connections=32, keepalive_expiry=KEEPALIVE
+        )
         async with httpx.AsyncClient(base_url=self.url, timeout=60, limits=limits) as http:
             await self.seed(http)
             self.started = time.monotonic()
@@ -513,7 +518,11 @@ class Soak:
                 if ok:
                     self.report.counts["uploads_twine"] += 1
             else:
-                ok = await self.upload(http, name, version)
+                try:
+                    ok = await self.upload(http, name, version)
+                except httpx.HTTPError as exc:
+                    self.report.error(f"upload {filename}: {exc!r}")
+                    ok = False
                 if ok:
                     await self.freshness(
                         f"upload {filename}",
@@ -522,7 +531,10 @@ class Soak:
                     )
             if ok:
                 self.versions[name].append(version)
-                await self.refresh_files(http)
+                try:
+                    await self.refresh_files(http)
+                except httpx.HTTPError as exc:
+                    self.report.error(f"JSON API after an upload: {exc!r}")
             turn += 1
             await asyncio.sleep(1.5)
 
@@ -549,8 +561,11 @@ class Soak:
     async def logins(self) -> None:
         turn = 0
         while self.running():
-            async with httpx.AsyncClient(base_url=self.url, timeout=60) as http:
-                await self.login(http, LOGIN_USERS[turn % len(LOGIN_USERS)])
+            async with client(self.url) as http:
+                try:
+                    await self.login(http, LOGIN_USERS[turn % len(LOGIN_USERS)])
+                except httpx.HTTPError as exc:
+                    self.report.error(f"login: {exc!r}")
             turn += 1
             end = time.monotonic() + LOGIN_INTERVAL
             while self.running() and time.monotonic() < end:
@@ -558,39 +573,48 @@ class Soak:
 
     async def yanker(self) -> None:
         releases = f"/manage/project/{YANK_PROJECT}/releases/"
-        async with httpx.AsyncClient(base_url=self.url, timeout=60) as http:
+        async with client(self.url) as http:
             if not await self.login(http, self.owner):
                 return
             yanked: set[str] = set()
             while self.running():
-                version = self.rng.choice(YANK_VERSIONS)
-                action = "unyank" if version in yanked else "yank"
-                page = await http.get(releases)
-                match = CSRF_RE.search(page.text)
-                if page.status_code != 200 or match is None:
-                    self.report.error(f"releases page: {page.status_code}")
+                try:
+                    await self.yank_once(http, releases, yanked)
+                except httpx.HTTPError as exc:
+                    self.report.error(f"yank or unyank: {exc!r}")
                     await asyncio.sleep(1)
-                    continue
-                r = await http.post(
-                    f"{releases}{version}/{action}/",
-                    data={"csrf_token": match.group(1), "reason": "soak"},
-                )
-                if r.status_code != 303:
-                    self.report.error(f"{action} {version}: {r.status_code} {r.text[:200]}")
-                    await asyncio.sleep(1)
-                    continue
-                self.report.counts[f"{action}s"] += 1
-                (yanked.add if action == "yank" else yanked.discard)(version)
-                filename = wheel_name(YANK_PROJECT, version)
-                want = action == "yank"
-                await self.freshness(
-                    f"{action} {version}",
-                    f"/simple/{YANK_PROJECT}/",
-                    lambda page, f=filename, w=want: any(
-                        x["filename"] == f and bool(x.get("yanked")) == w for x in page["files"]
-                    ),
-                )
-                await asyncio.sleep(2.0)
+
+    async def yank_once(self, http: httpx.AsyncClient, releases: str, yanked: set[str]) -> None:
+        """Yank a release (or unyank it, if it is yanked) through the form, then time how long
+        until every worker shows the change."""
+        version = self.rng.choice(YANK_VERSIONS)
+        action = "unyank" if version in yanked else "yank"
+        page = await http.get(releases)
+        match = CSRF_RE.search(page.text)
+        if page.status_code != 200 or match is None:
+            self.report.error(f"releases page: {page.status_code}")
+            await asyncio.sleep(1)
+            return
+        r = await http.post(
+            f"{releases}{version}/{action}/",
+            data={"csrf_token": match.group(1), "reason": "soak"},
+        )
+        if r.status_code != 303:
+            self.report.error(f"{action} {version}: {r.status_code} {r.text[:200]}")
+            await asyncio.sleep(1)
+            return
+        self.report.counts[f"{action}s"] += 1
+        (yanked.add if action == "yank" else yanked.discard)(version)
+        filename = wheel_name(YANK_PROJECT, version)
+        want = action == "yank"
+        await self.freshness(
+            f"{action} {version}",
+            f"/simple/{YANK_PROJECT}/",
+            lambda page, f=filename, w=want: any(
+                x["filename"] == f and bool(x.get("yanked")) == w for x in page["files"]
+            ),
+        )
+        await asyncio.sleep(2.0)
 
     async def sampler(self) -> None:
         while self.running():
@@ -617,6 +641,13 @@ def soak(
     password. ``readers`` tasks share ``rate`` reads a second."""
     soaker = Soak(url, token, owner, workdir, duration=duration, readers=readers, rate=rate)
     return asyncio.run(soaker.run())
+
+
+def client(url: str) -> httpx.AsyncClient:
+    """A client that drops idle connections before the server does (see :data:`KEEPALIVE`)."""
+    return httpx.AsyncClient(
+        base_url=url, timeout=60, limits=httpx.Limits(keepalive_expiry=KEEPALIVE)
+    )
 
 
 def prepare(server_cli: Callable[..., str]) -> tuple[str, str]:
