@@ -46,7 +46,7 @@ class Server(Instance):
                 stdout=fh, stderr=subprocess.STDOUT, env=self.env,
             )  # fmt: skip
         self.url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # a loaded machine starts two workers slowly
         while True:
             try:
                 if httpx.get(f"{self.url}/_health/ready", timeout=2).status_code == 200:
@@ -234,8 +234,9 @@ def test_sigterm_lets_an_upload_in_flight_finish_and_flushes_the_counters(
     assert server.proc.wait(timeout=90) == 0, server.log.read_text()
 
     landed = answer.startswith(b"HTTP/1.1 200")
-    if trickle_seconds < 10:
-        assert landed, answer[:500]
+    # A body that arrives within the grace period lands; one that cannot (the trickle outlasts
+    # the 30 s) is cancelled.
+    assert landed == (trickle_seconds < 30), answer[:500]
     # The downloads counted before the signal were written at shutdown, and counted in the
     # metrics (flushed at shutdown too).
     assert download_count(server) == downloads
