@@ -207,8 +207,14 @@ class Report:
             if not values:
                 continue
             mid = statistics.median(values)
+            fifth = max(1, len(values) // 5)
             out[pid] = {
                 "samples": len(values),
+                # Growth: the last fifth's median against the first fifth's (a leak shows here;
+                # a transient peak during an upload does not).
+                "drift_pct": 100
+                * (statistics.median(values[-fifth:]) / statistics.median(values[:fifth]) - 1),
+                "over_10pct": sum(1 for v in values if abs(v - mid) > 0.1 * mid),
                 "min_mib": min(values),
                 "median_mib": mid,
                 "max_mib": max(values),
@@ -722,13 +728,15 @@ def markdown(backend: str, summary: dict[str, Any], info: dict[str, Any]) -> str
         "",
         f"RSS per worker after a {info['warmup_s']:.0f} s warm-up (sampled every 5 s):",
         "",
-        "| worker | samples | min MiB | median MiB | max MiB | largest deviation |",
-        "|---|---|---|---|---|---|",
+        "| worker | samples | min MiB | median MiB | max MiB | largest deviation "
+        "| samples off the median by > 10% | drift (last fifth vs first) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for pid, row in summary["rss"].items():
         lines.append(
             f"| {pid} | {row['samples']} | {row['min_mib']:.1f} | {row['median_mib']:.1f} | "
-            f"{row['max_mib']:.1f} | ±{row['spread_pct']:.1f}% |"
+            f"{row['max_mib']:.1f} | ±{row['spread_pct']:.1f}% | "
+            f"{row.get('over_10pct', '-')} | {row.get('drift_pct', float('nan')):+.1f}% |"
         )
     return "\n".join(lines) + "\n"
 
@@ -811,7 +819,10 @@ def main() -> int:
         summary = report.summary(args.warmup)
         print(json.dumps(summary, indent=1))
         if args.out:
-            args.out.write_text(json.dumps({"info": info, "summary": summary}, indent=1))
+            series = [{"at": round(at, 1), "kib": rss} for at, rss in report.rss]
+            args.out.write_text(
+                json.dumps({"info": info, "summary": summary, "rss": series}, indent=1)
+            )
         if not args.no_results_md:
             write_results(args.results_md, args.backend, markdown(args.backend, summary, info))
     ok = not summary["counts"].get("errors") and summary["freshness"]["violations"] == 0
