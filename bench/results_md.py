@@ -5,7 +5,7 @@ Reads the shared harness's results.jsonl + report.md + versions.json and our
 upload_big.jsonl / run-info.json, computes stockade's ratios against nginx-static (the
 ceiling) and against the best peer on every row, checks the targets, and writes the file.
 A block between the NOTES markers of an existing RESULTS.md is kept (hand-written
-observations survive re-runs).
+observations survive re-runs), and so is the SOAK block that bench/soak.py writes.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ CEILING = "nginx-static"
 PEERS = ("devpi", "pypiserver", "proxpi")
 NOTES_BEGIN, NOTES_END = "<!-- NOTES:BEGIN (kept across runs) -->", "<!-- NOTES:END -->"
 MIRROR_BEGIN, MIRROR_END = "<!-- MIRROR:BEGIN (bench/mirror.py) -->", "<!-- MIRROR:END -->"
+# bench/soak.py's results (kept across runs of run.sh)
+SOAK_BEGIN, SOAK_END = "<!-- SOAK:BEGIN (written by bench/soak.py) -->", "<!-- SOAK:END -->"
 MiB = 1024
 
 
@@ -444,6 +446,13 @@ def main():
         m = re.search(
             re.escape(MIRROR_BEGIN) + r".*?" + re.escape(MIRROR_END), open(a.md).read(), re.S
         )
+        if m:
+            p(m.group(0))
+            p("")
+
+    # -- the soak's block (bench/soak.py writes it; this run leaves it as it is) --------------------
+    if os.path.exists(a.md):
+        m = re.search(re.escape(SOAK_BEGIN) + r".*?" + re.escape(SOAK_END), open(a.md).read(), re.S)
         if m:
             p(m.group(0))
             p("")

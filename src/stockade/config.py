@@ -57,12 +57,14 @@ class Settings:
     # refused (0: no limit).
     description_render_seconds: float = 10.0
     # How often each worker looks for pages changed by other workers (seconds).
-    cache_poll_interval: float = 0.5
+    cache_poll_interval: float = 0.25
     # Upper bound on rendered pages kept in one worker's memory.
     page_cache_bytes: int = 64 * MiB
     # Worker count for `stockade serve`.
     workers: int = 1
     log_level: str = "info"
+    # "text", or "json": one JSON object per line for the app's logs and the access log.
+    log_format: str = "text"
     # Log one line per request (uvicorn's access log).
     access_log: bool = False
     # Outgoing mail: "" writes each message to <data>/outbox/ as an .eml file; otherwise
@@ -313,8 +315,9 @@ TEMPLATE = """\
 # upload_idle_timeout = 60                                    # seconds an upload may stall
 # description_render_seconds = 10                             # CPU budget of a large README
 # workers = 1
-# cache_poll_interval = 0.5                                   # seconds
+# cache_poll_interval = 0.25                                  # seconds
 # access_log = false
+# log_format = "text"                                         # or "json": one object a line
 # mail_url = "smtp://user:password@mail.example.org:587?starttls=1"   # default: <data>/outbox/
 # mail_from = "stockade <noreply@example.org>"
 # site_name = "stockade"
@@ -376,6 +379,8 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("size limits must be positive")
     if settings.workers < 1:
         raise ConfigError("workers must be at least 1")
+    if settings.log_format not in ("text", "json"):
+        raise ConfigError(f"log_format must be text or json, got {settings.log_format!r}")
     if not settings.database_url.split(":", 1)[0].startswith(("sqlite", "postgresql")):
         raise ConfigError(f"unsupported database URL {settings.database_url!r}")
     if settings.two_factor_required not in ("none", "critical", "all"):

@@ -16,7 +16,8 @@ import httpx
 import pytest
 
 from support.backend import backend_overrides
-from support.index import free_port
+from support.builders import wheel_bytes, wheel_name
+from support.index import free_port, upload_fields
 from support.servers import PostgresServer, SeaweedServer
 
 BIN = Path(sys.executable).parent
@@ -183,3 +184,75 @@ def live(
     finally:
         if postgres is not None:
             postgres.drop_database(name)
+
+
+def instance_env(overrides: dict[str, str]) -> dict[str, str]:
+    """The `stockade` command's environment for an index with these database/storage
+    settings: nothing from this machine's STOCKADE_* variables, and no scheduled jobs."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STOCKADE_")}
+    env.update({f"STOCKADE_{k.upper()}": v for k, v in overrides.items()})
+    env["STOCKADE_SCHEDULER"] = "0"
+    return env
+
+
+class Instance:
+    """A data folder on some backend, with the `stockade` command's environment."""
+
+    def __init__(self, data: Path, env: dict[str, str]) -> None:
+        self.data = data
+        self.env = env
+
+    def stockade(self, *args: str, stdin: str | None = None, check: bool = True) -> str:
+        return run(
+            [str(BIN / "stockade"), *args, "--data", str(self.data)],
+            env=self.env,
+            input=stdin,
+            check=check,
+        ).stdout
+
+    def token(self) -> str:
+        self.stockade(
+            "user", "create", "alice", "--email", "a@example.test", "--password-stdin",
+            stdin="correct horse battery\n",
+        )  # fmt: skip
+        return self.stockade("token", "create", "alice").strip()
+
+    @contextlib.contextmanager
+    def serve(self, *args: str) -> Iterator[str]:
+        with stockade_serve(self.data, self.env, self.data.parent / "serve.log", *args) as url:
+            yield url
+
+
+@pytest.fixture
+def make_instance(
+    tmp_path: Path, postgres: PostgresServer | None, seaweed: SeaweedServer | None
+) -> Iterator[object]:
+    """``make_instance(label)``: a new index (a data folder on this run's backend)."""
+    names: list[str] = []
+
+    def make(label: str) -> Instance:
+        overrides, name = backend_overrides(postgres, seaweed)
+        names.append(name)
+        (tmp_path / label).mkdir()
+        return Instance(tmp_path / label / "data", instance_env(overrides))
+
+    yield make
+    if postgres is not None:
+        for name in names:
+            postgres.drop_database(name)
+
+
+def upload_wheel(
+    url: str, token: str, name: str, version: str, *, auth: str | None = None, content: bytes = b""
+) -> int:
+    """A legacy upload of a small wheel (or ``content``) with the token; the status code."""
+    content = content or wheel_bytes(name, version)
+    filename = wheel_name(name, version)
+    r = httpx.post(
+        f"{url}/legacy/",
+        data=upload_fields(content, filename),
+        files={"content": (filename, content, "application/octet-stream")},
+        auth=("__token__", auth if auth is not None else token),
+        timeout=60,
+    )
+    return r.status_code

@@ -89,7 +89,7 @@ def installed_version(target: Path, name: str) -> str:
 
 
 def wait_for_workers(live: LiveServer) -> None:
-    """Every worker applies journal changes within its poll interval (0.5 s)."""
+    """Every worker applies journal changes within its poll interval (0.25 s)."""
     time.sleep(1.2)
 
 

@@ -5,7 +5,6 @@ the workers, and a backup restored into a fresh data folder that pip installs fr
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import stat
 import subprocess
@@ -16,77 +15,12 @@ from pathlib import Path
 
 import httpx
 import psycopg
-import pytest
 
-from e2e.conftest import BIN, client_env, run, stockade_serve
-from support.backend import BACKEND, backend_overrides
-from support.builders import wheel_bytes, wheel_name
-from support.index import upload_fields
-from support.servers import PostgresServer, SeaweedServer
-
-
-class Instance:
-    """A data folder on this run's backend, with the `stockade` command's environment."""
-
-    def __init__(self, data: Path, env: dict[str, str]) -> None:
-        self.data = data
-        self.env = env
-
-    def stockade(self, *args: str, stdin: str | None = None, check: bool = True) -> str:
-        return run(
-            [str(BIN / "stockade"), *args, "--data", str(self.data)],
-            env=self.env,
-            input=stdin,
-            check=check,
-        ).stdout
-
-    def token(self) -> str:
-        self.stockade(
-            "user", "create", "alice", "--email", "a@example.test", "--password-stdin",
-            stdin="correct horse battery\n",
-        )  # fmt: skip
-        return self.stockade("token", "create", "alice").strip()
-
-    @contextlib.contextmanager
-    def serve(self, *args: str) -> Iterator[str]:
-        with stockade_serve(self.data, self.env, self.data.parent / "serve.log", *args) as url:
-            yield url
-
-
-@pytest.fixture
-def make_instance(
-    tmp_path: Path, postgres: PostgresServer | None, seaweed: SeaweedServer | None
-) -> Iterator[object]:
-    names: list[str] = []
-
-    def make(label: str) -> Instance:
-        overrides, name = backend_overrides(postgres, seaweed)
-        names.append(name)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("STOCKADE_")}
-        env.update({f"STOCKADE_{k.upper()}": v for k, v in overrides.items()})
-        env["STOCKADE_SCHEDULER"] = "0"
-        (tmp_path / label).mkdir()
-        return Instance(tmp_path / label / "data", env)
-
-    yield make
-    if postgres is not None:
-        for name in names:
-            postgres.drop_database(name)
-
-
-def upload(
-    url: str, token: str, name: str, version: str, *, auth: str | None = None, content: bytes = b""
-) -> int:
-    content = content or wheel_bytes(name, version)
-    filename = wheel_name(name, version)
-    r = httpx.post(
-        f"{url}/legacy/",
-        data=upload_fields(content, filename),
-        files={"content": (filename, content, "application/octet-stream")},
-        auth=("__token__", auth if auth is not None else token),
-        timeout=60,
-    )
-    return r.status_code
+from e2e.conftest import BIN, Instance, client_env, run
+from e2e.conftest import upload_wheel as upload
+from support.backend import BACKEND
+from support.builders import wheel_bytes
+from support.servers import PostgresServer
 
 
 def mode(path: Path) -> int:

@@ -5,6 +5,9 @@ Every option also reads a ``STOCKADE_*`` environment variable, as the settings d
 
 from __future__ import annotations
 
+import json
+import logging
+import logging.config
 import os
 import shutil
 import sys
@@ -30,6 +33,7 @@ from stockade.cli import (
 )
 from stockade.cli.common import DataOpt, err, migrated, settings_from
 from stockade.config import write_template
+from stockade.logs import log_config
 from stockade.metrics import MULTIPROC_ENV
 from stockade.upkeep.permissions import PRIVATE_UMASK, make_private
 from stockade.upkeep.spool import clean_spools
@@ -54,6 +58,11 @@ app.add_typer(mirror.view_app, name="view")
 # `stockade admin`: its commands are registered by the domain modules that define them.
 app.add_typer(admin.app, name="admin")
 _ADMIN_COMMAND_MODULES = (abuse, policy, upkeep)
+# How long a stopping worker lets requests in flight (an upload's body, a download) finish
+# before it cancels them; a cancelled upload leaves nothing (its spool is removed, nothing
+# was written). Long enough for a 100 MiB upload over a slow link to end, short enough for a
+# service manager's stop timeout (systemd: 90 s).
+GRACEFUL_SHUTDOWN_SECONDS = 30
 
 
 @app.command()
@@ -72,10 +81,20 @@ def serve(
         str | None,
         typer.Option("--tls-key", envvar="STOCKADE_TLS_KEY", help="Serve HTTPS: PEM private key."),
     ] = None,
+    log_json: Annotated[
+        bool,
+        typer.Option("--log-json", help='Log one JSON object per line (log_format = "json").'),
+    ] = False,
 ) -> None:
     """Create or migrate the database, then serve the index (over HTTPS with --tls-cert and
     --tls-key: trusted publishing clients such as ``uv publish`` call the index over HTTPS)."""
-    settings = settings_from(data, workers=workers, tls_cert=tls_cert, tls_key=tls_key)
+    settings = settings_from(
+        data,
+        workers=workers,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        log_format="json" if log_json else None,
+    )
     if bool(settings.tls_cert) != bool(settings.tls_key):
         err.print("[red]error:[/] --tls-cert and --tls-key go together")
         raise typer.Exit(2)
@@ -84,15 +103,20 @@ def serve(
             err.print(f"[red]error:[/] no such file: {path}")
             raise typer.Exit(2)
     scheme = "https" if settings.tls_cert else "http"
+    json_logs = settings.log_format == "json"
+    if json_logs:
+        # From here on everything this command says is a log line, as the workers' are.
+        logging.config.dictConfig(log_config(settings.log_level))
+    say = logging.getLogger("stockade.serve").warning if json_logs else err.print
     if write_template(settings.data_dir):
-        err.print(f"wrote default settings to {settings.data_dir / 'stockade.toml'}")
+        say(f"wrote default settings to {settings.data_dir / 'stockade.toml'}")
     migrated(settings).dispose()
     for tightened in make_private(settings):
-        err.print(f"made {tightened} private to its owner")
+        say(f"made {tightened} private to its owner")
     # No request runs yet: every spool file is a killed worker's leftover.
     removed = clean_spools(settings, older_than=0)
     if removed:
-        err.print(f"removed {len(removed)} abandoned upload spool file(s) from {settings.tmp_dir}")
+        say(f"removed {len(removed)} abandoned upload spool file(s) from {settings.tmp_dir}")
     # The workers' counters, summed by whichever worker answers /metrics (stockade.metrics).
     metrics_dir = settings.data_dir / "metrics"
     shutil.rmtree(metrics_dir, ignore_errors=True)
@@ -102,10 +126,14 @@ def serve(
     os.environ["STOCKADE_DATA_DIR"] = str(settings.data_dir)
     os.environ["STOCKADE_DATABASE_URL"] = settings.database_url
     os.environ["STOCKADE_STORAGE_URL"] = settings.storage_url
-    err.print(
+    os.environ["STOCKADE_LOG_FORMAT"] = settings.log_format
+    (logging.getLogger("stockade.serve").info if json_logs else err.print)(
         f"stockade serving {scheme}://{host}:{port}/ (data: {settings.data_dir}, "
         f"workers: {settings.workers})"
     )
+    log_config_file = settings.data_dir / "log-config.json"
+    if json_logs:
+        log_config_file.write_text(json.dumps(log_config(settings.log_level), indent=1), "utf-8")
     # Replace this process with a fresh uvicorn: the CLI, Alembic and the migration code stay
     # out of the server's memory (and the PID stays the same for whoever started us).
     argv = [
@@ -123,13 +151,16 @@ def serve(
         "--log-level",
         settings.log_level,
         "--timeout-graceful-shutdown",
-        "10",
-        "--access-log" if settings.access_log else "--no-access-log",
+        str(GRACEFUL_SHUTDOWN_SECONDS),
+        # In JSON, the app writes the access log itself (uvicorn's has no duration).
+        "--access-log" if settings.access_log and not json_logs else "--no-access-log",
         # The app applies the proxy headers itself, only where the client's address is used
         # (stockade.web.app._behind_proxies); no Server header names the software.
         "--no-proxy-headers",
         "--no-server-header",
     ]
+    if json_logs:
+        argv += ["--log-config", str(log_config_file)]
     if settings.tls_cert:
         argv += ["--ssl-certfile", settings.tls_cert, "--ssl-keyfile", settings.tls_key]
     sys.stdout.flush()

@@ -85,6 +85,14 @@ def admin_fsck(
 def admin_backup(
     dest: Annotated[Path, typer.Argument(help="A new (or empty) folder for the backup.")],
     data: DataOpt = None,
+    portable: Annotated[
+        bool,
+        typer.Option(
+            "--portable",
+            help="Copy the database as rows (JSON lines) that restore into SQLite or "
+            "PostgreSQL, whichever this backup came from.",
+        ),
+    ] = False,
 ) -> None:
     """Copy the database (consistently, while the server runs) and every blob it references
     into DEST, with the secret key. Exit status: 0 done, 1 it could not be done."""
@@ -92,7 +100,7 @@ def admin_backup(
     storage = open_storage(settings.storage_url)
     try:
         with Progress(*_COLUMNS, console=err) as bar:
-            summary = backup(settings, db, storage, dest, progress=_Bar(bar))
+            summary = backup(settings, db, storage, dest, progress=_Bar(bar), portable=portable)
     except BackupError as exc:
         raise fail(str(exc)) from exc
     finally:

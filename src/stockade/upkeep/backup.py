@@ -5,6 +5,8 @@ A backup folder holds:
 
 - ``database.sqlite3`` (SQLite's online backup API: a consistent copy while the server runs)
   or ``database.pgdump`` (``pg_dump`` in its custom format, taken in an exported snapshot);
+  or, with ``--portable``, ``database.jsonl``: every table's rows as JSON lines, read in one
+  snapshot (:mod:`stockade.upkeep.portable`), which restores into either backend;
 - ``blobs/<key>``: every blob a row of *that copy* references (read in the same snapshot), so
   the restored index holds no orphan and misses no blob; each is verified against its sha256
   as it is copied;
@@ -13,7 +15,8 @@ A backup folder holds:
 - ``manifest.json``: the format, the database kind and the blobs with their sizes.
 
 Restore goes into an empty database of the same kind (SQLite to SQLite, PostgreSQL to
-PostgreSQL), copies the blobs into the target's store (checking each hash again), installs the
+PostgreSQL), or of either kind for a portable backup made by this version's schema, copies
+the blobs into the target's store (checking each hash again), installs the
 secret key and migrates the schema to this version's head.
 """
 
@@ -39,6 +42,7 @@ from stockade.db import Database
 from stockade.db.migrate import upgrade
 from stockade.index.paths import blob_key
 from stockade.storage import BlobStorage
+from stockade.upkeep.portable import export_rows, import_rows, schema_revision, unmapped_tables
 from stockade.upkeep.progress import Progress
 from stockade.upkeep.references import all_referenced
 
@@ -48,6 +52,8 @@ FORMAT = 1
 MANIFEST = "manifest.json"
 SQLITE_FILE = "database.sqlite3"
 PG_FILE = "database.pgdump"
+PORTABLE_FILE = "database.jsonl"
+PORTABLE = "portable"
 _CHUNK = 1024 * 1024
 
 
@@ -108,14 +114,25 @@ def _copy_out(storage: BlobStorage, digest: str, dest: Path) -> int:
 
 
 def backup(
-    settings: Settings, db: Database, storage: BlobStorage, dest: Path, *, progress: Progress
+    settings: Settings,
+    db: Database,
+    storage: BlobStorage,
+    dest: Path,
+    *,
+    progress: Progress,
+    portable: bool = False,
 ) -> BackupSummary:
-    """Copy the database and every blob it references into the new folder ``dest``."""
+    """Copy the database and every blob it references into the new folder ``dest``; with
+    ``portable``, the database as rows that restore into either backend."""
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise BackupError(f"{dest} exists and is not an empty folder")
     dest.mkdir(mode=0o700, parents=True, exist_ok=True)
     kind = _kind(db.url)
-    if kind == "sqlite":
+    schema = None
+    if portable:
+        digests, schema = _export(db, dest / PORTABLE_FILE)
+        kind = PORTABLE
+    elif kind == "sqlite":
         copy = dest / SQLITE_FILE
         source = sqlite3.connect(db.url.database or "")
         target = sqlite3.connect(copy)
@@ -150,6 +167,8 @@ def backup(
         "database": kind,
         "blobs": sizes,
     }
+    if schema is not None:
+        manifest["schema"] = schema
     (dest / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", "utf-8")
     return BackupSummary(kind, len(sizes), sum(sizes.values()))
 
@@ -171,6 +190,25 @@ def _pg_dump(db: Database, out: Path) -> list[str]:
     return digests
 
 
+def _export(db: Database, out: Path) -> tuple[list[str], str]:
+    """The rows of every table and the digests they reference, read in one snapshot; and
+    the schema version."""
+    with db.engine.connect() as conn:
+        if not db.is_sqlite:
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            unmapped = unmapped_tables(conn)
+            if unmapped:
+                raise BackupError(f"tables no model describes would be left out: {unmapped}")
+            schema = schema_revision(conn)
+            with Session(bind=conn) as session, open(out, "w", encoding="utf-8") as fh:
+                digests = all_referenced(session)
+                export_rows(session, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+    return digests, schema
+
+
 def is_backup(path: Path) -> bool:
     """Whether ``path`` is a folder written by :func:`backup`."""
     return (path / MANIFEST).is_file()
@@ -188,15 +226,20 @@ def restore(
         raise BackupError(f"{src}: unknown backup format {manifest.get('format')!r}")
     kind = manifest["database"]
     target_url = make_url(settings.database_url)
-    if _kind(target_url) != kind:
+    if kind != PORTABLE and _kind(target_url) != kind:
         raise BackupError(
             f"the backup holds a {kind} database and the target is "
-            f"{target_url.get_backend_name()}: restore into the same kind of database"
+            f"{target_url.get_backend_name()}: restore into the same kind of database, or "
+            "make the backup with --portable to move to the other kind"
         )
     db = Database(settings.database_url)
     try:
+        if kind == PORTABLE:
+            upgrade(db)
         _check_empty(db)
-        if kind == "sqlite":
+        if kind == PORTABLE:
+            _import(db, src / PORTABLE_FILE, manifest.get("schema"))
+        elif kind == "sqlite":
             backup_db = sqlite3.connect(src / SQLITE_FILE)
             db.dispose()
             target = sqlite3.connect(target_url.database or "")
@@ -244,6 +287,21 @@ def restore(
         shutil.copy2(secret, target_secret)
         target_secret.chmod(0o600)
     return BackupSummary(kind, len(blobs), sum(blobs.values()))
+
+
+def _import(db: Database, path: Path, schema: object) -> None:
+    """The rows of a portable backup, in one transaction, into a database at their schema."""
+    with db.engine.connect() as conn:
+        if schema_revision(conn) != schema:
+            raise BackupError(
+                f"the backup's schema is {schema!r} and this version's is "
+                f"{schema_revision(conn)!r}: restore with the stockade version that made it"
+            )
+    try:
+        with db.engine.begin() as conn:
+            import_rows(conn, path)
+    except (OSError, ValueError) as exc:
+        raise BackupError(f"{path}: {exc}") from exc
 
 
 def _check_empty(db: Database) -> None:

@@ -21,6 +21,7 @@ from stockade.index.cache import PageCache
 from stockade.jobs.interface import JobContext
 from stockade.jobs.scheduler import Scheduler
 from stockade.lifecycle.changes import announce
+from stockade.logs import log_request
 from stockade.mail import mailer_from_settings
 from stockade.metrics import TALLY
 from stockade.mirror.cached import record_stored
@@ -87,6 +88,9 @@ class StockadeApp:
         self.simple = simple
         self.files = files
         self.views = views
+        # JSON logs: the access log is written here, with each request's duration.
+        settings = context.settings
+        self.log_requests = settings.access_log and settings.log_format == "json"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -121,7 +125,10 @@ class StockadeApp:
         try:
             await target(scope, receive, counted)
         finally:
-            TALLY.request(route_group(path), status, time.perf_counter() - started)
+            duration = time.perf_counter() - started
+            TALLY.request(route_group(path), status, duration)
+            if self.log_requests:
+                log_request(scope, status, duration)
 
 
 def _has_nul(scope: Scope) -> bool:

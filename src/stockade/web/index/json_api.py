@@ -122,9 +122,15 @@ def _load(
         )
     )
     files: dict[int, list[File]] = {r.id: [] for r in releases}
+    # Only files of the releases read above: on PostgreSQL each statement sees its own
+    # snapshot, and a release committed between the two queries is simply not there yet.
     for f in session.scalars(
         select(File)
-        .where(File.project_id == project.id, File.deletion_id.is_(None))
+        .where(
+            File.project_id == project.id,
+            File.deletion_id.is_(None),
+            File.release_id.in_(list(files)),
+        )
         .order_by(File.filename)
     ):
         if keep is None or f.filename in keep:
