@@ -130,7 +130,11 @@ def test_registered_user_is_not_logged_in_yet(index: Index) -> None:
 def test_bad_tokens_get_a_clear_400(index: Index, token: str) -> None:
     r = index.client.get(f"/account/verify-email/?token={token}")
     assert r.status_code == 400
-    assert "Invalid token: request a new email verification link." in r.text
+    if token == "%00":
+        # Refused before any route, as every URL with a NUL is (PostgreSQL cannot store one).
+        assert r.text.strip() == "Bad Request: the URL contains a NUL character."
+    else:
+        assert "Invalid token: request a new email verification link." in r.text
 
 
 def test_expired_token(index: Index) -> None:
