@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from e2e.conftest import BIN, LiveServer, client_env, run, stockade_serve
-from stockade.mirror.views import VIEWS_TTL
+from stockade.mirror.views import VIEW_MISS_RECHECK, VIEWS_TTL
 from support.advisories import affecting, write
 from support.backend import backend_overrides
 from support.builders import metadata_text, wheel_bytes, wheel_name
@@ -307,6 +307,7 @@ def test_pip_resolves_to_the_newest_version_a_policy_view_lets_through(
     mirror: Mirror, tmp_path: Path
 ) -> None:
     mirror.server.stockade("view", "create", "stable", "--deny", "mirlib>=1.1")
+    time.sleep(VIEW_MISS_RECHECK + 0.1)  # a worker that just read the views looks again
     installed = _pip_install(mirror, tmp_path, "mirapp", view="stable")
     assert installed == {"mirapp": "1.0", "mirlib": "1.0"}
 
@@ -327,6 +328,8 @@ def test_a_view_without_known_vulnerabilities_resolves_below_a_vulnerable_releas
         ]
     )
     mirror.server.stockade("view", "create", "audited", "--no-known-vulns")
+    # A worker that read the views less than a second ago looks again after that second.
+    time.sleep(VIEW_MISS_RECHECK + 0.1)
     page = f"{mirror.server.url}/views/audited/simple/vulnlib/"
     newest = wheel_name("vulnlib", "2.0")
     assert newest in httpx.get(page).text  # nothing is known yet

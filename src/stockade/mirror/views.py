@@ -73,6 +73,7 @@ _VIEW_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,98}[a-z0-9])?$")
 # them again, and a rendered view page whose rules depend on time or on counts the journal does
 # not report (a minimum age, downloads, maintainers' 2FA), in seconds.
 VIEWS_TTL = 5.0
+VIEW_MISS_RECHECK = 1.0
 AGED_PAGE_TTL = 60.0
 # How many file names a worker remembers the project of (for the views' file URLs).
 _FILE_NAMES = 100_000
@@ -390,14 +391,20 @@ class ViewPages:
     def known_policy(self, view: str) -> Policy | bool | None:
         """The view as last read (None: no such view), or False when the views are due to be
         read again (:meth:`policy`, in a thread)."""
-        if time.monotonic() - self._views_read > VIEWS_TTL:
+        if self._due(view, time.monotonic()):
             return False
         return self._views.get(view)
+
+    def _due(self, view: str, now: float) -> bool:
+        """The views are read again every VIEWS_TTL seconds, and at most once a second sooner
+        for a name not known yet: a view just created is served at once."""
+        age = now - self._views_read
+        return age > VIEWS_TTL or (view not in self._views and age > VIEW_MISS_RECHECK)
 
     def policy(self, view: str) -> Policy | None:
         """The view (read again every VIEWS_TTL seconds); None when there is no such view."""
         now = time.monotonic()
-        if now - self._views_read > VIEWS_TTL:
+        if self._due(view, now):
             with self.db.read() as session:
                 views = {v.name: Policy.of(v) for v in session.scalars(select(PolicyView))}
                 stamp = import_stamp(session)

@@ -19,8 +19,15 @@ RSS_LIMIT_MB = 512
 
 def fuzz(target: str, work: Path, seconds: int) -> subprocess.CompletedProcess[str]:
     """Run one target under libFuzzer for ``seconds``; its scratch files stay in ``work``."""
+    # Through a shell that forks it (no exec): libFuzzer's RSS is the peak RSS, which Linux
+    # carries across exec, so a child exec'd straight from a big pytest process would start
+    # over the limit.
     return subprocess.run(
         [
+            "sh",
+            "-c",
+            '"$@"; exit $?',
+            "sh",
             sys.executable,
             str(HARNESS),
             target,
