@@ -125,7 +125,8 @@ def test_root_index(demo: Index) -> None:
     html = demo.client.get("/simple/").text
     assert '<a href="demo/">Demo</a>' in html
     doc = demo.client.get("/simple/", headers={"Accept": JSON}).json()
-    assert doc["projects"] == [{"name": "Demo"}]
+    serial = int(demo.client.get("/simple/demo/").headers["x-pypi-last-serial"])
+    assert doc["projects"] == [{"name": "Demo", "_last-serial": serial}]
     assert doc["meta"]["api-version"] == "1.4"
 
 

@@ -25,13 +25,9 @@ from stockade.db import Database
 from stockade.index.models import JournalEntry, Project, SimplePage
 from stockade.index.render import render_root_html, render_root_json, with_base_url
 
-__all__ = ["CachedPage", "PageCache", "listed_projects"]
+__all__ = ["CachedPage", "PageCache", "listed_projects", "listed_projects_with_serials"]
 
 log = logging.getLogger(__name__)
-
-# Journal actions that add or remove a project, and so change the root page (a status change
-# can: quarantined projects are not listed).
-_ROOT_ACTIONS = ("create", "remove project", "restore project", "status ")
 
 
 @dataclass(frozen=True)
@@ -67,15 +63,24 @@ def _etag(body: bytes) -> str:
 def listed_projects(session: Session) -> tuple[list[tuple[str, str]], int]:
     """The projects a root page lists, as (name, normalized_name), and the newest serial.
     Deleted and quarantined projects are not listed (PEP 792)."""
-    names = [
-        (r.name, r.normalized_name)
-        for r in session.execute(
-            select(Project.name, Project.normalized_name)
-            .where(Project.deletion_id.is_(None), Project.status != "quarantined")
-            .order_by(Project.normalized_name)
-        )
-    ]
-    return names, session.scalar(select(func.max(JournalEntry.id))) or 0
+    names, _, serial = listed_projects_with_serials(session)
+    return names, serial
+
+
+def listed_projects_with_serials(
+    session: Session,
+) -> tuple[list[tuple[str, str]], dict[str, int], int]:
+    """As :func:`listed_projects`, with each listed project's own serial (by normalized name)."""
+    names: list[tuple[str, str]] = []
+    serials: dict[str, int] = {}
+    for r in session.execute(
+        select(Project.name, Project.normalized_name, Project.last_serial)
+        .where(Project.deletion_id.is_(None), Project.status != "quarantined")
+        .order_by(Project.normalized_name)
+    ):
+        names.append((r.name, r.normalized_name))
+        serials[r.normalized_name] = r.last_serial
+    return names, serials, session.scalar(select(func.max(JournalEntry.id))) or 0
 
 
 class PageCache:
@@ -140,21 +145,41 @@ class PageCache:
         return self._root
 
     def root(self) -> CachedPage:
-        """The root index, rendered on first use after any project was added or removed."""
+        """The root index, rendered on first use after any change (its JSON form carries each
+        project's serial).
+
+        The root may be read from the database before this worker's poller has seen the newest
+        journal entries. A project page must never carry a lower serial than the root promised
+        for it (a mirror reads that as a stale cache), so once the root is read, every cached
+        page older than its listed serial (and every cached "no such project" for a listed
+        name) is dropped, and loads already under way are not cached: the next request for
+        such a page reads it from the database, at least as new as the root."""
         root = self._root
         if root is not None:
             return root
         generation = self._generation
         with self.db.read() as session:
-            names, serial = listed_projects(session)
+            names, serials, serial = listed_projects_with_serials(session)
             if self.extra_root_names is not None:
                 extra = self.extra_root_names(session)
                 if extra:
                     names = sorted(names + extra, key=lambda pair: pair[1])
-        root = CachedPage.build(serial, render_root_html(names), render_root_json(names, serial))
+        root = CachedPage.build(
+            serial, render_root_html(names), render_root_json(names, serial, serials)
+        )
         with self._lock:
             if generation == self._generation:
                 self._root = root
+            self._generation += 1
+            older = [
+                name
+                for name, page in self._pages.items()
+                if (page.serial if page is not None else -1) < serials.get(name, -1)
+            ]
+            for name in older:
+                page = self._pages.pop(name)
+                if page is not None:
+                    self._bytes -= page.nbytes
         return root
 
     # -- invalidation --------------------------------------------------------------------------
@@ -217,7 +242,8 @@ class PageCache:
             self.seen_serial = newest
             return len(rows)
         for row in rows:
-            self.invalidate(row.name, root=row.action.startswith(_ROOT_ACTIONS))
+            # Every change moves a serial the root's JSON form lists.
+            self.invalidate(row.name, root=True)
             for listener in self.listeners:
                 listener(row.name, row.action)
         self.seen_serial = rows[-1].id if rows else newest

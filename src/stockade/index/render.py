@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -186,10 +187,17 @@ def render_root_html(names: list[tuple[str, str]]) -> bytes:
     return "".join(out).encode("utf-8")
 
 
-def render_root_json(names: list[tuple[str, str]], serial: int) -> bytes:
-    """The PEP 691 root."""
-    doc = {
-        "meta": {"api-version": API_VERSION, "_last-serial": serial},
-        "projects": [{"name": name} for name, _ in names],
-    }
+def render_root_json(
+    names: list[tuple[str, str]], serial: int, serials: Mapping[str, int] | None = None
+) -> bytes:
+    """The PEP 691 root. As on PyPI, each project whose serial is known (``serials``, by
+    normalized name) carries it as ``_last-serial``: mirrors (bandersnatch) sync from it."""
+    known = serials or {}
+    projects: list[dict[str, str | int]] = []
+    for name, normalized in names:
+        entry: dict[str, str | int] = {"name": name}
+        if normalized in known:
+            entry["_last-serial"] = known[normalized]
+        projects.append(entry)
+    doc = {"meta": {"api-version": API_VERSION, "_last-serial": serial}, "projects": projects}
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

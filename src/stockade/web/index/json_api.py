@@ -27,12 +27,13 @@ from stockade.mirror.views import select_state, view_policy
 from stockade.stats.counts import recent_downloads
 from stockade.web.context import AppContext, Ctx
 
-__all__ = ["project_document", "release_document", "router"]
+__all__ = ["file_document", "project_document", "release_document", "router"]
 
 router = APIRouter()
 
 
-def _file_dict(f: File, release: Release, base_url: str) -> dict[str, Any]:
+def file_document(f: File, release: Release, base_url: str) -> dict[str, Any]:
+    """One file as PyPI's JSON API shows it (XML-RPC's ``release_urls`` picks from it too)."""
     upload = f.upload_time.astimezone(dt.UTC)
     return {
         "comment_text": f.comment_text,
@@ -45,6 +46,8 @@ def _file_dict(f: File, release: Release, base_url: str) -> dict[str, Any]:
         "filename": f.filename,
         "has_sig": False,
         "md5_digest": f.md5_digest,
+        # PEP 658/714: the metadata sidecar's hash, which mirrors (bandersnatch) fetch too.
+        "core-metadata": {"sha256": f.metadata_sha256} if f.metadata_sha256 else False,
         "packagetype": f.packagetype,
         "python_version": f.python_version,
         "requires_python": f.requires_python,
@@ -174,9 +177,9 @@ def project_document(
         "info": info,
         "last_serial": project.last_serial,
         "releases": {
-            r.version: [_file_dict(f, r, files_base) for f in files[r.id]] for r in by_version
+            r.version: [file_document(f, r, files_base) for f in files[r.id]] for r in by_version
         },
-        "urls": [_file_dict(f, latest, files_base) for f in files[latest.id]],
+        "urls": [file_document(f, latest, files_base) for f in files[latest.id]],
     }
     # As on PyPI, the project's document carries the latest release's vulnerabilities.
     return _with_vulnerabilities(session, doc, project, latest)
@@ -220,7 +223,7 @@ def release_document(
     doc = {
         "info": info,
         "last_serial": project.last_serial,
-        "urls": [_file_dict(f, release, files_base) for f in files],
+        "urls": [file_document(f, release, files_base) for f in files],
     }
     return _with_vulnerabilities(session, doc, project, release)
 

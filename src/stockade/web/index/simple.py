@@ -52,8 +52,15 @@ class SimpleApp:
             await send_plain(send, 405, b"Method Not Allowed", [(b"allow", b"GET, HEAD")])
             return
         path: str = scope["path"]
-        rest = path[len("/simple/") :]
         root_path = scope.get("root_path", "")
+        if path == "/simple":
+            # As on PyPI: the root without its slash (bandersnatch asks for it) is redirected.
+            location = f"{root_path}/simple/"
+            if scope.get("query_string"):
+                location += "?" + scope["query_string"].decode("latin-1")
+            await send_plain(send, 301, b"", [(b"location", location.encode("latin-1"))])
+            return
+        rest = path[len("/simple/") :]
         if rest == "":
             if self.mirror is not None:
                 self.mirror.check_root()
