@@ -52,6 +52,8 @@ from stockade.web.manage.projects import router as manage_router
 from stockade.web.manage.settings import router as project_settings_router
 from stockade.web.mirror.forms import router as mirror_forms_router
 from stockade.web.mirror.pages import router as mirror_router
+from stockade.web.mirrorapi.rss import router as rss_router
+from stockade.web.mirrorapi.xmlrpc import router as xmlrpc_router
 from stockade.web.oidc.api import api_router as oidc_api_router
 from stockade.web.oidc.api import router as publishers_router
 from stockade.web.openapi import router as openapi_router
@@ -103,7 +105,7 @@ class StockadeApp:
         extra: tuple[tuple[bytes, bytes], ...] = ()
         if _has_nul(scope):
             target, extra = _refuse_nul, _SIMPLE_HEADERS
-        elif path.startswith("/simple/"):
+        elif path.startswith("/simple/") or path == "/simple":
             target, extra = self.simple, _SIMPLE_HEADERS
         elif path.startswith("/packages/"):
             target, extra = self.files, _FILE_HEADERS
@@ -253,6 +255,8 @@ def create_app(
     install_error_handlers(api)
     api.include_router(upload_router)
     api.include_router(json_api_router)
+    api.include_router(xmlrpc_router)
+    api.include_router(rss_router)
     api.include_router(osv_router)
     # Before the pages: /project/<name>/report/ would otherwise be read as a release.
     api.include_router(abuse_router)

@@ -27,6 +27,8 @@ _GROUPS = (
     ("/packages/", "files"),
     ("/legacy", "upload"),
     ("/pypi/", "json-api"),
+    ("/pypi", "xmlrpc"),
+    ("/rss/", "rss"),
     ("/integrity/", "provenance"),
     ("/_/oidc/", "oidc"),
     ("/_health/", "health"),

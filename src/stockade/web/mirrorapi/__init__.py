@@ -1,0 +1,1 @@
+"""What mirrors and feed readers read besides the simple API: PyPI's XML-RPC and RSS feeds."""
