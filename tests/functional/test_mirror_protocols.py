@@ -261,6 +261,20 @@ def test_hostile_or_malformed_xml_is_refused(
     assert r.headers["content-type"].startswith("text/plain")
 
 
+@pytest.mark.parametrize("since", [str(2**63), str(-(10**30))])
+def test_a_serial_beyond_64_bits_is_a_fault(index: Index, since: str) -> None:
+    # xmlrpc.client refuses to send such a number; other clients need not.
+    body = (
+        "<?xml version='1.0'?><methodCall><methodName>changelog_since_serial</methodName>"
+        f"<params><param><value><int>{since}</int></value></param></params></methodCall>"
+    )
+    r = index.client.post("/pypi", content=body.encode())
+    assert r.status_code == 200
+    with pytest.raises(xmlrpc.client.Fault) as fault:
+        xmlrpc.client.loads(r.content)
+    assert fault.value.faultCode == -32602
+
+
 def test_an_unbounded_body_is_cut_off(index: Index) -> None:
     def chunks() -> Iterator[bytes]:
         yield _CALL

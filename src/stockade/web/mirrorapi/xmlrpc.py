@@ -115,7 +115,8 @@ def _changelog_last_serial(s: Session, base: str, params: tuple[Any, ...]) -> An
 def _changelog_since_serial(s: Session, base: str, params: tuple[Any, ...]) -> Any:
     _arity(params, 1, 1)
     since = params[0]
-    if not isinstance(since, int) or isinstance(since, bool):
+    # A serial is a 64-bit integer: anything else is no serial (and no database can compare it).
+    if not isinstance(since, int) or isinstance(since, bool) or abs(since) >= 2**63:
         raise _BadParams
     return [
         [e.name, e.version, e.timestamp, e.action, e.serial]
