@@ -119,7 +119,7 @@ def _mirror(exe: Path, index: TlsIndex, mirror: Path, *extra: str) -> None:
         "verifiers = 1\n"
         f"{''.join(line + chr(10) for line in extra)}"
         "\n[plugins]\nenabled =\n    allowlist_project\n"
-        "\n[allowlist]\npackages =\n    moth-a\n    Moth.B\n"
+        "\n[allowlist]\npackages =\n    moth-a\n    Moth.B\n    moth-d\n"
     )
     env = {k: v for k, v in client_env().items() if not k.startswith("SSL_")}
     env["SSL_CERT_FILE"] = str(index.ca)
@@ -216,10 +216,17 @@ def _mirror_and_install(index: TlsIndex, tmp_path: Path, exe: Path, *extra: str)
         refused = _pip_install(url, tmp_path / "none", "moth-c", check=False)
         assert "No matching distribution found for moth-c" in refused
 
-        # A new release upstream: the next run fetches only what changed.
+        # A new release and a new project upstream: the next run fetches only what changed
+        # (over XML-RPC, a changelog whose "create" entries have no version).
         index.upload("moth-a", "1.1")
+        index.upload("moth-d", "2.0")
         _mirror(exe, index, mirror, *extra)
-        assert wheel_name("moth-a", "1.1") in _mirrored_files(web)
+        files = _mirrored_files(web)
+        assert wheel_name("moth-a", "1.1") in files
+        assert (
+            files[wheel_name("moth-d", "2.0")]
+            == _served_sha256(index, "moth-d")[wheel_name("moth-d", "2.0")]
+        )
         _pip_install(url, tmp_path / "newer", "moth-a")
         assert (tmp_path / "newer" / "moth_a" / "__init__.py").read_text() == (
             "__version__ = '1.1'\n"
