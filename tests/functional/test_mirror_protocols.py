@@ -249,6 +249,17 @@ _CALL = (
             400,
             b"not an XML-RPC call",
         ),
+        (
+            b"<methodCall><methodName>m</methodName><params><param><value><struct><member>"
+            b"<value><int>1</int></value></member></struct></value></param></params></methodCall>",
+            400,
+            b"not an XML-RPC call",
+        ),
+        (
+            b"<methodCall><methodName>m</methodName><array></array></data></methodCall>",
+            400,
+            b"not well-formed",
+        ),
         (_CALL + b" " * xmlrpc_route.MAX_BODY, 413, b"at most"),
     ],
 )

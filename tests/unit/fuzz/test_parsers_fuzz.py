@@ -205,3 +205,36 @@ def _edit(token: str, edits: list[tuple[int, str]]) -> str:
     for at, char in edits:
         chars[at % len(chars)] = char
     return "".join(chars)
+
+
+# XML-RPC calls: well-formed trees of XML-RPC's own elements (so the unmarshaller, not expat,
+# sees the nonsense), then the same bytes cut or with bytes changed.
+XMLRPC_TAGS = st.sampled_from(
+    [
+        "params", "param", "value", "int", "i4", "i8", "string", "boolean", "double", "base64",
+        "dateTime.iso8601", "struct", "member", "name", "array", "data", "nil", "methodName",
+    ]
+)  # fmt: skip
+XMLRPC_TEXT = st.sampled_from(["1", "x", "", "1e9", "AAAA", "===", "20260101T00:00:00", "-"])
+XMLRPC_TREES = st.recursive(
+    XMLRPC_TEXT,
+    lambda inner: st.tuples(XMLRPC_TAGS, st.lists(inner, max_size=3)).map(
+        lambda node: f"<{node[0]}>{''.join(node[1])}</{node[0]}>"
+    ),
+    max_leaves=25,
+)
+
+
+@FUZZ
+@given(tree=XMLRPC_TREES, cut=st.integers(0, 2000), flip=st.binary(max_size=3))
+def test_xmlrpc_call_parser(tree: str, cut: int, flip: bytes) -> None:
+    from stockade.web.mirrorapi.xmlrpc import HostileXml, parse_call
+
+    body = f"<methodCall><methodName>m</methodName>{tree}</methodCall>".encode()
+    for candidate in (body, body[:cut], body[:cut] + flip + body[cut:]):
+        try:
+            method, params = parse_call(candidate)
+        except HostileXml as exc:
+            _one_line(exc)
+        else:
+            assert isinstance(method, str) and isinstance(params, tuple)

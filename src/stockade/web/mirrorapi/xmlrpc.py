@@ -76,7 +76,9 @@ def parse_call(body: bytes) -> tuple[str, tuple[Any, ...]]:
         raise
     except expat.ExpatError as exc:
         raise HostileXml(f"not well-formed XML: {exc}") from None
-    except (ValueError, TypeError, OverflowError, xmlrpc.client.Error) as exc:
+    except (ValueError, TypeError, OverflowError, IndexError, KeyError, xmlrpc.client.Error) as exc:
+        # The unmarshaller trusts the element structure: a struct without its member, an
+        # array closed twice … surface as these.
         raise HostileXml(f"not an XML-RPC call: {exc}") from None
     method = unmarshaller.getmethodname()
     if not isinstance(method, str) or not method:
