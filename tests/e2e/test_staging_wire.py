@@ -1,0 +1,112 @@
+"""The Upload 2.0 API (PEP 694) over real HTTP, spoken by a client written from the PEP alone:
+publishing session creation, status, extension, cancellation, the 409 for a second live session
+of one release, and the 403 (before any 409) for a principal that may not upload."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+import httpx
+import pytest
+
+from support.builders import wheel_bytes, wheel_name
+from support.index import Index
+
+pytestmark = pytest.mark.e2e
+
+V2 = "application/vnd.pypi.upload.v2+json"
+META = {"api-version": "2.0"}
+ZULU = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+
+
+def _post(url: str, token: str, body: dict[str, Any]) -> httpx.Response:
+    return httpx.post(
+        url, json=body, headers={"Content-Type": V2}, auth=("__token__", token), timeout=30
+    )
+
+
+def _problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status and body["meta"] == META
+    assert body["errors"] and all({"source", "message"} <= e.keys() for e in body["errors"])
+    return body
+
+
+def test_session_lifecycle_over_the_wire(index: Index) -> None:
+    owner = index.token("alice")
+    wheel = wheel_bytes("demo", "1.0")
+    assert index.upload(wheel, wheel_name("demo", "1.0"), token=owner).status_code == 200
+    index.token("bob")  # bob exists, with no role on demo
+    bob = index.token("bob")
+    elsewhere = index.token("alice", project="other")
+
+    with index.live() as base:
+        root = f"{base}/upload/"
+        created = _post(root, owner, {"meta": META, "name": "Demo", "version": "2.0"})
+        assert created.status_code == 201, created.text
+        assert created.headers["content-type"].startswith(V2)
+        session = created.json()
+        links = session["links"]
+        assert created.headers["location"] == links["session"]
+        assert session["status"] == "open" and session["files"] == {}
+        assert "http-post-bytes" in session["mechanisms"]
+        assert ZULU.fullmatch(session["expires-at"])
+        expires = dt.datetime.strptime(session["expires-at"], "%Y-%m-%dT%H:%M:%SZ")
+        assert expires > dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(days=6)
+        token = session["session-token"]
+        assert len(token) >= 32 and token in links["stage"]
+
+        # A second live session for the same release: 409, pointing at the first.
+        again = _post(root, owner, {"meta": META, "name": "demo", "version": "2.0.0"})
+        _problem(again, 409)
+        assert again.headers["location"] == links["session"]
+        # Not allowed to upload to demo: 403, and nothing disclosed about the live session.
+        for stranger in (bob, elsewhere):
+            refused = _post(root, stranger, {"meta": META, "name": "demo", "version": "2.0"})
+            _problem(refused, 403)
+            assert "location" not in refused.headers
+            _problem(httpx.get(links["session"], auth=("__token__", stranger)), 403)
+            _problem(httpx.delete(links["session"], auth=("__token__", stranger)), 403)
+
+        status = httpx.get(links["session"], auth=("__token__", owner))
+        assert status.status_code == 200 and status.json()["session-token"] == token
+        extended = _post(links["extend"], owner, {"meta": META, "extend-for": 3600})
+        assert extended.status_code == 200
+        # Never earlier than before (a week is already more than an hour).
+        assert extended.json()["expires-at"] >= session["expires-at"]
+
+        # Hostile or malformed requests: clear 4xx problems, never a 500.
+        _problem(httpx.post(root, json={"meta": META, "name": "x", "version": "1"}), 401)
+        _problem(
+            httpx.post(
+                root,
+                content=b"{}",
+                headers={"Content-Type": "application/json"},
+                auth=("__token__", owner),
+            ),
+            415,
+        )
+        _problem(_post(root, owner, {"meta": {"api-version": "1.0"}, "name": "x"}), 400)
+        _problem(_post(root, owner, {"meta": META, "name": "demo", "version": "not a v"}), 400)
+        _problem(_post(root, owner, {"meta": META, "name": "-bad-", "version": "1"}), 400)
+        _problem(_post(root, owner, {"meta": META, "name": ["x"], "version": "1"}), 400)
+        _problem(httpx.get(f"{root}session/nonesuch", auth=("__token__", owner)), 404)
+
+        # Cancel: 204; the status URL still answers, canceled; the release is free again.
+        canceled = httpx.delete(links["session"], auth=("__token__", owner))
+        assert canceled.status_code == 204
+        after = httpx.get(links["session"], auth=("__token__", owner))
+        assert after.status_code == 200 and after.json()["status"] == "canceled"
+        _problem(httpx.delete(links["session"], auth=("__token__", owner)), 409)
+        fresh = _post(root, owner, {"meta": META, "name": "demo", "version": "2.0"})
+        assert fresh.status_code == 201
+        assert fresh.json()["session-token"] != token
+        assert fresh.headers["location"] != links["session"]
+
+        # A first release of a new name: the creator may open it (name rules as for uploads).
+        first = _post(root, owner, {"meta": META, "name": "brand-new", "version": "0.1"})
+        assert first.status_code == 201, first.text
