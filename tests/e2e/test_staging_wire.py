@@ -110,3 +110,28 @@ def test_session_lifecycle_over_the_wire(index: Index) -> None:
         # A first release of a new name: the creator may open it (name rules as for uploads).
         first = _post(root, owner, {"meta": META, "name": "brand-new", "version": "0.1"})
         assert first.status_code == 201, first.text
+
+
+def test_an_expired_session_frees_its_release(index: Index) -> None:
+    from sqlalchemy import update
+
+    from stockade.staging.models import PublishingSession
+
+    owner = index.token("alice")
+    with index.live() as base:
+        root = f"{base}/upload/"
+        first = _post(root, owner, {"meta": META, "name": "fresh", "version": "1.0"}).json()
+        with index.db.write() as session:
+            session.execute(
+                update(PublishingSession).values(
+                    expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+                )
+            )
+        # The expired session takes no more changes, and its preview is gone.
+        _problem(_post(first["links"]["extend"], owner, {"meta": META, "extend-for": 60}), 404)
+        assert httpx.get(first["links"]["stage"]).status_code == 404
+        again = _post(root, owner, {"meta": META, "name": "fresh", "version": "1.0"})
+        assert again.status_code == 201, again.text
+        assert again.json()["session-token"] != first["session-token"]
+        old = httpx.get(first["links"]["session"], auth=("__token__", owner))
+        assert old.json()["status"] == "canceled"

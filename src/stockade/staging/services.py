@@ -31,10 +31,12 @@ from stockade.tokens.services import AuthenticatedToken
 __all__ = [
     "SESSION_LIFETIME",
     "StagingError",
+    "authorize_for",
     "cancel_session",
     "create_session",
     "extend_session",
-    "find_session",
+    "live_session",
+    "load_session",
 ]
 
 # How long a session lives unless extended (PEP 694 recommends no less than a week).
@@ -52,7 +54,7 @@ class StagingError(ServiceError):
         self.session_token = session_token
 
 
-def _authorize(
+def authorize_for(
     session: Session, settings: Settings, token: AuthenticatedToken, name: str
 ) -> Project | None:
     """The project a principal may upload to now (None: not created yet); raises 403."""
@@ -92,8 +94,13 @@ def create_session(
     key = _live_key(normalized, canonical)
 
     def unit(session: Session) -> PublishingSession:
-        project = _authorize(session, settings, token, name)
+        project = authorize_for(session, settings, token, name)
         live = session.scalar(select(PublishingSession).where(PublishingSession.live_key == key))
+        if live is not None and live.expires_at <= utcnow():
+            # Expired: discarded now, and the release is free again.
+            live.status, live.live_key, live.finished_at = CANCELED, None, utcnow()
+            session.flush()
+            live = None
         if live is not None:
             raise StagingError(
                 409,
@@ -144,18 +151,7 @@ def create_session(
         ) from None
 
 
-def find_session(
-    db: Database, settings: Settings, token: AuthenticatedToken, session_token: str
-) -> PublishingSession:
-    """The session named by ``session_token``, when the principal may upload to its project."""
-    with db.read() as session:
-        staged = _load(session, session_token)
-        _authorize(session, settings, token, staged.normalized_name)
-        session.expunge(staged)
-        return staged
-
-
-def _load(session: Session, session_token: str, *, lock: bool = False) -> PublishingSession:
+def load_session(session: Session, session_token: str, *, lock: bool = False) -> PublishingSession:
     query = select(PublishingSession).where(PublishingSession.token == session_token)
     staged = session.scalar(query.with_for_update() if lock else query)
     if staged is None:
@@ -163,7 +159,7 @@ def _load(session: Session, session_token: str, *, lock: bool = False) -> Publis
     return staged
 
 
-def _live(
+def live_session(
     session: Session,
     settings: Settings,
     token: AuthenticatedToken,
@@ -172,10 +168,12 @@ def _live(
 ) -> tuple[PublishingSession, Project | None]:
     """The session, locked, while it is open (or in error) and the principal may upload to its
     project, and that project (None before its first release)."""
-    staged = _load(session, session_token, lock=True)
-    project = _authorize(session, settings, token, staged.normalized_name)
+    staged = load_session(session, session_token, lock=True)
+    project = authorize_for(session, settings, token, staged.normalized_name)
     if staged.status not in LIVE_STATES:
         raise StagingError(409, f"The session is {staged.status}; it cannot be {verb}.")
+    if staged.expires_at <= utcnow():
+        raise StagingError(404, "The publishing session has expired.")
     return staged, project
 
 
@@ -189,7 +187,7 @@ def extend_session(
     """Move the session's expiry later (never earlier, at most a week from now)."""
 
     def unit(session: Session) -> PublishingSession:
-        staged, _project = _live(session, settings, token, session_token, "extended")
+        staged, _project = live_session(session, settings, token, session_token, "extended")
         now = utcnow().replace(microsecond=0)
         wanted = now + min(dt.timedelta(seconds=max(seconds, 0)), MAX_EXTENSION)
         staged.expires_at = max(staged.expires_at, wanted)
@@ -210,7 +208,7 @@ def cancel_session(
     """Cancel an open (or failed) session: its release's name and version are free again."""
 
     def unit(session: Session) -> PublishingSession:
-        staged, project = _live(session, settings, token, session_token, "canceled")
+        staged, project = live_session(session, settings, token, session_token, "canceled")
         staged.status = CANCELED
         staged.live_key = None
         staged.finished_at = utcnow()

@@ -9,20 +9,34 @@ token. The session's address carries its unguessable token.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from stockade.staging.models import PublishingSession
+from stockade.staging.files import (
+    MECHANISM,
+    Received,
+    complete_file,
+    declare_file,
+    delete_file,
+    find_file,
+    publish_session,
+    receive_bytes,
+    session_files,
+)
+from stockade.staging.models import PublishingSession, StagedFile
 from stockade.staging.services import (
     StagingError,
     cancel_session,
     create_session,
     extend_session,
-    find_session,
 )
 from stockade.tokens.services import AuthenticatedToken, TokenError, check_token
 from stockade.web.context import Ctx, origin_of
@@ -124,7 +138,9 @@ def _session_url(request: Request, ctx: Ctx, session_token: str) -> str:
     return f"{_base(request, ctx)}/session/{session_token}"
 
 
-def _session_body(request: Request, ctx: Ctx, staged: PublishingSession) -> dict[str, Any]:
+def _session_body(
+    request: Request, ctx: Ctx, staged: PublishingSession, files: list[StagedFile] | None = None
+) -> dict[str, Any]:
     url = _session_url(request, ctx, staged.token)
     links = {
         "session": url,
@@ -140,7 +156,14 @@ def _session_body(request: Request, ctx: Ctx, staged: PublishingSession) -> dict
         "session-token": staged.token,
         "expires-at": _zulu(staged.expires_at),
         "status": staged.status,
-        "files": {},
+        "files": {
+            row.filename: {
+                "status": row.status,
+                "link": f"{url}/files/{row.token}",
+                **({"notices": [row.problem]} if row.problem else {}),
+            }
+            for row in files or ()
+        },
         "notices": [],
     }
 
@@ -177,10 +200,12 @@ async def status(session_token: str, request: Request, ctx: Ctx) -> Response:
     """The session's status."""
     try:
         token = await _token(request, ctx)
-        staged = await run_in_threadpool(find_session, ctx.db, ctx.settings, token, session_token)
+        staged, files = await run_in_threadpool(
+            session_files, ctx.db, ctx.settings, token, session_token
+        )
     except (StagingError, _Refusal) as exc:
         return _refused(exc, request, ctx)
-    return _json(_session_body(request, ctx, staged))
+    return _json(_session_body(request, ctx, staged, files))
 
 
 @router.delete("/upload/session/{session_token}", include_in_schema=False)
@@ -211,3 +236,158 @@ async def extend(session_token: str, request: Request, ctx: Ctx) -> Response:
     except (StagingError, _Refusal) as exc:
         return _refused(exc, request, ctx)
     return _json(_session_body(request, ctx, staged))
+
+
+def _file_url(request: Request, ctx: Ctx, session_token: str, file_token: str) -> str:
+    return f"{_session_url(request, ctx, session_token)}/files/{file_token}"
+
+
+def _file_body(
+    request: Request, ctx: Ctx, staged: PublishingSession, row: StagedFile
+) -> dict[str, Any]:
+    url = _file_url(request, ctx, staged.token, row.token)
+    return {
+        "meta": _META,
+        "links": {"file-upload-session": url, "complete": f"{url}/complete"},
+        "status": row.status,
+        "expires-at": _zulu(staged.expires_at),
+        "mechanism": {"identifier": MECHANISM, "file_url": f"{url}/bytes"},
+        **({"notices": [row.problem]} if row.problem else {}),
+    }
+
+
+@router.post("/upload/session/{session_token}/files/", include_in_schema=False)
+async def declare(session_token: str, request: Request, ctx: Ctx) -> Response:
+    """Start a file upload session (202, with the mechanism's address)."""
+    try:
+        token = await _token(request, ctx)
+        data = await _body(request)
+        row = await run_in_threadpool(
+            declare_file, ctx.db, ctx.settings, token, session_token, data
+        )
+        staged, row = await run_in_threadpool(
+            find_file, ctx.db, ctx.settings, token, session_token, row.token
+        )
+    except (StagingError, _Refusal) as exc:
+        return _refused(exc, request, ctx)
+    body = _file_body(request, ctx, staged, row)
+    return _json(body, 202, {"Location": body["links"]["file-upload-session"], "Retry-After": "1"})
+
+
+@router.get("/upload/session/{session_token}/files/{file_token}", include_in_schema=False)
+async def file_status(session_token: str, file_token: str, request: Request, ctx: Ctx) -> Response:
+    """A file upload session's status."""
+    try:
+        token = await _token(request, ctx)
+        staged, row = await run_in_threadpool(
+            find_file, ctx.db, ctx.settings, token, session_token, file_token
+        )
+    except (StagingError, _Refusal) as exc:
+        return _refused(exc, request, ctx)
+    return _json(_file_body(request, ctx, staged, row), headers={"Retry-After": "1"})
+
+
+@router.delete("/upload/session/{session_token}/files/{file_token}", include_in_schema=False)
+async def file_delete(session_token: str, file_token: str, request: Request, ctx: Ctx) -> Response:
+    """Cancel an upload or delete a staged file."""
+    try:
+        token = await _token(request, ctx)
+        await run_in_threadpool(delete_file, ctx.db, ctx.settings, token, session_token, file_token)
+    except (StagingError, _Refusal) as exc:
+        return _refused(exc, request, ctx)
+    return Response(status_code=204)
+
+
+async def _spool(request: Request, ctx: Ctx, declared: StagedFile) -> Received:
+    """The body, to a temporary file, hashed with every declared algorithm on the way; more
+    bytes than declared are refused at once."""
+    hashers: dict[str, Any] = {name: hashlib.new(name) for name in declared.hashes}
+    hashers["sha256"] = hashlib.sha256()
+    hashers["blake2b_256"] = hashlib.blake2b(digest_size=32)
+    hashers["md5"] = hashlib.md5(usedforsecurity=False)
+    fd, name = tempfile.mkstemp(dir=ctx.settings.tmp_dir, prefix="stage-", suffix=".part")
+    path = Path(name)
+    size = 0
+    try:
+        with os.fdopen(fd, "wb") as out:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > declared.size:
+                    raise _Refusal(400, f"More than the declared {declared.size} bytes arrived.")
+                for hasher in hashers.values():
+                    hasher.update(chunk)
+                out.write(chunk)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return Received(path, size, {k: h.hexdigest() for k, h in hashers.items()})
+
+
+@router.post("/upload/session/{session_token}/files/{file_token}/bytes", include_in_schema=False)
+async def file_bytes(session_token: str, file_token: str, request: Request, ctx: Ctx) -> Response:
+    """The ``http-post-bytes`` mechanism: the file's bytes as the body."""
+    received: Received | None = None
+    try:
+        token = await _token(request, ctx)
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media != "application/octet-stream":
+            raise _Refusal(415, "Send the file's bytes as application/octet-stream.")
+        _staged, row = await run_in_threadpool(
+            find_file, ctx.db, ctx.settings, token, session_token, file_token
+        )
+        received = await _spool(request, ctx, row)
+        await run_in_threadpool(
+            receive_bytes,
+            ctx.db,
+            ctx.storage,
+            ctx.settings,
+            token,
+            session_token,
+            file_token,
+            received,
+        )
+    except (StagingError, _Refusal) as exc:
+        return _refused(exc, request, ctx)
+    finally:
+        if received is not None:
+            received.path.unlink(missing_ok=True)
+    return Response(status_code=204)
+
+
+@router.post("/upload/session/{session_token}/files/{file_token}/complete", include_in_schema=False)
+async def file_complete(
+    session_token: str, file_token: str, request: Request, ctx: Ctx
+) -> Response:
+    """Complete a file upload session (201), or move it to error with the reason."""
+    try:
+        token = await _token(request, ctx)
+        await _body(request)
+        await run_in_threadpool(
+            complete_file, ctx.db, ctx.settings, token, session_token, file_token
+        )
+        staged, row = await run_in_threadpool(
+            find_file, ctx.db, ctx.settings, token, session_token, file_token
+        )
+    except (StagingError, _Refusal) as exc:
+        return _refused(exc, request, ctx)
+    body = _file_body(request, ctx, staged, row)
+    return _json(body, 201, {"Location": body["links"]["file-upload-session"]})
+
+
+@router.post("/upload/session/{session_token}/publish", include_in_schema=False)
+async def publish(session_token: str, request: Request, ctx: Ctx) -> Response:
+    """Publish the session: every file at once (201), or nothing."""
+    try:
+        token = await _token(request, ctx)
+        await _body(request)
+        name = await run_in_threadpool(
+            publish_session, ctx.db, ctx.settings, token, session_token, origin_of(request)
+        )
+        staged, files = await run_in_threadpool(
+            session_files, ctx.db, ctx.settings, token, session_token
+        )
+    except (StagingError, _Refusal) as exc:
+        return _refused(exc, request, ctx)
+    ctx.pages.invalidate(name, root=True)
+    body = _session_body(request, ctx, staged, files)
+    return _json(body, 201, {"Location": body["links"]["session"]})

@@ -49,8 +49,40 @@ def upgrade() -> None:
         ["normalized_name"],
         unique=False,
     )
+    op.create_table(
+        "staged_files",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("session_id", sa.Integer(), nullable=False),
+        sa.Column("token", sa.String(length=64), nullable=False),
+        sa.Column("filename", sa.String(length=255), nullable=False),
+        sa.Column("live_key", sa.String(length=300), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("size", sa.BigInteger(), nullable=False),
+        sa.Column("hashes", sa.JSON(), nullable=False),
+        sa.Column("sha256_digest", sa.String(length=64), nullable=True),
+        sa.Column("blake2_256_digest", sa.String(length=64), nullable=True),
+        sa.Column("md5_digest", sa.String(length=32), nullable=True),
+        sa.Column("metadata_sha256", sa.String(length=64), nullable=True),
+        sa.Column("dist", sa.JSON(), nullable=True),
+        sa.Column("problem", sa.Text(), nullable=True),
+        sa.Column("created_at", stockade.db.base.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["session_id"],
+            ["publishing_sessions.id"],
+            name=op.f("fk_staged_files_session_id_publishing_sessions"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_staged_files")),
+        sa.UniqueConstraint("live_key", name=op.f("uq_staged_files_live_key")),
+        sa.UniqueConstraint("token", name=op.f("uq_staged_files_token")),
+    )
+    for column in ("session_id", "sha256_digest", "metadata_sha256"):
+        op.create_index(op.f(f"ix_staged_files_{column}"), "staged_files", [column], unique=False)
 
 
 def downgrade() -> None:
+    for column in ("session_id", "sha256_digest", "metadata_sha256"):
+        op.drop_index(op.f(f"ix_staged_files_{column}"), table_name="staged_files")
+    op.drop_table("staged_files")
     op.drop_index(op.f("ix_publishing_sessions_normalized_name"), table_name="publishing_sessions")
     op.drop_table("publishing_sessions")
