@@ -31,6 +31,7 @@ from stockade.mirror import models as mirror_models
 from stockade.mirror.job import MIRROR_JOB
 from stockade.oidc import models as oidc_models
 from stockade.staging import models as staging_models
+from stockade.staging.expiry import STAGING_EXPIRE_JOB
 from stockade.stats import models as stats_models
 from stockade.stats.critical import CRITICAL_PROJECTS_JOB
 from stockade.stats.security import SECURITY_SNAPSHOT_JOB
@@ -72,6 +73,7 @@ JOBS: dict[str, Job] = {
         MIRROR_JOB,
         SPOOL_CLEAN_JOB,
         ORPHAN_SWEEP_JOB,
+        STAGING_EXPIRE_JOB,
     )
 }
 

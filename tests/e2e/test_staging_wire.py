@@ -5,6 +5,7 @@ of one release, and the 403 (before any 409) for a principal that may not upload
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from typing import Any
 
@@ -25,6 +26,16 @@ def _post(url: str, token: str, body: dict[str, Any]) -> httpx.Response:
     return httpx.post(
         url, json=body, headers={"Content-Type": V2}, auth=("__token__", token), timeout=30
     )
+
+
+def _declaration(filename: str, data: bytes) -> dict[str, Any]:
+    return {
+        "meta": META,
+        "filename": filename,
+        "size": len(data),
+        "hashes": {"sha256": hashlib.sha256(data).hexdigest()},
+        "mechanism": "http-post-bytes",
+    }
 
 
 def _problem(response: httpx.Response, status: int) -> dict[str, Any]:
@@ -135,3 +146,64 @@ def test_an_expired_session_frees_its_release(index: Index) -> None:
         assert again.json()["session-token"] != first["session-token"]
         old = httpx.get(first["links"]["session"], auth=("__token__", owner))
         assert old.json()["status"] == "canceled"
+
+
+def test_the_expiry_job_discards_sessions_and_their_files(index: Index) -> None:
+    from sqlalchemy import func, select, update
+
+    from stockade.catalogue import find_job
+    from stockade.jobs.interface import JobContext
+    from stockade.jobs.runner import holder_name, run_job
+    from stockade.mail import mailer_from_settings
+    from stockade.staging.models import PublishingSession, StagedFile
+    from stockade.upkeep.references import referenced
+
+    owner = index.token("alice")
+    data = wheel_bytes("late", "1.0")
+    sha = hashlib.sha256(data).hexdigest()
+    with index.live() as base:
+        session = _post(f"{base}/upload/", owner, {"meta": META, "name": "late", "version": "1.0"})
+        links = session.json()["links"]
+        upload = _post(
+            links["upload"],
+            owner,
+            _declaration(wheel_name("late", "1.0"), data),
+        ).json()
+        sent = httpx.post(
+            upload["mechanism"]["file_url"],
+            content=data,
+            headers={"Content-Type": "application/octet-stream"},
+            auth=("__token__", owner),
+        )
+        assert sent.status_code == 204, sent.text
+    with index.db.read() as s:
+        assert referenced(s, [sha]) == {sha}  # the sweep leaves a staged blob alone
+    job = find_job("staging-expire")
+    assert job is not None
+    ctx = JobContext(
+        settings=index.settings, db=index.db, mailer=mailer_from_settings(index.settings)
+    )
+    assert run_job(ctx, job, holder=holder_name("test")).result.changes == []
+    with index.db.write() as s:
+        s.execute(
+            update(PublishingSession).values(
+                expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+            )
+        )
+    changes = run_job(ctx, job, holder=holder_name("test")).result.changes
+    assert changes == ["expired the session for late 1.0"]
+    with index.db.read() as s:
+        assert s.scalar(select(func.count()).select_from(StagedFile)) == 0
+        assert referenced(s, [sha]) == set()  # now an orphan, for the sweep
+        status = s.scalar(select(PublishingSession.status))
+    assert status == "canceled"
+    # The release and the filename are free: a new session stages the same file.
+    with index.live() as base:
+        fresh = _post(f"{base}/upload/", owner, {"meta": META, "name": "late", "version": "1.0"})
+        assert fresh.status_code == 201, fresh.text
+        declared = _post(
+            fresh.json()["links"]["upload"],
+            owner,
+            _declaration(wheel_name("late", "1.0"), data),
+        )
+        assert declared.status_code == 202, declared.text

@@ -83,6 +83,7 @@ PHRASES: dict[str, str] = {
     "file:upload": "uploaded[ {filename}]",
     "release:stage": "opened a publishing session[ for {name}][ {version}]",
     "release:stage-publish": "published the staged release[ {name}][ {version}]",
+    "release:stage-expire": "expired the publishing session[ for {name}][ {version}]",
     "release:stage-cancel": "canceled the publishing session[ for {name}][ {version}]",
     "file:delete": "deleted[ the file {filename}][ ({reason})]",
     "file:restore": "restored[ the file {filename}]",
