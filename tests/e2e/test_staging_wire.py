@@ -207,3 +207,36 @@ def test_the_expiry_job_discards_sessions_and_their_files(index: Index) -> None:
             _declaration(wheel_name("late", "1.0"), data),
         )
         assert declared.status_code == 202, declared.text
+
+
+def test_a_legacy_upload_can_go_into_a_session(index: Index) -> None:
+    from support.index import upload_fields
+
+    owner = index.token("alice")
+    created = index.client.post(
+        "/upload/",
+        json={"meta": META, "name": "legacy-staged", "version": "1.0"},
+        headers={"Content-Type": V2},
+        auth=("__token__", owner),
+    )
+    assert created.status_code == 201, created.text
+    session = created.json()
+    data = wheel_bytes("legacy-staged", "1.0")
+    filename = wheel_name("legacy-staged", "1.0")
+
+    def legacy(session_token: str) -> httpx.Response:
+        return index.client.post(
+            "/legacy/",
+            data=upload_fields(data, filename),
+            files={"content": (filename, data, "application/octet-stream")},
+            auth=("__token__", owner),
+            headers={"X-Stockade-Publishing-Session": session_token},
+        )
+
+    assert legacy("nonesuch").status_code == 404
+    staged = legacy(session["session-token"])
+    assert staged.status_code == 200, staged.text
+    assert index.client.get("/simple/legacy-staged/").status_code == 404
+    status = index.client.get(session["links"]["session"], auth=("__token__", owner)).json()
+    assert status["files"][filename]["status"] == "completed"
+    assert legacy(session["session-token"]).status_code == 409  # already in the session

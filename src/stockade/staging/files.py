@@ -27,7 +27,7 @@ from stockade.dists import DistError, DistInfo, parse_filename
 from stockade.events.services import Origin, record
 from stockade.index.models import FilenameRegistry, Project
 from stockade.index.paths import blob_key
-from stockade.publish.checks import check_upload, upload_target
+from stockade.publish.checks import check_form, check_upload, upload_target
 from stockade.publish.errors import UploadError
 from stockade.publish.form import UploadedFile, UploadForm
 from stockade.publish.upload import check_dist, write_file
@@ -56,6 +56,7 @@ __all__ = [
     "publish_session",
     "receive_bytes",
     "session_files",
+    "stage_legacy_upload",
     "staged_dist",
 ]
 
@@ -421,3 +422,39 @@ def publish_session(
         return staged.normalized_name
 
     return db.run_write(unit)
+
+
+def stage_legacy_upload(
+    db: Database,
+    storage: BlobStorage,
+    settings: Settings,
+    token: AuthenticatedToken,
+    session_token: str,
+    form: UploadForm,
+) -> StagedFile:
+    """A legacy (twine, ``uv publish``) upload sent with the stockade extension header
+    ``X-Stockade-Publishing-Session: <session token>``: its file goes into that session as a
+    completed file, through the same declaration, byte checks and completion as Upload 2.0."""
+    try:
+        upload = check_form(form)
+    except UploadError as exc:
+        raise StagingError(exc.status, exc.message) from exc
+    declared = declare_file(
+        db,
+        settings,
+        token,
+        session_token,
+        {
+            "filename": upload.filename,
+            "size": upload.size,
+            "hashes": {"sha256": upload.sha256},
+            "mechanism": MECHANISM,
+        },
+    )
+    received = Received(
+        upload.path,
+        upload.size,
+        {"sha256": upload.sha256, "blake2b_256": upload.blake2_256, "md5": upload.md5},
+    )
+    receive_bytes(db, storage, settings, token, session_token, declared.token, received)
+    return complete_file(db, settings, token, session_token, declared.token)
