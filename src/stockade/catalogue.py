@@ -30,6 +30,8 @@ from stockade.lifecycle import models as lifecycle_models
 from stockade.mirror import models as mirror_models
 from stockade.mirror.job import MIRROR_JOB
 from stockade.oidc import models as oidc_models
+from stockade.staging import models as staging_models
+from stockade.staging.expiry import STAGING_EXPIRE_JOB
 from stockade.stats import models as stats_models
 from stockade.stats.critical import CRITICAL_PROJECTS_JOB
 from stockade.stats.security import SECURITY_SNAPSHOT_JOB
@@ -58,6 +60,7 @@ MODELS: tuple[ModuleType, ...] = (
     advisories_models,
     mirror_models,
     blob_holds_models,
+    staging_models,
 )
 
 JOBS: dict[str, Job] = {
@@ -70,6 +73,7 @@ JOBS: dict[str, Job] = {
         MIRROR_JOB,
         SPOOL_CLEAN_JOB,
         ORPHAN_SWEEP_JOB,
+        STAGING_EXPIRE_JOB,
     )
 }
 

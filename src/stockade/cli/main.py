@@ -31,6 +31,7 @@ from stockade.cli import (
     upkeep,
     users,
 )
+from stockade.cli import publish as publish_cmd
 from stockade.cli.common import DataOpt, err, migrated, settings_from
 from stockade.config import write_template
 from stockade.logs import log_config
@@ -43,6 +44,7 @@ __all__ = ["app", "main"]
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 db_app = typer.Typer(no_args_is_help=True, help="Database maintenance.")
 app.add_typer(db_app, name="db")
+app.command("publish")(publish_cmd.publish)
 app.add_typer(users.app, name="user")
 app.add_typer(tokens.app, name="token")
 app.add_typer(roles.app, name="role")

@@ -81,6 +81,10 @@ PHRASES: dict[str, str] = {
     "release:delete": "deleted release[ {version}][ ({reason})]",
     "release:restore": "restored[ release {version}][ releases {versions}]",
     "file:upload": "uploaded[ {filename}]",
+    "release:stage": "opened a publishing session[ for {name}][ {version}]",
+    "release:stage-publish": "published the staged release[ {name}][ {version}]",
+    "release:stage-expire": "expired the publishing session[ for {name}][ {version}]",
+    "release:stage-cancel": "canceled the publishing session[ for {name}][ {version}]",
     "file:delete": "deleted[ the file {filename}][ ({reason})]",
     "file:restore": "restored[ the file {filename}]",
     # Abuse

@@ -36,6 +36,7 @@ from stockade.publish.form import UploadedFile, UploadForm
 from stockade.tokens.services import AuthenticatedToken
 
 __all__ = [
+    "authorize",
     "check_form",
     "check_form_matches",
     "check_upload",
@@ -151,7 +152,7 @@ def check_upload(
     True when this very file is already there, so the upload has nothing to do; raises
     UploadError for the first rule an upload breaks."""
     _check_origin(session, dist.name)
-    _authorize(session, settings, token, project, dist.name)
+    authorize(session, settings, token, project, dist.name)
     if _already_uploaded(session, upload):
         return True
     _check_open(session, settings, project, dist)
@@ -169,7 +170,7 @@ def _check_origin(session: Session, name: str) -> None:
         raise UploadError(400, refusal)
 
 
-def _authorize(
+def authorize(
     session: Session,
     settings: Settings,
     token: AuthenticatedToken,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from sqlalchemy import select, update
@@ -49,7 +50,7 @@ from stockade.storage.holds import hold_blobs
 from stockade.tokens.models import ApiToken
 from stockade.tokens.services import AuthenticatedToken
 
-__all__ = ["UploadResult", "accept_upload"]
+__all__ = ["UploadResult", "accept_upload", "check_dist", "write_file"]
 
 
 @dataclass(frozen=True)
@@ -73,19 +74,7 @@ def accept_upload(
     """Validate and store one uploaded file. Raises UploadError with PyPI's status and words."""
     faults.point("upload:after-spool")
     upload = check_form(form)
-    try:
-        parse_filename(upload.filename)
-        dist = inspect_distribution(upload.path, upload.filename, limits=ArchiveLimits())
-    except DistError as exc:
-        raise UploadError(400, str(exc)) from exc
-    check_form_matches(form, dist)
-    refusal = render_refusal(
-        dist.metadata.get("description"),
-        dist.metadata.get("description_content_type"),
-        settings.description_render_seconds,
-    )
-    if refusal is not None:
-        raise UploadError(400, refusal)
+    dist = check_dist(settings, upload.path, upload.filename, form)
 
     with db.read() as session:
         done = _precheck(session, settings, token, dist, upload)
@@ -109,7 +98,7 @@ def accept_upload(
     faults.point("upload:after-put")
 
     def unit(session: Session) -> UploadResult:
-        result = _write(
+        result = write_file(
             session,
             settings,
             token,
@@ -136,6 +125,28 @@ def accept_upload(
             if done is not None:
                 return done
     raise UploadError(409, "The upload conflicted with concurrent changes; try again.")
+
+
+def check_dist(
+    settings: Settings, path: Path, filename: str, form: UploadForm | None = None
+) -> DistInfo:
+    """The file's own metadata, read and validated (the archive, the metadata, the form's
+    claims about it where a form came with it, the rendered description)."""
+    try:
+        parse_filename(filename)
+        dist = inspect_distribution(path, filename, limits=ArchiveLimits())
+    except DistError as exc:
+        raise UploadError(400, str(exc)) from exc
+    if form is not None:
+        check_form_matches(form, dist)
+    refusal = render_refusal(
+        dist.metadata.get("description"),
+        dist.metadata.get("description_content_type"),
+        settings.description_render_seconds,
+    )
+    if refusal is not None:
+        raise UploadError(400, refusal)
+    return dist
 
 
 def _attestations(
@@ -208,7 +219,7 @@ def _reopen(
         )
 
 
-def _write(
+def write_file(
     session: Session,
     settings: Settings,
     token: AuthenticatedToken,
@@ -220,7 +231,8 @@ def _write(
     *,
     provenance: dict[str, Any] | None = None,
 ) -> UploadResult:
-    """The write transaction: the checks again under the project's row lock, then the project
+    """The write transaction (also a staged release's, once per file, when it is published):
+    the checks again under the project's row lock, then the project
     (new or re-created), release, filename registry and file rows, the journal, the events and
     the re-rendered pages."""
     query = select(Project).where(Project.normalized_name == dist.normalized_name)

@@ -22,6 +22,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from stockade.index.models import File
 from stockade.mirror.models import MirrorFile
+from stockade.staging.models import StagedFile
 
 __all__ = [
     "BLOB_PREFIX",
@@ -36,6 +37,8 @@ __all__ = [
 BLOB_REFERENCES: tuple[InstrumentedAttribute[str] | InstrumentedAttribute[str | None], ...] = (
     File.sha256_digest,  # the distribution file itself
     File.metadata_sha256,  # its PEP 658 metadata sidecar
+    StagedFile.sha256_digest,  # a staged (not yet published) file
+    StagedFile.metadata_sha256,  # and its sidecar
 )
 
 BLOB_PREFIX = "blobs/sha256/"

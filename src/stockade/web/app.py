@@ -61,6 +61,8 @@ from stockade.web.operations import route_group
 from stockade.web.operations import router as operations_router
 from stockade.web.publish.legacy import router as upload_router
 from stockade.web.security import SecurityHeaders, install_error_handlers
+from stockade.web.staging.api import router as staging_router
+from stockade.web.staging.preview import router as stage_preview_router
 from stockade.web.stats.pages import router as stats_router
 from stockade.web.tokens.pages import router as tokens_router
 
@@ -254,6 +256,8 @@ def create_app(
     api.state.mirror = mirror
     install_error_handlers(api)
     api.include_router(upload_router)
+    api.include_router(staging_router)
+    api.include_router(stage_preview_router)
     api.include_router(json_api_router)
     api.include_router(xmlrpc_router)
     api.include_router(rss_router)

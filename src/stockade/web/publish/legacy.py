@@ -1,6 +1,7 @@
 """The legacy upload API (``POST /legacy/``), as twine and ``uv publish`` speak it: the token
 is checked, the form streamed to disk, and the upload use case (:mod:`stockade.publish.upload`)
-does the rest."""
+does the rest. With the ``X-Stockade-Publishing-Session`` header the file is staged into that
+Upload 2.0 session instead (:mod:`stockade.staging`; the Upload 2.0 root is ``/upload/``)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from stockade.db import ratelimit
 from stockade.metrics import UPLOAD_REFUSALS, UPLOADS, refusal_reason
 from stockade.publish.errors import UploadError
 from stockade.publish.upload import accept_upload
+from stockade.staging.files import stage_legacy_upload
+from stockade.staging.services import StagingError
 from stockade.stats.mandate import upload_warning
 from stockade.tokens.services import AuthenticatedToken, TokenError, check_token
 from stockade.web.context import AppContext, Ctx, origin_of
@@ -28,6 +31,10 @@ router = APIRouter()
 
 # Failed token checks on /legacy/ per client address.
 UPLOAD_AUTH_FAILURES = ratelimit.Limit(count=60, seconds=900)
+
+# The stockade extension header that sends a legacy upload into a PEP 694 publishing session
+# (its value: the session token, the ``session-token`` of the session's Upload 2.0 response).
+STAGING_HEADER = "x-stockade-publishing-session"
 
 _INVALID_AUTH = (
     "Invalid or non-existent authentication information. "
@@ -85,6 +92,19 @@ async def _upload(request: Request, ctx: Ctx) -> Response:
         )
     except FormError as exc:
         return _error(exc.status, exc.message)
+    session_token = request.headers.get(STAGING_HEADER)
+    if session_token is not None:
+        # A stockade extension: the file goes into an Upload 2.0 publishing session.
+        try:
+            await run_in_threadpool(
+                stage_legacy_upload, ctx.db, ctx.storage, ctx.settings, token, session_token, form
+            )
+        except StagingError as exc:
+            return _error(exc.status, exc.message)
+        finally:
+            if form.file is not None:
+                form.file.discard()
+        return PlainTextResponse("OK (staged)\n")
     try:
         # Refusals link pages of this site (the 2FA setup page): at the URL the client used.
         settings = replace_settings(ctx.settings, base_url=ctx.base_url(request))

@@ -1,0 +1,1 @@
+"""Staged releases (PEP 694 publishing sessions): a use case beside the legacy upload."""

@@ -1,0 +1,76 @@
+"""The preview of a staged release at ``/upload/stage/<session token>/``: ``simple/`` is an
+index (the staged project's page shows its published and staged files; any other name is sent
+to the public ``/simple/`` page), and ``packages/`` serves the staged files, sending published
+ones to the public ``/packages/``. Installers use it as an index URL as it is."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from packaging.utils import canonicalize_name
+from starlette.responses import PlainTextResponse, RedirectResponse, Response, StreamingResponse
+
+from stockade.index.paths import blob_key
+from stockade.index.render import render_project_html, render_root_html
+from stockade.staging.preview import preview
+from stockade.storage import BlobNotFound
+from stockade.web.context import Ctx
+from stockade.web.index.files import media_type
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+_HTML = "text/html; charset=utf-8"
+_GONE = "Not Found: no such open publishing session."
+
+
+@router.get("/upload/stage/{session_token}/simple/", include_in_schema=False)
+async def root(session_token: str, ctx: Ctx) -> Response:
+    """The preview's root: the staged project."""
+    seen = await run_in_threadpool(preview, ctx.db, session_token)
+    if seen is None:
+        return PlainTextResponse(_GONE, 404)
+    state = seen.state
+    return Response(render_root_html([(state.name, state.normalized_name)]), media_type=_HTML)
+
+
+@router.get("/upload/stage/{session_token}/simple/{name}/", include_in_schema=False)
+async def project(session_token: str, name: str, request: Request, ctx: Ctx) -> Response:
+    """The staged project's page with the staged files; any other project's public page."""
+    seen = await run_in_threadpool(preview, ctx.db, session_token)
+    if seen is None:
+        return PlainTextResponse(_GONE, 404)
+    normalized = canonicalize_name(name)
+    if normalized != seen.state.normalized_name:
+        return RedirectResponse(f"{request.scope.get('root_path', '')}/simple/{quote(normalized)}/")
+    return Response(
+        render_project_html(seen.state), media_type=_HTML, headers={"Cache-Control": "no-store"}
+    )
+
+
+@router.get(
+    "/upload/stage/{session_token}/packages/{a}/{b}/{rest}/{filename}", include_in_schema=False
+)
+async def package(
+    session_token: str, a: str, b: str, rest: str, filename: str, request: Request, ctx: Ctx
+) -> Response:
+    """A staged file (or its metadata sidecar); a published one is the public file."""
+    seen = await run_in_threadpool(preview, ctx.db, session_token)
+    if seen is None:
+        return PlainTextResponse(_GONE, 404)
+    dist = filename.removesuffix(".metadata")
+    staged = seen.staged.get(dist)
+    if staged is None or staged[0] != a + b + rest:
+        path = f"/packages/{quote(a)}/{quote(b)}/{quote(rest)}/{quote(filename)}"
+        return RedirectResponse(f"{request.scope.get('root_path', '')}{path}")
+    digest = staged[1] if filename.endswith(".metadata") else staged[0]
+    if digest is None:
+        return PlainTextResponse("Not Found", 404)
+    try:
+        chunks = await run_in_threadpool(ctx.storage.iter_range, blob_key(digest))
+    except BlobNotFound:
+        return PlainTextResponse("Not Found", 404)
+    return StreamingResponse(chunks, media_type=media_type(filename).decode())
