@@ -23,6 +23,7 @@ from stockade.cli import (
     jobs,
     lifecycle,
     mirror,
+    moving,
     policy,
     publishers,
     roles,
@@ -57,6 +58,7 @@ app.add_typer(lifecycle.project_app, name="project")
 app.add_typer(advisories.app, name="advisories")
 app.add_typer(mirror.app, name="mirror")
 app.add_typer(mirror.view_app, name="view")
+app.add_typer(moving.app, name="import")
 # `stockade admin`: its commands are registered by the domain modules that define them.
 app.add_typer(admin.app, name="admin")
 _ADMIN_COMMAND_MODULES = (abuse, policy, upkeep)

@@ -26,12 +26,12 @@ from stockade.storage import open_storage
 from stockade.upkeep.backup import BackupError, backup, is_backup, restore
 from stockade.upkeep.fsck import fsck
 
-__all__ = ["admin_backup", "admin_fsck", "admin_restore"]
+__all__ = ["COLUMNS", "Bar", "admin_backup", "admin_fsck", "admin_restore"]
 
-_COLUMNS = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+COLUMNS = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
 
 
-class _Bar:
+class Bar:
     """fsck's progress as a rich progress bar on stderr."""
 
     def __init__(self, progress: Progress) -> None:
@@ -63,8 +63,8 @@ def admin_fsck(
     settings, db = open_db(data)
     storage = open_storage(settings.storage_url)
     try:
-        with Progress(*_COLUMNS, TimeElapsedColumn(), console=err, transient=as_json) as bar:
-            report = fsck(settings, db, storage, repair=repair, progress=_Bar(bar))
+        with Progress(*COLUMNS, TimeElapsedColumn(), console=err, transient=as_json) as bar:
+            report = fsck(settings, db, storage, repair=repair, progress=Bar(bar))
     finally:
         storage.close()
         db.dispose()
@@ -99,8 +99,8 @@ def admin_backup(
     settings, db = open_db(data)
     storage = open_storage(settings.storage_url)
     try:
-        with Progress(*_COLUMNS, console=err) as bar:
-            summary = backup(settings, db, storage, dest, progress=_Bar(bar), portable=portable)
+        with Progress(*COLUMNS, console=err) as bar:
+            summary = backup(settings, db, storage, dest, progress=Bar(bar), portable=portable)
     except BackupError as exc:
         raise fail(str(exc)) from exc
     finally:
@@ -139,8 +139,8 @@ def admin_restore(
     settings = settings_from(data)
     storage = open_storage(settings.storage_url)
     try:
-        with Progress(*_COLUMNS, console=err) as bar:
-            summary = restore(settings, src, storage, progress=_Bar(bar))
+        with Progress(*COLUMNS, console=err) as bar:
+            summary = restore(settings, src, storage, progress=Bar(bar))
     except BackupError as exc:
         raise fail(str(exc)) from exc
     finally:

@@ -37,9 +37,11 @@ from stockade.tokens.services import AuthenticatedToken
 
 __all__ = [
     "authorize",
+    "check_file",
     "check_form",
     "check_form_matches",
     "check_upload",
+    "check_uploader",
     "lifecycle_refusals",
     "release_key",
     "upload_target",
@@ -151,8 +153,34 @@ def check_upload(
     or filename before, the lifecycle, the abuse rules, the limits, known vulnerabilities.
     True when this very file is already there, so the upload has nothing to do; raises
     UploadError for the first rule an upload breaks."""
-    _check_origin(session, dist.name)
-    authorize(session, settings, token, project, dist.name)
+    check_uploader(session, settings, token, project, dist.name)
+    return check_file(session, settings, token, project, dist, upload)
+
+
+def check_uploader(
+    session: Session,
+    settings: Settings,
+    token: AuthenticatedToken,
+    project: Project | None,
+    name: str,
+) -> None:
+    """The first rules of :func:`check_upload`, which depend on the project and the uploader
+    only (the origin rules, authorization and 2FA): a caller writing many files of one
+    project checks them once, then :func:`check_file` for each file."""
+    _check_origin(session, name)
+    authorize(session, settings, token, project, name)
+
+
+def check_file(
+    session: Session,
+    settings: Settings,
+    token: AuthenticatedToken,
+    project: Project | None,
+    dist: DistInfo,
+    upload: UploadedFile,
+) -> bool:
+    """The rest of :func:`check_upload`, once :func:`check_uploader` passed: the same file or
+    filename before, the lifecycle, the abuse rules, the limits, known vulnerabilities."""
     if _already_uploaded(session, upload):
         return True
     _check_open(session, settings, project, dist)
