@@ -129,6 +129,9 @@ class World:
             "upstream_name": "no-such-upstream",
             "exemption_id": 1,
             "view_name": "no-such-view",
+            # Upload 2.0: a session and a file nobody opened.
+            "session_token": "no-such-session",
+            "file_token": "no-such-file",
         }
         missing = [p for p in endpoint.params if p not in values]
         assert not missing, (
@@ -384,6 +387,17 @@ NOT_COOKIE_AUTHENTICATED = {
     # The OSV API: public reads of advisories, asked with a JSON body.
     ("POST", "/v1/query"),
     ("POST", "/v1/querybatch"),
+    # Upload 2.0 (PEP 694) sessions, authorized by API token or trusted publisher like /legacy/,
+    # and PyPI's read-only XML-RPC.
+    ("POST", "/upload/"),
+    ("DELETE", "/upload/session/{session_token}"),
+    ("POST", "/upload/session/{session_token}/extend"),
+    ("POST", "/upload/session/{session_token}/files/"),
+    ("DELETE", "/upload/session/{session_token}/files/{file_token}"),
+    ("POST", "/upload/session/{session_token}/files/{file_token}/bytes"),
+    ("POST", "/upload/session/{session_token}/files/{file_token}/complete"),
+    ("POST", "/upload/session/{session_token}/publish"),
+    ("POST", "/pypi"),
 }
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
