@@ -90,6 +90,7 @@ def serve(
     --tls-key: trusted publishing clients such as ``uv publish`` call the index over HTTPS)."""
     settings = settings_from(
         data,
+        create=True,
         workers=workers,
         tls_cert=tls_cert,
         tls_key=tls_key,
@@ -171,7 +172,7 @@ def serve(
 @db_app.command("migrate")
 def db_migrate(data: DataOpt = None) -> None:
     """Create or upgrade the database schema."""
-    migrated(settings_from(data)).dispose()
+    migrated(settings_from(data, create=True)).dispose()
     err.print("database is up to date")
 
 
