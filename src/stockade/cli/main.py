@@ -108,7 +108,12 @@ def serve(
     if json_logs:
         # From here on everything this command says is a log line, as the workers' are.
         logging.config.dictConfig(log_config(settings.log_level))
-    say = logging.getLogger("stockade.serve").warning if json_logs else err.print
+
+    def said(line: str) -> None:
+        # One line each, never wrapped at the terminal's width: a path stays whole (to copy).
+        err.print(line, soft_wrap=True, markup=False, highlight=False)
+
+    say = logging.getLogger("stockade.serve").warning if json_logs else said
     if write_template(settings.data_dir):
         say(f"wrote default settings to {settings.data_dir / 'stockade.toml'}")
     migrated(settings).dispose()
@@ -128,7 +133,7 @@ def serve(
     os.environ["STOCKADE_DATABASE_URL"] = settings.database_url
     os.environ["STOCKADE_STORAGE_URL"] = settings.storage_url
     os.environ["STOCKADE_LOG_FORMAT"] = settings.log_format
-    (logging.getLogger("stockade.serve").info if json_logs else err.print)(
+    (logging.getLogger("stockade.serve").info if json_logs else said)(
         f"stockade serving {scheme}://{host}:{port}/ (data: {settings.data_dir}, "
         f"workers: {settings.workers})"
     )
