@@ -8,7 +8,7 @@ import struct
 import pytest
 
 from support.builders import metadata_text, wheel_bytes, wheel_name
-from support.index import Index
+from support.index import Index, login_client
 
 BROWSER = {"accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 
@@ -167,3 +167,13 @@ def test_install_line_names_this_index(index: Index) -> None:
     assert "<code>pip install --index-url http://testserver/simple/ demo</code>" in html
     older = index.client.get("/project/demo/1.0/").text
     assert "<code>pip install --index-url http://testserver/simple/ demo==1.0</code>" in older
+
+
+def test_release_management_shows_sizes_people_read(index: Index) -> None:
+    payload = bytes(range(256)) * 40  # does not compress: the wheel is a few kB
+    wheel = wheel_bytes("demo", "1.0", files={"demo/blob.bin": payload})
+    assert index.upload(wheel, wheel_name("demo", "1.0")).status_code == 200
+    html = login_client(index, "alice").get("/manage/project/demo/releases/").text
+    shown = f"{len(wheel) / 1024:.1f} kB"
+    assert f'<span title="{len(wheel):,} bytes">{shown}</span>' in html
+    assert f"<td>{len(wheel)}</td>" not in html
