@@ -257,6 +257,12 @@ def _upstreams(value: Any) -> tuple[UpstreamSettings, ...]:
     return tuple(result)
 
 
+def data_folder(data_dir: Path | str | None, environ: Mapping[str, str] | None = None) -> Path:
+    """The data folder: ``data_dir``, else ``STOCKADE_DATA_DIR``, else ``./stockade-data``."""
+    env = os.environ if environ is None else environ
+    return Path(data_dir or env.get("STOCKADE_DATA_DIR") or "stockade-data").resolve()
+
+
 def load_settings(
     data_dir: Path | str | None = None,
     *,
@@ -270,7 +276,7 @@ def load_settings(
     """
     env = os.environ if environ is None else environ
     names = {f.name for f in fields(Settings)}
-    data = Path(data_dir or env.get("STOCKADE_DATA_DIR") or "stockade-data").resolve()
+    data = data_folder(data_dir, env)
     data.mkdir(parents=True, exist_ok=True)
 
     values: dict[str, Any] = {}

@@ -4,11 +4,13 @@ no Server header naming the software, on the installers' paths and on the pages.
 from __future__ import annotations
 
 import json
+import os
 import re
+from pathlib import Path
 
 import httpx
 
-from e2e.conftest import LiveServer
+from e2e.conftest import LiveServer, stockade_serve
 
 
 def test_no_server_header_anywhere(live: LiveServer) -> None:
@@ -35,3 +37,19 @@ def test_forwarded_address_is_recorded_from_a_trusted_proxy(live: LiveServer) ->
     listed = json.loads(live.stockade("events", "list", "--user", "alice", "--json"))
     failures = [e for e in listed if e["tag"] == "account:login:failure"]
     assert failures and failures[0]["ip_address"] == forwarded
+
+
+def test_start_line_is_one_line_with_the_whole_data_path(tmp_path: Path) -> None:
+    # A deep data folder, a narrow terminal: the path must still be one piece, to copy.
+    data = tmp_path / "a-rather-long-folder-name-for-the-index" / "and-another-one" / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STOCKADE_")}
+    env.update(COLUMNS="80", STOCKADE_SCHEDULER="false")
+    log = tmp_path / "serve.log"
+    with stockade_serve(data, env, log, "--workers", "1"):
+        lines = log.read_text().splitlines()
+    start = [line for line in lines if line.startswith("stockade serving")]
+    assert len(start) == 1, lines
+    assert f"(data: {data.resolve()}, workers: 1)" in start[0]
+    assert any(
+        line == f"wrote default settings to {data.resolve() / 'stockade.toml'}" for line in lines
+    )

@@ -132,7 +132,7 @@ def test_project_page_for_a_real_wheel(index: Index) -> None:
     html = page.text
     assert "<h1>rich 13.9.4" in html
     assert "Render rich text, tables, progress bars" in html
-    assert "<code>pip install rich</code>" in html
+    assert "<code>pip install --index-url http://testserver/simple/ rich</code>" in html
     # The Markdown README, rendered.
     assert '<div class="readme readme-markdown">' in html
     assert re.search(
@@ -182,7 +182,10 @@ def test_release_history_yanked_and_version_pages(index: Index) -> None:
         )
     html = index.client.get("/project/demo/").text
     # Latest is the newest non-yanked final release: 1.0.
-    assert "<h1>demo 1.0" in html and "<code>pip install demo</code>" in html
+    assert (
+        "<h1>demo 1.0" in html
+        and "<code>pip install --index-url http://testserver/simple/ demo</code>" in html
+    )
     history = html.split('id="history-heading"', 1)[1]
     assert history.index(">3.0rc1<") < history.index(">2.0<") < history.index(">1.0<")
     assert '<span class="badge yanked">Yanked</span> <span class="yanked">broken</span>' in history
@@ -190,7 +193,10 @@ def test_release_history_yanked_and_version_pages(index: Index) -> None:
     assert "demo-1.0.tar.gz" in html and "<td>Source</td>" in html
     # A version page: its own files, the pin, the yank notice.
     html = index.client.get("/project/demo/2.0/").text
-    assert "<h1>demo 2.0" in html and "<code>pip install demo==2.0</code>" in html
+    assert (
+        "<h1>demo 2.0" in html
+        and "<code>pip install --index-url http://testserver/simple/ demo==2.0</code>" in html
+    )
     assert "This release has been yanked." in html and "Reason: broken" in html
     assert "demo-2.0-py3-none-any.whl" in html and "demo-1.0.tar.gz" not in html
     html = index.client.get("/project/demo/3.0rc1/").text

@@ -70,7 +70,7 @@ def test_create_use_scope_and_revoke_through_the_ui(index: Index) -> None:
     assert everything is not None
     everything_token = everything.group(1)
     assert everything_token.startswith("stockade-")
-    twine = "twine upload --repository-url http://testserver/legacy/ -u __token__ -p "
+    twine = "twine upload --verbose --repository-url http://testserver/legacy/ -u __token__ -p "
     assert twine + everything_token in created.text
     assert upload(index, "alpha", "1.0", everything_token).status_code == 200
     assert upload(index, "beta", "1.0", everything_token).status_code == 200

@@ -155,3 +155,16 @@ def test_unreachable_server_is_a_mail_error() -> None:
     mailer = SmtpMailer("127.0.0.1", free_port(), sender="x@y.test", timeout=5)
     with pytest.raises(MailError, match=r"127\.0\.0\.1"):
         mailer.send(MESSAGE)
+
+
+def test_outbox_logs_each_link_whole(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    link = "http://127.0.0.1:8080/account/verify-email/?token=" + "A1b2-C3d4_" * 12
+    body = f"Open this link to verify your address:\n\n{link}\n\nOr this one: {link}.\n"
+    caplog.set_level("WARNING", logger="stockade.mail.outbox")
+    OutboxMailer(tmp_path / "outbox", "index@example.org").send(
+        Message(to="a@example.org", subject="Verify", body=body)
+    )
+    (written,) = (tmp_path / "outbox").glob("*.eml")
+    assert link not in written.read_text()  # quoted-printable cuts it into lines
+    links = [r.getMessage() for r in caplog.records if "link in that mail" in r.getMessage()]
+    assert links == [f"  link in that mail: {link}"]

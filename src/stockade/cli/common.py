@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from stockade import catalogue  # noqa: F401  (every model mapped before the first query)
-from stockade.config import ConfigError, Settings, load_settings
+from stockade.config import ConfigError, Settings, data_folder, load_settings
 from stockade.db import Database
 from stockade.db.migrate import upgrade
 from stockade.errors import ServiceError
@@ -41,8 +41,23 @@ DataOpt = Annotated[
 ]
 
 
-def settings_from(data: Path | None, **overrides: Any) -> Settings:
-    """Settings for the data folder, or exit 2 with the configuration problem."""
+# The data folder this command uses, named in its error messages ("no user named alice" in an
+# unexpected folder is otherwise a mystery).
+_used: list[Path] = []
+
+
+def settings_from(data: Path | None, *, create: bool = False, **overrides: Any) -> Settings:
+    """Settings for the data folder, or exit 2 with the configuration problem. Only ``create``
+    (``serve``, ``db migrate``, restoring a backup) makes a folder that does not exist: any
+    other command run from the wrong folder would work on a new, empty index."""
+    folder = data_folder(data)
+    if not create and not folder.is_dir():
+        err.print(
+            f"[red]error:[/] no data folder at {folder}: give --data DIR (or set "
+            "STOCKADE_DATA_DIR), or run `stockade serve` or `stockade db migrate` to create one"
+        )
+        raise typer.Exit(2)
+    _used[:] = [folder]
     try:
         return load_settings(data, overrides={k: v for k, v in overrides.items() if v is not None})
     except ConfigError as exc:
@@ -65,7 +80,8 @@ def open_db(data: Path | None) -> tuple[Settings, Database]:
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print an error and return the Exit to raise."""
-    err.print(f"[red]error:[/] {message}")
+    where = f" (data folder: {_used[0]})" if _used else ""
+    err.print(f"[red]error:[/] {message}{where}")
     return typer.Exit(code)
 
 

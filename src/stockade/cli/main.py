@@ -94,6 +94,7 @@ def serve(
     --tls-key: trusted publishing clients such as ``uv publish`` call the index over HTTPS)."""
     settings = settings_from(
         data,
+        create=True,
         workers=workers,
         tls_cert=tls_cert,
         tls_key=tls_key,
@@ -111,7 +112,12 @@ def serve(
     if json_logs:
         # From here on everything this command says is a log line, as the workers' are.
         logging.config.dictConfig(log_config(settings.log_level))
-    say = logging.getLogger("stockade.serve").warning if json_logs else err.print
+
+    def said(line: str) -> None:
+        # One line each, never wrapped at the terminal's width: a path stays whole (to copy).
+        err.print(line, soft_wrap=True, markup=False, highlight=False)
+
+    say = logging.getLogger("stockade.serve").warning if json_logs else said
     if write_template(settings.data_dir):
         say(f"wrote default settings to {settings.data_dir / 'stockade.toml'}")
     migrated(settings).dispose()
@@ -131,7 +137,7 @@ def serve(
     os.environ["STOCKADE_DATABASE_URL"] = settings.database_url
     os.environ["STOCKADE_STORAGE_URL"] = settings.storage_url
     os.environ["STOCKADE_LOG_FORMAT"] = settings.log_format
-    (logging.getLogger("stockade.serve").info if json_logs else err.print)(
+    (logging.getLogger("stockade.serve").info if json_logs else said)(
         f"stockade serving {scheme}://{host}:{port}/ (data: {settings.data_dir}, "
         f"workers: {settings.workers})"
     )
@@ -175,7 +181,7 @@ def serve(
 @db_app.command("migrate")
 def db_migrate(data: DataOpt = None) -> None:
     """Create or upgrade the database schema."""
-    migrated(settings_from(data)).dispose()
+    migrated(settings_from(data, create=True)).dispose()
     err.print("database is up to date")
 
 

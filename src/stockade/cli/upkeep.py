@@ -136,7 +136,7 @@ def admin_restore(
         return
     if version is not None or file is not None:
         raise fail("a backup is restored whole: give no VERSION or --file with a backup folder")
-    settings = settings_from(data)
+    settings = settings_from(data, create=True)
     storage = open_storage(settings.storage_url)
     try:
         with Progress(*COLUMNS, console=err) as bar:

@@ -6,6 +6,7 @@ import contextlib
 import datetime as dt
 import logging
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -15,9 +16,14 @@ __all__ = ["OutboxMailer"]
 
 log = logging.getLogger(__name__)
 
+# A link in a message's text: up to the first white space (mail bodies put links on a line
+# of their own, or end them with a space).
+_LINK = re.compile(r"https?://[^\s<>\"]+")
+
 
 class OutboxMailer:
-    """Writes each message to ``<folder>/<UTC time>-<random>.eml`` (atomically) and logs it."""
+    """Writes each message to ``<folder>/<UTC time>-<random>.eml`` (atomically) and logs it,
+    with every link in it whole."""
 
     def __init__(self, folder: Path, sender: str) -> None:
         self.folder = folder
@@ -42,3 +48,8 @@ class OutboxMailer:
                 tmp.unlink(missing_ok=True)
             raise MailError(f"cannot write to the outbox {self.folder}: {exc}") from exc
         log.warning("mail to %s (%s) written to %s", message.to, message.subject, name)
+        # The .eml is quoted-printable, so a long link breaks across lines there: the log
+        # carries each link whole, for someone running the index without a mail server.
+        links = (link.rstrip(".,;:)") for link in _LINK.findall(message.body))
+        for link in dict.fromkeys(links):
+            log.warning("  link in that mail: %s", link)

@@ -42,6 +42,7 @@ from stockade.web.advisories.admin import router as advisories_admin_router
 from stockade.web.advisories.osv_api import router as osv_router
 from stockade.web.attestations.provenance import router as integrity_router
 from stockade.web.context import AppContext
+from stockade.web.favicon import router as favicon_router
 from stockade.web.index.files import FilesApp
 from stockade.web.index.json_api import router as json_api_router
 from stockade.web.index.pages import router as pages_router
@@ -116,6 +117,9 @@ class StockadeApp:
             extra = _FILE_HEADERS if "/packages/" in path else _SIMPLE_HEADERS
         if extra and scope.get("scheme") == "https":
             extra = (*extra, _HSTS)
+        # The pages and APIs answer HEAD wherever they answer GET: the same status and
+        # headers, and no body. (The bare apps above answer HEAD themselves.)
+        bodiless = target is self.api and scope["method"] == "HEAD"
 
         async def counted(message: MutableMapping[str, Any]) -> None:
             # One wrapper does both: the status for the metrics, and the installers' headers.
@@ -124,10 +128,12 @@ class StockadeApp:
                 status = message["status"]
                 if extra:
                     message["headers"] = [*message.get("headers", ()), *extra]
+            elif bodiless and message["type"] == "http.response.body":
+                message = {**message, "body": b""}
             await send(message)
 
         try:
-            await target(scope, receive, counted)
+            await target({**scope, "method": "GET"} if bodiless else scope, receive, counted)
         finally:
             duration = time.perf_counter() - started
             TALLY.request(route_group(path), status, duration)
@@ -282,6 +288,7 @@ def create_app(
     api.include_router(stats_router)
     api.include_router(operations_router)
     api.include_router(openapi_router)
+    api.include_router(favicon_router)
 
     files = FilesApp(db, storage)
     files.on_download = downloads.hit

@@ -63,6 +63,33 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+# Paths whose answers are for programs: a 404 there stays JSON, whatever the client accepts.
+_API_PATHS = (
+    "/pypi/",
+    "/legacy",
+    "/api/",
+    "/v1/",
+    "/_/",
+    "/_health",
+    "/integrity/",
+    "/metrics",
+    "/openapi",
+    "/views/",
+    "/simple",
+    "/packages/",
+)
+_PAGE_PATHS = ("/manage/", "/project/", "/account/", "/admin/")
+
+
+def _wants_page(request: Request) -> bool:
+    """Whether a 404 goes to a person: a page's path, or any path but an API's asked for by a
+    browser (which accepts ``text/html``)."""
+    path = request.url.path
+    if path == "/" or path.startswith(_PAGE_PATHS):
+        return True
+    return not path.startswith(_API_PATHS) and "text/html" in request.headers.get("accept", "")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Map the web layer's exceptions to responses."""
 
@@ -85,8 +112,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         # Pages people see get the site's 404 page; APIs keep their JSON answers.
-        wants_page = request.url.path.startswith(("/manage/", "/project/", "/account/", "/admin/"))
-        if exc.status_code == 404 and (wants_page or request.url.path == "/"):
+        if exc.status_code == 404 and _wants_page(request):
             from stockade.web.templating import render
 
             name = getattr(exc, "project_name", None)

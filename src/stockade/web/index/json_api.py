@@ -77,6 +77,20 @@ def _latest(releases: list[Release]) -> Release:
     return max(finals or live or releases, key=key)
 
 
+def _project_urls(meta: dict[str, Any]) -> dict[str, str] | None:
+    """PyPI's ``project_urls``: ``Homepage`` and ``Download`` from the old Home-page and
+    Download-URL fields first, then every Project-URL (a label given there wins)."""
+    urls: dict[str, str] = {}
+    for key, label in (("home_page", "Homepage"), ("download_url", "Download")):
+        value = meta.get(key)
+        if isinstance(value, str) and value.strip():
+            urls[label] = value.strip()
+    given = meta.get("project_urls")
+    if isinstance(given, dict):
+        urls.update({str(label): str(url) for label, url in given.items()})
+    return urls or None
+
+
 def _info(project: Project, release: Release, base_url: str) -> dict[str, Any]:
     meta = release.metadata_json or {}
     project_url = f"{base_url}/project/{project.normalized_name}/"
@@ -102,7 +116,7 @@ def _info(project: Project, release: Release, base_url: str) -> dict[str, Any]:
         "package_url": project_url,
         "platform": meta.get("platform"),
         "project_url": project_url,
-        "project_urls": meta.get("project_urls"),
+        "project_urls": _project_urls(meta),
         "provides_extra": meta.get("provides_extra"),
         "release_url": f"{project_url}{release.version}/",
         "requires_dist": meta.get("requires_dist"),

@@ -82,7 +82,8 @@ def _project(request: Request, ctx: Ctx, name: str, version: str | None) -> Resp
     if version is not None and version != view.version:
         # One URL per release: /project/x/1.0.0/ becomes /project/x/1.0/ for release "1.0".
         return RedirectResponse(f"/project/{normalized}/{quote(view.version)}/", status_code=301)
-    return render(request, "project.html", {"view": view, "readme": _readme(view)})
+    context = {"view": view, "readme": _readme(view), "base_url": ctx.base_url(request)}
+    return render(request, "project.html", context)
 
 
 @router.get("/project/{name}/", include_in_schema=False)

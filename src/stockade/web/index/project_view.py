@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import string
 from dataclasses import dataclass
+from email.utils import getaddresses
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -109,10 +111,8 @@ class ProjectView:
     classifiers: list[tuple[str, list[str]]]
     license: str | None
     license_expression: str | None
-    author: str | None
-    author_email: str | None
-    maintainer: str | None
-    maintainer_email: str | None
+    authors: list[Person]
+    maintainers_meta: list[Person]
     keywords: str | None
     requires_dist: list[str]
     description: str
@@ -144,9 +144,47 @@ def _strings(meta: dict[str, Any], key: str) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else []
 
 
+# PEP 753's well-known labels: a label is normalized (punctuation and whitespace removed,
+# lower case), then its aliases become one name, shown as PyPI shows it.
+_WELL_KNOWN = {
+    "homepage": "Homepage",
+    "source": "Source",
+    "repository": "Source",
+    "sourcecode": "Source",
+    "github": "Source",
+    "download": "Download",
+    "changelog": "Changelog",
+    "changes": "Changelog",
+    "whatsnew": "Changelog",
+    "history": "Changelog",
+    "releasenotes": "Release notes",
+    "documentation": "Documentation",
+    "docs": "Documentation",
+    "issues": "Issues",
+    "bugs": "Issues",
+    "issue": "Issues",
+    "tracker": "Issues",
+    "issuetracker": "Issues",
+    "bugtracker": "Issues",
+    "funding": "Funding",
+    "sponsor": "Funding",
+    "donate": "Funding",
+    "donation": "Funding",
+}
+_DROPPED = str.maketrans("", "", string.punctuation + string.whitespace)
+
+
+def url_label(label: str) -> str:
+    """A Project-URL label as the project page shows it: a PEP 753 well-known label (or one of
+    its aliases, in any spelling) by its one name, any other label as given."""
+    label = label.strip()
+    return _WELL_KNOWN.get(label.translate(_DROPPED).lower(), label)
+
+
 def _links(meta: dict[str, Any]) -> list[tuple[str, str]]:
-    """(label, URL) of Home-page, Download-URL and every Project-URL. Only http(s) URLs become
-    links, so a crafted ``javascript:`` URL in metadata is never clickable."""
+    """(label, URL) of Home-page, Download-URL and every Project-URL, well-known labels
+    normalized (PEP 753). Only http(s) URLs become links, so a crafted ``javascript:`` URL in
+    metadata is never clickable."""
     links: list[tuple[str, str]] = []
     for key, label in (("home_page", "Homepage"), ("download_url", "Download")):
         url = _text(meta, key)
@@ -154,7 +192,7 @@ def _links(meta: dict[str, Any]) -> list[tuple[str, str]]:
             links.append((label, url))
     urls = meta.get("project_urls")
     if isinstance(urls, dict):
-        links.extend((str(label), str(url).strip()) for label, url in urls.items())
+        links.extend((url_label(str(label)), str(url).strip()) for label, url in urls.items())
     seen: set[str] = set()
     out = []
     for label, url in links:
@@ -162,6 +200,29 @@ def _links(meta: dict[str, Any]) -> list[tuple[str, str]]:
             seen.add(url)
             out.append((label, url))
     return out
+
+
+@dataclass(frozen=True)
+class Person:
+    """An author or maintainer from the metadata: a name, an address, or both."""
+
+    name: str
+    email: str
+
+
+def _people(names: str | None, emails: str | None) -> list[Person]:
+    """Author/Author-email (or Maintainer/…) as people. PEP 621 tools write
+    ``Name <address>`` into the email field and leave the name field empty; older tools write
+    the name and a bare address apart. Either way each person is shown once."""
+    parsed = [(n.strip(), a.strip()) for n, a in getaddresses([emails])] if emails else []
+    parsed = [(n, a) for n, a in parsed if n or a]
+    if not parsed:
+        return [Person(names, "")] if names else []
+    if names and not any(n for n, _ in parsed):
+        if len(parsed) == 1:
+            return [Person(names, parsed[0][1])]
+        return [Person(names, ""), *(Person("", a) for _, a in parsed)]
+    return [Person(n, a) for n, a in parsed]
 
 
 def _classifiers(values: list[str]) -> list[tuple[str, list[str]]]:
@@ -270,10 +331,8 @@ def load_project_view(
         classifiers=_classifiers(_strings(meta, "classifiers")),
         license=_text(meta, "license"),
         license_expression=_text(meta, "license_expression"),
-        author=_text(meta, "author"),
-        author_email=_text(meta, "author_email"),
-        maintainer=_text(meta, "maintainer"),
-        maintainer_email=_text(meta, "maintainer_email"),
+        authors=_people(_text(meta, "author"), _text(meta, "author_email")),
+        maintainers_meta=_people(_text(meta, "maintainer"), _text(meta, "maintainer_email")),
         keywords=_text(meta, "keywords"),
         requires_dist=_strings(meta, "requires_dist"),
         description=description if isinstance(description, str) else "",
