@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from stockade.catalogue import JOBS, find_job
+from stockade.catalogue import find_job, job_catalogue
 from stockade.cli.common import DataOpt, err, fail, open_db
 from stockade.jobs.interface import JobContext
 from stockade.jobs.runner import JobBusy, holder_name, last_runs, run_job
@@ -31,7 +31,7 @@ def jobs_run(
     """
     job = find_job(name)
     if job is None:
-        raise fail(f"no job named {name!r}; known jobs: {', '.join(sorted(JOBS))}")
+        raise fail(f"no job named {name!r}; known jobs: {', '.join(sorted(job_catalogue()))}")
     settings, db = open_db(data)
     try:
         ctx = JobContext(settings=settings, db=db, mailer=mailer_from_settings(settings))
@@ -56,7 +56,7 @@ def jobs_list(data: DataOpt = None) -> None:
     for column in ("Job", "Every", "Last run", "Status", "Result", "What it does"):
         table.add_column(column)
     try:
-        for job in JOBS.values():
+        for job in job_catalogue().values():
             runs = last_runs(db, job.name)
             last = runs[0] if runs else None
             table.add_row(

@@ -8,13 +8,14 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator, Callable, MutableMapping
+from dataclasses import dataclass
 from typing import Any, cast
 
 import anyio
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from starlette.types import ASGIApp
 
-from stockade.catalogue import JOBS
+from stockade.catalogue import job_catalogue
 from stockade.config import Settings, load_settings
 from stockade.db import Database
 from stockade.index.cache import PageCache
@@ -33,39 +34,15 @@ from stockade.mirror.services import Mirror
 from stockade.mirror.views import ViewPages
 from stockade.stats.counter import DownloadCounter
 from stockade.storage import BlobStorage, open_storage
-from stockade.web.abuse.routes import router as abuse_router
-from stockade.web.accounts.recovery.pages import router as recovery_router
-from stockade.web.accounts.routes import router as accounts_router
-from stockade.web.accounts.twofactor.routes import router as two_factor_router
-from stockade.web.admin import router as admin_router
-from stockade.web.advisories.admin import router as advisories_admin_router
-from stockade.web.advisories.osv_api import router as osv_router
-from stockade.web.attestations.provenance import router as integrity_router
 from stockade.web.context import AppContext
 from stockade.web.favicon import router as favicon_router
 from stockade.web.index.files import FilesApp
-from stockade.web.index.json_api import router as json_api_router
-from stockade.web.index.pages import router as pages_router
 from stockade.web.index.simple import Receive, Scope, Send, SimpleApp
 from stockade.web.index.views import ViewsApp, is_view_api
-from stockade.web.lifecycle.routes import router as lifecycle_router
-from stockade.web.manage.projects import router as manage_router
-from stockade.web.manage.settings import router as project_settings_router
-from stockade.web.mirror.forms import router as mirror_forms_router
-from stockade.web.mirror.pages import router as mirror_router
-from stockade.web.mirrorapi.rss import router as rss_router
-from stockade.web.mirrorapi.xmlrpc import router as xmlrpc_router
-from stockade.web.oidc.api import api_router as oidc_api_router
-from stockade.web.oidc.api import router as publishers_router
-from stockade.web.openapi import router as openapi_router
 from stockade.web.operations import route_group
 from stockade.web.operations import router as operations_router
 from stockade.web.publish.legacy import router as upload_router
 from stockade.web.security import SecurityHeaders, install_error_handlers
-from stockade.web.staging.api import router as staging_router
-from stockade.web.staging.preview import router as stage_preview_router
-from stockade.web.stats.pages import router as stats_router
-from stockade.web.tokens.pages import router as tokens_router
 
 __all__ = ["StockadeApp", "create_app", "create_app_from_env"]
 
@@ -84,11 +61,16 @@ class StockadeApp:
         simple: SimpleApp,
         files: FilesApp,
         views: ViewsApp | None = None,
+        route_groups: tuple[RouteGroup, ...] = (),
     ) -> None:
         self.context = context
-        # The FastAPI app (its routes, for tests and introspection) and the same app wrapped
-        # in the security-header middleware, which is what requests go to.
-        self.fastapi = fastapi
+        # The FastAPI app and the same app wrapped in the security-header middleware, which
+        # is what requests go to.
+        self._fastapi = fastapi
+        # The routes the app did not start with, by group: each group joins the app on the
+        # first request for one of its paths.
+        self._route_groups = list(route_groups)
+        self._routes_lock = anyio.Lock()
         self.api = api
         self.simple = simple
         self.files = files
@@ -97,8 +79,31 @@ class StockadeApp:
         settings = context.settings
         self.log_requests = settings.access_log and settings.log_format == "json"
 
+    @property
+    def fastapi(self) -> FastAPI:
+        """The FastAPI app with every route (for tests and introspection)."""
+        for group in list(self._route_groups):
+            self._add_routes(group, group.build())
+        return self._fastapi
+
+    def _add_routes(self, group: RouteGroup, routes: list[Any]) -> None:
+        if group in self._route_groups:
+            self._route_groups.remove(group)
+            # One assignment: a request being routed meanwhile sees the old list or the new.
+            self._fastapi.router.routes = [*self._fastapi.router.routes, *routes]
+
+    async def _load_routes(self, path: str) -> None:
+        group = next((g for g in self._route_groups if g.serves(path)), None)
+        if group is None:
+            return
+        async with self._routes_lock:
+            if group in self._route_groups:
+                # Importing a group's modules takes a while: off the event loop.
+                self._add_routes(group, await anyio.to_thread.run_sync(group.build))
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
+            # The lifespan (stockade serves no websockets).
             await self.api(scope, receive, send)
             return
         path: str = scope["path"]
@@ -106,15 +111,18 @@ class StockadeApp:
         status = 500  # what a request that ends without a response start counts as
         target: ASGIApp = self.api
         extra: tuple[tuple[bytes, bytes], ...] = ()
-        if _has_nul(scope):
+        group: str | None = None
+        if "\x00" in path or _nul_in_query(scope):
             target, extra = _refuse_nul, _SIMPLE_HEADERS
         elif path.startswith("/simple/") or path == "/simple":
-            target, extra = self.simple, _SIMPLE_HEADERS
+            target, extra, group = self.simple, _SIMPLE_HEADERS, "simple"
         elif path.startswith("/packages/"):
-            target, extra = self.files, _FILE_HEADERS
+            target, extra, group = self.files, _FILE_HEADERS, "files"
         elif path.startswith("/views/") and self.views is not None and not is_view_api(path):
             target = self.views
             extra = _FILE_HEADERS if "/packages/" in path else _SIMPLE_HEADERS
+        if target is self.api and self._route_groups:
+            await self._load_routes(path)
         if extra and scope.get("scheme") == "https":
             extra = (*extra, _HSTS)
         # The pages and APIs answer HEAD wherever they answer GET: the same status and
@@ -136,16 +144,31 @@ class StockadeApp:
             await target({**scope, "method": "GET"} if bodiless else scope, receive, counted)
         finally:
             duration = time.perf_counter() - started
-            TALLY.request(route_group(path), status, duration)
+            TALLY.request(group or route_group(path), status, duration)
             if self.log_requests:
                 log_request(scope, status, duration)
 
 
-def _has_nul(scope: Scope) -> bool:
-    """A NUL character in the path or the query string: never part of a name, a version or an
-    id, and PostgreSQL cannot even compare a text column with it."""
+@dataclass(frozen=True, eq=False)
+class RouteGroup:
+    """Routes the app adds on the first request for one of ``prefixes`` (or, with no
+    prefixes, for any path no other group and no route the app started with serves)."""
+
+    build: Callable[[], list[Any]]
+    prefixes: tuple[str, ...] = ()
+    others: tuple[str, ...] = ()
+
+    def serves(self, path: str) -> bool:
+        if self.prefixes:
+            return path.startswith(self.prefixes)
+        return not path.startswith(self.others)
+
+
+def _nul_in_query(scope: Scope) -> bool:
+    """A NUL character in the query string (as in the path, checked beside it): never part of
+    a name, a version or an id, and PostgreSQL cannot even compare a text column with it."""
     query: bytes = scope.get("query_string", b"")
-    return "\x00" in scope["path"] or b"\x00" in query or b"%00" in query
+    return bool(query) and (b"\x00" in query or b"%00" in query)
 
 
 async def _refuse_nul(scope: Scope, receive: Receive, send: Send) -> None:
@@ -204,7 +227,10 @@ def create_app(
 
     # Background jobs in a thread of this worker (the job lock keeps workers from colliding).
     scheduler = (
-        Scheduler(JobContext(settings=settings, db=db, mailer=context.mailer), JOBS.values())
+        Scheduler(
+            JobContext(settings=settings, db=db, mailer=context.mailer),
+            job_catalogue().values(),
+        )
         if settings.scheduler
         else None
     )
@@ -261,33 +287,10 @@ def create_app(
     # The admin page's "refresh now" uses this worker's mirror service (its upstream clients).
     api.state.mirror = mirror
     install_error_handlers(api)
+    # Uploads and health checks are routed from the start; every other route joins on the
+    # first request for it (_ROUTE_GROUPS), so a worker holds only the modules it has used.
     api.include_router(upload_router)
-    api.include_router(staging_router)
-    api.include_router(stage_preview_router)
-    api.include_router(json_api_router)
-    api.include_router(xmlrpc_router)
-    api.include_router(rss_router)
-    api.include_router(osv_router)
-    # Before the pages: /project/<name>/report/ would otherwise be read as a release.
-    api.include_router(abuse_router)
-    api.include_router(pages_router)
-    api.include_router(accounts_router)
-    api.include_router(tokens_router)
-    api.include_router(manage_router)
-    api.include_router(advisories_admin_router)
-    api.include_router(admin_router)
-    api.include_router(mirror_router)
-    api.include_router(mirror_forms_router)
-    api.include_router(two_factor_router)
-    api.include_router(recovery_router)
-    api.include_router(project_settings_router)
-    api.include_router(lifecycle_router)
-    api.include_router(oidc_api_router)
-    api.include_router(publishers_router)
-    api.include_router(integrity_router)
-    api.include_router(stats_router)
     api.include_router(operations_router)
-    api.include_router(openapi_router)
     api.include_router(favicon_router)
 
     files = FilesApp(db, storage)
@@ -296,7 +299,108 @@ def create_app(
     pages.listeners.append(files.journal_changed)
     simple = SimpleApp(pages, max_age=10, mirror=mirror_pages)
     views = ViewsApp(ViewPages(db, pages), simple, files)
-    return StockadeApp(context, api, _behind_proxies(SecurityHeaders(api)), simple, files, views)
+    return StockadeApp(
+        context, api, _behind_proxies(SecurityHeaders(api)), simple, files, views, _ROUTE_GROUPS
+    )
+
+
+def _routes(*routers: APIRouter) -> list[Any]:
+    routes = APIRouter()
+    for router in routers:
+        routes.include_router(router)
+    return routes.routes
+
+
+def _staging_routes() -> list[Any]:
+    from stockade.web.staging.api import router as staging_router
+    from stockade.web.staging.preview import router as stage_preview_router
+
+    return _routes(staging_router, stage_preview_router)
+
+
+def _json_api_routes() -> list[Any]:
+    from stockade.web.index.json_api import router as json_api_router
+    from stockade.web.mirrorapi.xmlrpc import router as xmlrpc_router
+
+    return _routes(json_api_router, xmlrpc_router)
+
+
+def _rss_routes() -> list[Any]:
+    from stockade.web.mirrorapi.rss import router as rss_router
+
+    return _routes(rss_router)
+
+
+def _osv_routes() -> list[Any]:
+    from stockade.web.advisories.osv_api import router as osv_router
+
+    return _routes(osv_router)
+
+
+def _oidc_routes() -> list[Any]:
+    from stockade.web.oidc.api import api_router as oidc_api_router
+
+    return _routes(oidc_api_router)
+
+
+def _page_routes() -> list[Any]:
+    """The routes of the pages people see (and of the forms and APIs behind them), in the order
+    they must be matched: their modules, templates and form models are about 8 MiB a worker
+    that serves only installers, publishers and mirrors never needs."""
+    from stockade.web.abuse.routes import router as abuse_router
+    from stockade.web.accounts.recovery.pages import router as recovery_router
+    from stockade.web.accounts.routes import router as accounts_router
+    from stockade.web.accounts.twofactor.routes import router as two_factor_router
+    from stockade.web.admin import router as admin_router
+    from stockade.web.advisories.admin import router as advisories_admin_router
+    from stockade.web.attestations.provenance import router as integrity_router
+    from stockade.web.index.pages import router as pages_router
+    from stockade.web.lifecycle.routes import router as lifecycle_router
+    from stockade.web.manage.projects import router as manage_router
+    from stockade.web.manage.settings import router as project_settings_router
+    from stockade.web.mirror.forms import router as mirror_forms_router
+    from stockade.web.mirror.pages import router as mirror_router
+    from stockade.web.oidc.api import router as publishers_router
+    from stockade.web.openapi import router as openapi_router
+    from stockade.web.stats.pages import router as stats_router
+    from stockade.web.tokens.pages import router as tokens_router
+
+    return _routes(
+        # Before the pages: /project/<name>/report/ would otherwise be read as a release.
+        abuse_router,
+        pages_router,
+        accounts_router,
+        tokens_router,
+        manage_router,
+        advisories_admin_router,
+        admin_router,
+        mirror_router,
+        mirror_forms_router,
+        two_factor_router,
+        recovery_router,
+        project_settings_router,
+        lifecycle_router,
+        publishers_router,
+        integrity_router,
+        stats_router,
+        openapi_router,
+    )
+
+
+# The paths of the routes the app starts with and of the API groups: any other path is a page's.
+_NOT_PAGES = (
+    *("/legacy", "/_health/", "/metrics", "/favicon.ico"),
+    *("/upload/", "/pypi", "/views/", "/rss/", "/v1/", "/_/oidc/"),
+)
+_ROUTE_GROUPS = (
+    RouteGroup(_staging_routes, ("/upload/",)),
+    # /views/<v>/pypi/… (the rest of /views/ is served by the views app).
+    RouteGroup(_json_api_routes, ("/pypi", "/views/")),
+    RouteGroup(_rss_routes, ("/rss/",)),
+    RouteGroup(_osv_routes, ("/v1/",)),
+    RouteGroup(_oidc_routes, ("/_/oidc/",)),
+    RouteGroup(_page_routes, others=_NOT_PAGES),
+)
 
 
 def _behind_proxies(app: ASGIApp) -> ASGIApp:
