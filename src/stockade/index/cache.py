@@ -14,7 +14,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import anyio
 from sqlalchemy import func, select
@@ -39,6 +39,9 @@ class CachedPage:
     json: bytes
     html_etag: str
     json_etag: str
+    # What the read path builds once per page and answer kind, and reuses (the response
+    # headers, see stockade.web.index.simple): the page outlives thousands of requests.
+    answers: dict[object, object] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def build(cls, serial: int, html: bytes, json: bytes) -> CachedPage:

@@ -8,7 +8,7 @@ touches the database, in a worker thread.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, quote
 
 import anyio
@@ -143,6 +143,22 @@ class SimpleApp:
             # An unescaped '+' in a media type arrives as a space; media types have none.
             fmt = fmt.replace(" ", "+") if fmt else None
         form, content_type = negotiate(accept, fmt)
+        answer = page.answers.get(content_type)
+        if answer is None:
+            answer = page.answers[content_type] = self._answer(page, form, content_type)
+        body, etag, headers, headers_200 = cast(_Answer, answer)
+        if extra:
+            headers = [*headers, *extra]
+            headers_200 = [*headers_200, *extra]
+        if if_none_match is not None and etag_matches(if_none_match, etag):
+            await send({"type": "http.response.start", "status": 304, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": headers_200})
+        await send({"type": "http.response.body", "body": b"" if head_only else body})
+
+    def _answer(self, page: CachedPage, form: str, content_type: str) -> _Answer:
+        """The body, ETag and headers (of a 304, of a 200) of one form of ``page``."""
         if form == "json":
             body, tag = page.json, page.json_etag
         else:
@@ -154,16 +170,18 @@ class SimpleApp:
             (b"vary", b"Accept"),
             (b"cache-control", self.cache_control),
             (b"x-pypi-last-serial", str(page.serial).encode()),
-            *(extra or ()),
         ]
-        if if_none_match is not None and etag_matches(if_none_match, etag):
-            await send({"type": "http.response.start", "status": 304, "headers": headers})
-            await send({"type": "http.response.body", "body": b""})
-            return
-        headers.append((b"content-type", content_type.encode()))
-        headers.append((b"content-length", str(len(body)).encode()))
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": b"" if head_only else body})
+        headers_200 = [
+            *headers,
+            (b"content-type", content_type.encode()),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        return body, etag, headers, headers_200
+
+
+# A page's answer in one form: body, ETag, the headers of a 304 and of a 200 (shared: the
+# server only reads them).
+_Answer = tuple[bytes, bytes, list[tuple[bytes, bytes]], list[tuple[bytes, bytes]]]
 
 
 # A mirrored page served while its upstream fails (stale-if-error).
