@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import ssl
 import subprocess
@@ -18,7 +19,7 @@ import pytest
 from support.backend import backend_overrides
 from support.builders import wheel_bytes, wheel_name
 from support.index import free_port, upload_fields
-from support.servers import PostgresServer, SeaweedServer
+from support.servers import PostgresServer, SeaweedServer, start_postgres, start_seaweed
 
 BIN = Path(sys.executable).parent
 
@@ -256,3 +257,73 @@ def upload_wheel(
         timeout=60,
     )
     return r.status_code
+
+
+@pytest.fixture(scope="module")
+def servers(
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres: PostgresServer | None,
+    seaweed: SeaweedServer | None,
+) -> Iterator[tuple[PostgresServer, SeaweedServer]]:
+    """This run's PostgreSQL and S3 servers, or (on a SQLite run) new ones: for the tests
+    that move an index from one backend to the other."""
+    if postgres is not None and seaweed is not None:
+        yield postgres, seaweed
+        return
+    pg = start_postgres(tmp_path_factory.mktemp("pg"))
+    weed = start_seaweed(tmp_path_factory.mktemp("weed"))
+    try:
+        yield pg, weed
+    finally:
+        weed.stop()
+        pg.stop()
+
+
+@contextlib.contextmanager
+def across_backends(
+    tmp_path: Path, servers: tuple[PostgresServer, SeaweedServer], labels: tuple[str, ...]
+) -> Iterator[dict[str, Instance]]:
+    """One index per label: on PostgreSQL + S3 when the label starts with "postgres", else on
+    SQLite + local files. Downloads (snapshots fetch every file) reach the database only at
+    shutdown, not midway through a snapshot or a copy: the JSON API's counts compare exactly."""
+    pg, weed = servers
+    names = []
+    made = {}
+    for label in labels:
+        overrides: dict[str, str] = {"download_flush_interval": "3600"}
+        if label.startswith("postgres"):
+            extra, name = backend_overrides(pg, weed)
+            names.append(name)
+            overrides.update(extra)
+        (tmp_path / label).mkdir()
+        made[label] = Instance(tmp_path / label / "data", instance_env(overrides))
+    try:
+        yield made
+    finally:
+        for name in names:
+            pg.drop_database(name)
+
+
+JSON_ACCEPT = "application/vnd.pypi.simple.v1+json"
+
+
+def snapshot(url: str) -> dict[str, object]:
+    """What the index serves: its simple pages (both formats), JSON API and every file."""
+    seen: dict[str, object] = {}
+    root = httpx.get(f"{url}/simple/", headers={"Accept": JSON_ACCEPT}).json()
+    names = sorted(p["name"] for p in root["projects"])
+    seen["root"] = names
+    for name in names:
+        page = httpx.get(f"{url}/simple/{name}/", headers={"Accept": JSON_ACCEPT})
+        html = httpx.get(f"{url}/simple/{name}/", headers={"Accept": "text/html"})
+        assert page.status_code == html.status_code == 200
+        seen[f"simple/{name}"] = page.json()
+        seen[f"html/{name}"] = html.text
+        api = httpx.get(f"{url}/pypi/{name}/json")
+        assert api.status_code == 200
+        seen[f"api/{name}"] = json.loads(api.text.replace(url, "BASE"))
+        for file in page.json()["files"]:
+            got = httpx.get(httpx.URL(f"{url}/simple/{name}/").join(file["url"]))
+            assert got.status_code == 200
+            seen[f"file/{file['filename']}"] = got.content
+    return seen

@@ -14,73 +14,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from e2e.conftest import BIN, Instance, instance_env, run, upload_wheel
-from support.backend import backend_overrides
-from support.servers import PostgresServer, SeaweedServer, start_postgres, start_seaweed
-
-JSON_ACCEPT = "application/vnd.pypi.simple.v1+json"
-
-
-@pytest.fixture(scope="module")
-def servers(
-    tmp_path_factory: pytest.TempPathFactory,
-    postgres: PostgresServer | None,
-    seaweed: SeaweedServer | None,
-) -> Iterator[tuple[PostgresServer, SeaweedServer]]:
-    if postgres is not None and seaweed is not None:
-        yield postgres, seaweed
-        return
-    pg = start_postgres(tmp_path_factory.mktemp("pg"))
-    weed = start_seaweed(tmp_path_factory.mktemp("weed"))
-    try:
-        yield pg, weed
-    finally:
-        weed.stop()
-        pg.stop()
+from e2e.conftest import BIN, Instance, across_backends, run, snapshot, upload_wheel
+from support.servers import PostgresServer, SeaweedServer
 
 
 @pytest.fixture
 def instances(
     tmp_path: Path, servers: tuple[PostgresServer, SeaweedServer]
 ) -> Iterator[dict[str, Instance]]:
-    pg, weed = servers
-    # Downloads (the snapshots fetch every file) reach the database at shutdown, not midway
-    # through a snapshot or a backup: the JSON API's counts then compare exactly.
-    names = []
-    made = {}
-    for label in ("sqlite-a", "postgres", "sqlite-b"):
-        overrides: dict[str, str] = {"download_flush_interval": "3600"}
-        if label == "postgres":
-            extra, name = backend_overrides(pg, weed)
-            names.append(name)
-            overrides.update(extra)
-        (tmp_path / label).mkdir()
-        made[label] = Instance(tmp_path / label / "data", instance_env(overrides))
-    yield made
-    for name in names:
-        pg.drop_database(name)
-
-
-def snapshot(url: str) -> dict[str, object]:
-    """What the index serves: its simple pages (both formats), JSON API and every file."""
-    seen: dict[str, object] = {}
-    root = httpx.get(f"{url}/simple/", headers={"Accept": JSON_ACCEPT}).json()
-    names = sorted(p["name"] for p in root["projects"])
-    seen["root"] = names
-    for name in names:
-        page = httpx.get(f"{url}/simple/{name}/", headers={"Accept": JSON_ACCEPT})
-        html = httpx.get(f"{url}/simple/{name}/", headers={"Accept": "text/html"})
-        assert page.status_code == html.status_code == 200
-        seen[f"simple/{name}"] = page.json()
-        seen[f"html/{name}"] = html.text
-        api = httpx.get(f"{url}/pypi/{name}/json")
-        assert api.status_code == 200
-        seen[f"api/{name}"] = json.loads(api.text.replace(url, "BASE"))
-        for file in page.json()["files"]:
-            got = httpx.get(httpx.URL(f"{url}/simple/{name}/").join(file["url"]))
-            assert got.status_code == 200
-            seen[f"file/{file['filename']}"] = got.content
-    return seen
+    with across_backends(tmp_path, servers, ("sqlite-a", "postgres", "sqlite-b")) as made:
+        yield made
 
 
 def check_restored(instance: Instance, backup: Path, token: str, version: str) -> dict[str, object]:
@@ -99,6 +42,8 @@ def test_portable_backup_moves_an_index_from_sqlite_to_postgres_and_back(
     instances: dict[str, Instance], tmp_path: Path
 ) -> None:
     source = instances["sqlite-a"]
+    # Commands other than serve and db migrate no longer create a data folder.
+    source.stockade("db", "migrate")
     source.stockade(
         "user", "create", "alice", "--email", "a@example.test", "--password-stdin",
         stdin="correct horse battery\n",

@@ -19,6 +19,7 @@ from stockade.cli import (
     abuse,
     admin,
     advisories,
+    bundle,
     events,
     jobs,
     lifecycle,
@@ -59,6 +60,8 @@ app.add_typer(advisories.app, name="advisories")
 app.add_typer(mirror.app, name="mirror")
 app.add_typer(mirror.view_app, name="view")
 app.add_typer(moving.app, name="import")
+moving.app.command("bundle")(bundle.import_bundle_command)
+app.command("export")(bundle.export)
 # `stockade admin`: its commands are registered by the domain modules that define them.
 app.add_typer(admin.app, name="admin")
 _ADMIN_COMMAND_MODULES = (abuse, policy, upkeep)

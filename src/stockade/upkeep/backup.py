@@ -46,7 +46,15 @@ from stockade.upkeep.portable import export_rows, import_rows, schema_revision, 
 from stockade.upkeep.progress import Progress
 from stockade.upkeep.references import all_referenced
 
-__all__ = ["BackupError", "BackupSummary", "backup", "is_backup", "restore"]
+__all__ = [
+    "BackupError",
+    "BackupSummary",
+    "backup",
+    "copy_out",
+    "is_backup",
+    "restore",
+    "sha256_of",
+]
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -95,7 +103,8 @@ def _run_tool(args: list[str], env: dict[str, str]) -> None:
         raise BackupError(f"{args[0]} failed: {proc.stderr.strip()[-2000:]}")
 
 
-def _copy_out(storage: BlobStorage, digest: str, dest: Path) -> int:
+def copy_out(storage: BlobStorage, digest: str, dest: Path) -> int:
+    """Copy a blob to its key's path under ``dest``, checking its sha256; returns its size."""
     key = blob_key(digest)
     path = dest.joinpath(*key.split("/"))
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -153,7 +162,7 @@ def backup(
     blobs_dir = dest / "blobs"
     sizes = {}
     for digest in digests:
-        sizes[digest] = _copy_out(storage, digest, blobs_dir)
+        sizes[digest] = copy_out(storage, digest, blobs_dir)
         progress.advance()
     secret = settings.data_dir / "secret_key"
     if secret.exists():
@@ -276,7 +285,7 @@ def restore(
     for digest in sorted(blobs):
         key = blob_key(digest)
         path = src.joinpath("blobs", *key.split("/"))
-        if _sha256(path) != digest:
+        if sha256_of(path) != digest:
             raise BackupError(f"the backup's blob {key} is corrupt")
         storage.put_file(key, path)
         progress.advance()
@@ -317,7 +326,8 @@ def _check_empty(db: Database) -> None:
                 )
 
 
-def _sha256(path: Path) -> str:
+def sha256_of(path: Path) -> str:
+    """The sha256 of a file's bytes ("" when there is no such file)."""
     hasher = hashlib.sha256()
     try:
         with open(path, "rb") as fh:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -25,7 +25,14 @@ from sqlalchemy.orm import Session
 
 from stockade.db.base import Base
 
-__all__ = ["export_rows", "import_rows", "schema_revision", "unmapped_tables"]
+__all__ = [
+    "decoded_rows",
+    "encode_row",
+    "export_rows",
+    "import_rows",
+    "schema_revision",
+    "unmapped_tables",
+]
 
 _BATCH = 500
 # Alembic's own table: the target gets its version from migrating, not from the copy.
@@ -75,6 +82,12 @@ def _python_type(column: Any) -> type | None:
         return None
 
 
+def encode_row(table: str, row: Mapping[Any, Any]) -> str:
+    """One line of the copy: a row of ``table`` as JSON, with its newline."""
+    line = {"table": table, "row": {k: _encode(v) for k, v in row.items()}}
+    return json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
 def export_rows(session: Session, out: IO[str]) -> dict[str, int]:
     """Write every mapped table's rows to ``out``; returns the row count of each table."""
     counts = {}
@@ -82,8 +95,7 @@ def export_rows(session: Session, out: IO[str]) -> dict[str, int]:
         counts[table.name] = 0
         order = list(table.primary_key.columns) or list(table.columns)
         for row in session.execute(select(table).order_by(*order)).mappings():
-            line = {"table": table.name, "row": {k: _encode(v) for k, v in row.items()}}
-            out.write(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n")
+            out.write(encode_row(table.name, row))
             counts[table.name] += 1
     return counts
 
@@ -98,14 +110,36 @@ def _read(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
                 raise ValueError(f"line {number} is not a row of a portable backup") from exc
 
 
-def import_rows(conn: Connection, path: Path) -> dict[str, int]:
-    """Insert the rows of ``path`` into the (empty, migrated) database of ``conn``, inside the
-    caller's transaction; returns the row count of each table."""
+def decoded_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The rows of ``path``, each with its table's name, decoded by the columns' types; a
+    table or column this version does not know is a ValueError."""
     tables = {t.name: t for t in _tables()}
     decoders = {
         name: {c.name: d for c in t.columns if (d := _decoder(_python_type(c))) is not None}
         for name, t in tables.items()
     }
+    for name, row in _read(path):
+        if name not in tables:
+            raise ValueError(f"the backup has rows of a table this version does not know: {name}")
+        if not isinstance(row, dict):
+            raise ValueError(f"a row of {name} is not an object")
+        unknown = set(row) - set(tables[name].columns.keys())
+        if unknown:
+            raise ValueError(f"the backup's {name} rows have unknown columns: {sorted(unknown)}")
+        try:
+            for key, decode in decoders[name].items():
+                if row.get(key) is not None:
+                    row[key] = decode(row[key])
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"a row of {name} has a value of the wrong type: {exc}") from exc
+        yield name, row
+
+
+def import_rows(conn: Connection, path: Path, *, skip: Collection[str] = ()) -> dict[str, int]:
+    """Insert the rows of ``path`` (but those of the tables in ``skip``) into the (empty,
+    migrated) database of ``conn``, inside the caller's transaction; returns the row count of
+    each table."""
+    tables = {t.name: t for t in _tables()}
     counts: dict[str, int] = {}
     batch: list[dict[str, Any]] = []
     current: str | None = None
@@ -115,18 +149,12 @@ def import_rows(conn: Connection, path: Path) -> dict[str, int]:
             conn.execute(tables[current].insert(), batch)
             batch.clear()
 
-    for name, row in _read(path):
-        if name not in tables:
-            raise ValueError(f"the backup has rows of a table this version does not know: {name}")
+    for name, row in decoded_rows(path):
+        if name in skip:
+            continue
         if name != current:
             flush()
             current = name
-        unknown = set(row) - set(tables[name].columns.keys())
-        if unknown:
-            raise ValueError(f"the backup's {name} rows have unknown columns: {sorted(unknown)}")
-        for key, decode in decoders[name].items():
-            if row.get(key) is not None:
-                row[key] = decode(row[key])
         batch.append(row)
         counts[name] = counts.get(name, 0) + 1
         if len(batch) >= _BATCH:
