@@ -73,12 +73,13 @@ def is_distribution_name(name: str) -> bool:
 
 @dataclass(frozen=True)
 class Candidate:
-    """A file to import: where it lies, the user who is to own its project, and when it was
-    uploaded (None: now)."""
+    """A file to import: where it lies, the user who is to own its project, when it was
+    uploaded (None: now), and the sha256 its source promised (None: none promised)."""
 
     path: Path
     owner: str
     uploaded_at: dt.datetime | None = None
+    sha256: str | None = None
 
     @property
     def filename(self) -> str:
@@ -218,6 +219,14 @@ def _batch(
     for candidate, upload in zip(chunk, hashed, strict=True):
         if isinstance(upload, str):
             report.refused.append((candidate.filename, upload))
+        elif candidate.sha256 is not None and candidate.sha256 != upload.sha256:
+            report.refused.append(
+                (
+                    candidate.filename,
+                    f"its sha256 is {upload.sha256}, not {candidate.sha256} as its source says: "
+                    "the file was changed or damaged",
+                )
+            )
         elif registered.get(upload.filename) == upload.sha256 and upload.filename in live:
             report.present.append(upload.filename)  # imported before: nothing to read again
         else:
