@@ -64,6 +64,7 @@ def main() -> int:
     data = opts.work / "data"
     env = {k: v for k, v in os.environ.items() if not k.startswith("STOCKADE_")}
     env["STOCKADE_DATA_DIR"] = str(data)
+    subprocess.run([str(STOCKADE), "db", "migrate"], env=env, check=True, capture_output=True)
     subprocess.run(
         [str(STOCKADE), "user", "create", "bench", "--email", "bench@example.com", "--admin"],
         env=env,

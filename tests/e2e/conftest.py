@@ -56,6 +56,16 @@ def run(
     return proc
 
 
+def pip_install(url: str, target: Path, *requirements: str) -> None:
+    """Real pip installs ``requirements`` (no dependencies) from the index at ``url`` into the
+    folder ``target``."""
+    run(
+        [str(BIN / "python"), "-m", "pip", "install", "--no-deps", "--target", str(target),
+         "--index-url", f"{url}/simple/", *requirements],
+        env=client_env(),
+    )  # fmt: skip
+
+
 @dataclass
 class LiveServer:
     url: str

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from e2e.conftest import BIN, Instance, client_env, run
+from e2e.conftest import BIN, Instance, pip_install, run
 from support.backend import CORPUS
 
 pytestmark = pytest.mark.e2e
@@ -44,6 +44,7 @@ def _import(instance: Instance, folder: Path) -> subprocess.CompletedProcess[str
 
 def test_a_pypiserver_folder_moves_in_and_installs(make_instance, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     instance: Instance = make_instance("folder")
+    instance.stockade("db", "migrate")
     instance.stockade("user", "create", "alice", "--email", "a@example.test", "--admin")
     folder = tmp_path / "packages"
     for row in MANIFEST:
@@ -80,13 +81,7 @@ def test_a_pypiserver_folder_moves_in_and_installs(make_instance, tmp_path: Path
         info = httpx.get(f"{url}/pypi/six/json", timeout=30).json()
         assert info["info"]["name"] == "six"
         target = tmp_path / "site"
-        run(
-            [
-                str(BIN / "python"), "-m", "pip", "install", "--no-deps", "--target",
-                str(target), "--index-url", f"{url}/simple/", "six==1.16.0", "entrypoints",
-            ],
-            env=client_env(),
-        )  # fmt: skip
+        pip_install(url, target, "six==1.16.0", "entrypoints")
     assert (target / "six.py").exists()
     assert (target / "entrypoints.py").exists()
     roles = instance.stockade("user", "show", "alice")

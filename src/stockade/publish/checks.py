@@ -178,10 +178,14 @@ def check_file(
     project: Project | None,
     dist: DistInfo,
     upload: UploadedFile,
+    *,
+    unseen: bool = False,
 ) -> bool:
     """The rest of :func:`check_upload`, once :func:`check_uploader` passed: the same file or
-    filename before, the lifecycle, the abuse rules, the limits, known vulnerabilities."""
-    if _already_uploaded(session, upload):
+    filename before, the lifecycle, the abuse rules, the limits, known vulnerabilities.
+    ``unseen``: the caller read in this transaction that neither the filename nor the bytes
+    were ever used (a batch of files reads that once for all), so the first rule holds."""
+    if not unseen and _already_uploaded(session, upload):
         return True
     _check_open(session, settings, project, dist)
     _check_abuse(session, settings, token, project, dist.name)

@@ -12,6 +12,7 @@ once its hold is older than the grace period.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +51,7 @@ from stockade.storage.holds import hold_blobs
 from stockade.tokens.models import ApiToken
 from stockade.tokens.services import AuthenticatedToken
 
-__all__ = ["UploadResult", "accept_upload", "check_dist", "write_file"]
+__all__ = ["UploadResult", "accept_upload", "add_file", "check_dist", "new_release", "write_file"]
 
 
 @dataclass(frozen=True)
@@ -253,40 +254,21 @@ def write_file(
         )
     )
     if release is None:
-        # As on PyPI, a release's metadata is that of its first file.
-        release = Release(
-            project_id=project.id,
-            version=dist.version,
-            canonical_version=release_key(dist),
-            requires_python=dist.requires_python,
-            summary=dist.summary,
-            metadata_json=dist.metadata,
-        )
-        session.add(release)
+        release = new_release(session, project, dist)
         session.flush()
         journal(session, project, "new release", version=dist.version, user_id=token.actor_id)
 
-    session.add(FilenameRegistry(filename=upload.filename, sha256_digest=upload.sha256))
-    session.add(
-        File(
-            release_id=release.id,
-            project_id=project.id,
-            filename=upload.filename,
-            packagetype=dist.file.packagetype,
-            python_version=dist.file.python_version,
-            requires_python=dist.requires_python,
-            size=upload.size,
-            sha256_digest=upload.sha256,
-            blake2_256_digest=upload.blake2_256,
-            md5_digest=upload.md5,
-            metadata_sha256=metadata_sha256,
-            metadata_version=dist.metadata_version,
-            uploaded_by_id=token.actor_id,
-            publisher_id=token.publisher_id,
-            comment_text=form.get("comment"),
-        )
+    add_file(
+        session,
+        project,
+        release,
+        dist,
+        upload,
+        metadata_sha256,
+        uploaded_by_id=token.actor_id,
+        publisher_id=token.publisher_id,
+        comment=form.get("comment"),
     )
-    project.total_size += upload.size
     session.execute(
         update(ApiToken).where(ApiToken.id == token.token_id).values(last_used_at=utcnow())
     )
@@ -329,3 +311,58 @@ def write_file(
         session.flush()
     rerender(session, project)
     return UploadResult("created", project.normalized_name, release.version, upload.filename)
+
+
+def new_release(session: Session, project: Project, dist: DistInfo) -> Release:
+    """A new release for the file ``dist``, added to the session: as on PyPI, a release's
+    metadata is that of its first file."""
+    release = Release(
+        project_id=project.id,
+        version=dist.version,
+        canonical_version=release_key(dist),
+        requires_python=dist.requires_python,
+        summary=dist.summary,
+        metadata_json=dist.metadata,
+    )
+    session.add(release)
+    return release
+
+
+def add_file(
+    session: Session,
+    project: Project,
+    release: Release,
+    dist: DistInfo,
+    upload: UploadedFile,
+    metadata_sha256: str | None,
+    *,
+    uploaded_by_id: int | None,
+    publisher_id: int | None = None,
+    comment: str | None = None,
+    upload_time: dt.datetime | None = None,
+) -> File:
+    """The file's rows (its filename registry entry, the race arbiter, and the file), added to
+    the session, and the project's total size; ``upload_time`` None: now."""
+    session.add(FilenameRegistry(filename=upload.filename, sha256_digest=upload.sha256))
+    file = File(
+        release=release,
+        project_id=project.id,
+        filename=upload.filename,
+        packagetype=dist.file.packagetype,
+        python_version=dist.file.python_version,
+        requires_python=dist.requires_python,
+        size=upload.size,
+        sha256_digest=upload.sha256,
+        blake2_256_digest=upload.blake2_256,
+        md5_digest=upload.md5,
+        metadata_sha256=metadata_sha256,
+        metadata_version=dist.metadata_version,
+        uploaded_by_id=uploaded_by_id,
+        publisher_id=publisher_id,
+        comment_text=comment,
+    )
+    if upload_time is not None:
+        file.upload_time = upload_time
+    session.add(file)
+    project.total_size += upload.size
+    return file

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from stockade.accounts.models import User
 from stockade.config import Settings
-from stockade.db import Database, utcnow
+from stockade.db import Database
 from stockade.dists import ArchiveLimits, DistError, DistInfo, inspect_distribution, parse_filename
 from stockade.dists.readme import render_refusal
 from stockade.events.services import Origin, record
@@ -40,6 +40,7 @@ from stockade.index.state import journal_many, rerender
 from stockade.publish.checks import check_file, check_uploader, release_key, upload_target
 from stockade.publish.errors import UploadError
 from stockade.publish.form import UploadedFile
+from stockade.publish.upload import add_file, new_release
 from stockade.storage import BlobStorage
 from stockade.storage.holds import hold_blobs
 from stockade.tokens.services import AuthenticatedToken
@@ -73,12 +74,13 @@ def is_distribution_name(name: str) -> bool:
 
 @dataclass(frozen=True)
 class Candidate:
-    """A file to import: where it lies, the user who is to own its project, and when it was
-    uploaded (None: now)."""
+    """A file to import: where it lies, the user who is to own its project, when it was
+    uploaded (None: now), and the sha256 its source promised (None: none promised)."""
 
     path: Path
     owner: str
     uploaded_at: dt.datetime | None = None
+    sha256: str | None = None
 
     @property
     def filename(self) -> str:
@@ -218,6 +220,14 @@ def _batch(
     for candidate, upload in zip(chunk, hashed, strict=True):
         if isinstance(upload, str):
             report.refused.append((candidate.filename, upload))
+        elif candidate.sha256 is not None and candidate.sha256 != upload.sha256:
+            report.refused.append(
+                (
+                    candidate.filename,
+                    f"its sha256 is {upload.sha256}, not {candidate.sha256} as its source says: "
+                    "the file was changed or damaged",
+                )
+            )
         elif registered.get(upload.filename) == upload.sha256 and upload.filename in live:
             report.present.append(upload.filename)  # imported before: nothing to read again
         else:
@@ -231,10 +241,19 @@ def _batch(
     keys = [blob_key(r.upload.sha256) for r in ready]
     keys += [blob_key(r.metadata_sha256) for r in ready if r.metadata_sha256 is not None]
     hold_blobs(db, keys)
-    list(pool.map(lambda r: _put(storage, r), ready))
+    # The blobs are stored while the rows are checked and written; the transaction commits
+    # only once every put has finished (a failed put rolls it back).
+    puts = [pool.submit(_put, storage, r) for r in ready]
+
+    def unit(session: Session) -> ImportReport:
+        written = _write(session, settings, ready, owners, origin, via)
+        for put in puts:
+            put.result()
+        return written
+
     for attempt in range(3):
         try:
-            written = db.run_write(lambda s: _write(s, settings, ready, owners, origin, via))
+            written = db.run_write(unit)
             break
         except IntegrityError:
             # A concurrent upload took a name or a file of this batch: check it all again.
@@ -300,11 +319,12 @@ def _write(
     """One transaction for the batch: each file checked (as its owner's upload) and written,
     then each project's journal and pages."""
     report = ImportReport()
+    seen = _Seen.read(session, ready)
     for name, files in _by_project(ready):
         project = session.scalar(
             select(Project).where(Project.normalized_name == name).with_for_update()
         )
-        rows = _Rows(session, origin, via)
+        rows = _Rows(session, origin, via, project, seen)
         for r in files:
             token = owners[r.candidate.owner]
             try:
@@ -320,12 +340,43 @@ def _write(
     return report
 
 
+@dataclass
+class _Seen:
+    """The filenames and sha256 digests of a batch the index used before (read once in the
+    write transaction) or the batch has added since: a file with neither needs no query
+    to know it is new."""
+
+    names: set[str]
+    digests: set[str]
+
+    @classmethod
+    def read(cls, session: Session, ready: list[_Ready]) -> _Seen:
+        names = [r.upload.filename for r in ready]
+        digests = [r.upload.sha256 for r in ready]
+        return cls(
+            set(
+                session.scalars(
+                    select(FilenameRegistry.filename).where(FilenameRegistry.filename.in_(names))
+                )
+            ),
+            set(session.scalars(select(File.sha256_digest).where(File.sha256_digest.in_(digests)))),
+        )
+
+
 class _Rows:
     """One project's new rows in a batch, and the journal entries they make."""
 
-    def __init__(self, session: Session, origin: Origin, via: str) -> None:
-        self.session, self.origin, self.via = session, origin, via
+    def __init__(
+        self, session: Session, origin: Origin, via: str, project: Project | None, seen: _Seen
+    ) -> None:
+        self.session, self.origin, self.via, self.seen = session, origin, via, seen
+        # The project's releases, read once (a release made in the batch joins them).
         self.releases: dict[str, Release] = {}
+        if project is not None:
+            self.releases = {
+                r.canonical_version: r
+                for r in session.scalars(select(Release).where(Release.project_id == project.id))
+            }
         self.journal: list[tuple[str, str | None]] = []
         self.user_id: int | None = None
         self.uploaders: set[tuple[str, int]] = set()
@@ -359,11 +410,14 @@ class _Rows:
             # The same name, bytes or release's sdist earlier in this batch: the checks
             # below must see its rows.
             session.flush()
+        unseen = upload.filename not in self.seen.names and upload.sha256 not in self.seen.digests
         with session.no_autoflush:
-            if check_file(session, settings, token, target, dist, upload):
+            if check_file(session, settings, token, target, dist, upload, unseen=unseen):
                 return project, False
         self.filenames.add(upload.filename)
         self.digests.add(upload.sha256)
+        self.seen.names.add(upload.filename)
+        self.seen.digests.add(upload.sha256)
         if dist.file.packagetype == "sdist":
             self.sdists.add(sdist_key)
         if project is None:
@@ -375,26 +429,16 @@ class _Rows:
                 origin=self.origin,
             )
         release = self._release(project, dist)
-        session.add(FilenameRegistry(filename=upload.filename, sha256_digest=upload.sha256))
-        session.add(
-            File(
-                release=release,
-                project_id=project.id,
-                filename=upload.filename,
-                packagetype=dist.file.packagetype,
-                python_version=dist.file.python_version,
-                requires_python=dist.requires_python,
-                size=upload.size,
-                sha256_digest=upload.sha256,
-                blake2_256_digest=upload.blake2_256,
-                md5_digest=upload.md5,
-                metadata_sha256=r.metadata_sha256,
-                metadata_version=dist.metadata_version,
-                upload_time=r.candidate.uploaded_at or utcnow(),
-                uploaded_by_id=token.user_id,
-            )
+        add_file(
+            session,
+            project,
+            release,
+            dist,
+            upload,
+            r.metadata_sha256,
+            uploaded_by_id=token.user_id,
+            upload_time=r.candidate.uploaded_at,
         )
-        project.total_size += upload.size
         record(
             session,
             "file:upload",
@@ -413,25 +457,12 @@ class _Rows:
         return project, True
 
     def _release(self, project: Project, dist: DistInfo) -> Release:
-        """The file's release, made (with the metadata of its first file, as on PyPI) when new."""
+        """The file's release (the project's releases were read when the batch began), made
+        when new."""
         canonical = release_key(dist)
         release = self.releases.get(canonical)
         if release is None:
-            release = self.session.scalar(
-                select(Release).where(
-                    Release.project_id == project.id, Release.canonical_version == canonical
-                )
-            )
-        if release is None:
-            release = Release(
-                project_id=project.id,
-                version=dist.version,
-                canonical_version=canonical,
-                requires_python=dist.requires_python,
-                summary=dist.summary,
-                metadata_json=dist.metadata,
-            )
-            self.session.add(release)
+            release = new_release(self.session, project, dist)
             self.journal.append(("new release", dist.version))
-        self.releases[canonical] = release
+            self.releases[canonical] = release
         return release
