@@ -28,6 +28,7 @@ from stockade.db import Database, utcnow
 from stockade.dists import ArchiveLimits, DistError, DistInfo, inspect_distribution, parse_filename
 from stockade.dists.readme import render_refusal
 from stockade.events.services import Origin, record
+from stockade.index import reservations
 from stockade.index.models import File, FilenameRegistry, Project, Release
 from stockade.index.paths import blob_key
 from stockade.index.projects import create_project
@@ -235,6 +236,8 @@ def write_file(
     the checks again under the project's row lock, then the project
     (new or re-created), release, filename registry and file rows, the journal, the events and
     the re-rendered pages."""
+    # Before the project is read: a session reserving the name waits, or is seen (PEP 694).
+    reservations.lock_name(session, dist.normalized_name)
     query = select(Project).where(Project.normalized_name == dist.normalized_name)
     project = session.scalar(query.with_for_update())
     if project is not None and project.deletion_id is not None and token.publisher_id is None:
@@ -246,6 +249,8 @@ def write_file(
         project = create_project(
             session, dist.name, user_id=token.user_id, username=token.username, origin=origin
         )
+        # The name is registered now: a reservation of it (its uploader's) has done its work.
+        reservations.release(session, project.normalized_name)
 
     release = session.scalar(
         select(Release).where(

@@ -14,7 +14,7 @@ import secrets
 
 from packaging.utils import InvalidName, canonicalize_name, canonicalize_version
 from packaging.version import InvalidVersion, Version
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -22,6 +22,7 @@ from stockade.config import Settings
 from stockade.db import Database, utcnow
 from stockade.errors import ServiceError
 from stockade.events.services import Origin, record
+from stockade.index import reservations
 from stockade.index.models import Project
 from stockade.publish.checks import authorize, upload_target
 from stockade.publish.errors import UploadError
@@ -35,6 +36,7 @@ __all__ = [
     "cancel_session",
     "create_session",
     "extend_session",
+    "free_name",
     "live_session",
     "load_session",
 ]
@@ -94,6 +96,7 @@ def create_session(
     key = _live_key(normalized, canonical)
 
     def unit(session: Session) -> PublishingSession:
+        reservations.lock_name(session, normalized)
         project = authorize_for(session, settings, token, name)
         live = session.scalar(select(PublishingSession).where(PublishingSession.live_key == key))
         if live is not None and live.expires_at <= utcnow():
@@ -122,6 +125,9 @@ def create_session(
         )
         session.add(staged)
         session.flush()
+        if project is None and token.publisher_id is None:
+            # A first release: the name is this user's while the session lives (PEP 694).
+            reservations.reserve(session, normalized, token.user_id, staged.expires_at)
         record(
             session,
             "release:stage",
@@ -149,6 +155,20 @@ def create_session(
             f"A publishing session for {normalized} {canonical} is already open.",
             session_token=live.token if live is not None else None,
         ) from None
+
+
+def free_name(session: Session, normalized_name: str) -> None:
+    """After a session of this name ended: its name reservation lasts as long as the other
+    live sessions of the name do, and goes with the last of them."""
+    session.flush()
+    remaining = session.scalar(
+        select(func.max(PublishingSession.expires_at)).where(
+            PublishingSession.normalized_name == normalized_name,
+            PublishingSession.status.in_(LIVE_STATES),
+            PublishingSession.expires_at > utcnow(),
+        )
+    )
+    reservations.release(session, normalized_name, remaining)
 
 
 def load_session(session: Session, session_token: str, *, lock: bool = False) -> PublishingSession:
@@ -191,6 +211,8 @@ def extend_session(
         now = utcnow().replace(microsecond=0)
         wanted = now + min(dt.timedelta(seconds=max(seconds, 0)), MAX_EXTENSION)
         staged.expires_at = max(staged.expires_at, wanted)
+        if _project is None and token.publisher_id is None:
+            reservations.reserve(session, staged.normalized_name, token.user_id, staged.expires_at)
         session.flush()
         session.expunge(staged)
         return staged
@@ -212,6 +234,7 @@ def cancel_session(
         staged.status = CANCELED
         staged.live_key = None
         staged.finished_at = utcnow()
+        free_name(session, staged.normalized_name)
         record(
             session,
             "release:stage-cancel",
