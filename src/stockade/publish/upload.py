@@ -33,7 +33,7 @@ from stockade.index.models import File, FilenameRegistry, Project, Release
 from stockade.index.paths import blob_key
 from stockade.index.projects import create_project
 from stockade.index.provenance import store_provenance
-from stockade.index.state import journal, rerender
+from stockade.index.state import journal_many, rerender
 from stockade.lifecycle import rules as lifecycle_rules
 from stockade.oidc.services import drop_publishers
 from stockade.publish.checks import (
@@ -231,11 +231,17 @@ def write_file(
     origin: Origin,
     *,
     provenance: dict[str, Any] | None = None,
+    journal_to: list[tuple[str, str | None]] | None = None,
 ) -> UploadResult:
     """The write transaction (also a staged release's, once per file, when it is published):
     the checks again under the project's row lock, then the project
     (new or re-created), release, filename registry and file rows, the journal, the events and
-    the re-rendered pages."""
+    the re-rendered pages.
+
+    With ``journal_to``, the file's journal entries (``(action, version)``) are appended to it
+    instead, and the pages are left alone: a caller writing several files of one project in
+    one transaction journals them at once and renders the pages once."""
+    changes: list[tuple[str, str | None]] = []
     # Before the project is read: a session reserving the name waits, or is seen (PEP 694).
     reservations.lock_name(session, dist.normalized_name)
     query = select(Project).where(Project.normalized_name == dist.normalized_name)
@@ -269,7 +275,7 @@ def write_file(
         )
         session.add(release)
         session.flush()
-        journal(session, project, "new release", version=dist.version, user_id=token.actor_id)
+        changes.append(("new release", dist.version))
 
     session.add(FilenameRegistry(filename=upload.filename, sha256_digest=upload.sha256))
     session.add(
@@ -306,13 +312,7 @@ def write_file(
         filename=upload.filename,
         publisher_id=token.publisher_id,
     )
-    journal(
-        session,
-        project,
-        f"add {dist.file.python_version} file {upload.filename}",
-        version=release.version,
-        user_id=token.actor_id,
-    )
+    changes.append((f"add {dist.file.python_version} file {upload.filename}", release.version))
     record(
         session,
         "file:upload",
@@ -332,5 +332,9 @@ def write_file(
         assert file_id is not None  # added just above
         store_provenance(session, file_id, provenance)
         session.flush()
-    rerender(session, project)
+    if journal_to is not None:
+        journal_to.extend(changes)
+    else:
+        journal_many(session, project, changes, user_id=token.actor_id)
+        rerender(session, project)
     return UploadResult("created", project.normalized_name, release.version, upload.filename)

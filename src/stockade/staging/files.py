@@ -5,8 +5,9 @@ A file is declared first (name, size, hashes, mechanism), then its bytes arrive 
 upload validates a file (:func:`stockade.publish.upload.check_dist`), and stored as a
 content-addressed blob that only the session's preview serves. Completion runs the
 project's upload rules. Publishing writes every completed file through the legacy upload's
-own write transaction (:func:`stockade.publish.upload.write_file`), all in one transaction:
-the pages, the JSON API and the downloads gain the whole release at once, or nothing.
+own write transaction (:func:`stockade.publish.upload.write_file`), all in one transaction
+that journals the release's changes together and renders the project's pages once: the
+pages, the JSON API and the downloads gain the whole release at once, or nothing.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from stockade.dists import DistError, DistInfo, parse_filename
 from stockade.events.services import Origin, record
 from stockade.index.models import FilenameRegistry, Project
 from stockade.index.paths import blob_key
+from stockade.index.state import journal_many, rerender
 from stockade.publish.checks import check_form, check_upload, upload_target
 from stockade.publish.errors import UploadError
 from stockade.publish.form import UploadedFile, UploadForm
@@ -386,6 +388,7 @@ def publish_session(
         waiting = [f"{f.filename} ({f.status})" for f in files if f.status != COMPLETED]
         if waiting:
             raise StagingError(409, "Every file must be completed first: " + ", ".join(waiting))
+        changes: list[tuple[str, str | None]] = []
         for row in files:
             try:
                 result = write_file(
@@ -397,6 +400,7 @@ def publish_session(
                     row.metadata_sha256,
                     UploadForm(),
                     origin,
+                    journal_to=changes,
                 )
             except UploadError as exc:
                 status = 409 if "already" in exc.message else exc.status
@@ -409,12 +413,16 @@ def publish_session(
         project = session.scalar(
             select(Project).where(Project.normalized_name == staged.normalized_name)
         )
+        assert project is not None  # the first write_file created it if need be
+        # The whole release in the change feed at once, and the pages rendered once.
+        journal_many(session, project, changes, user_id=token.actor_id)
+        rerender(session, project)
         record(
             session,
             "release:stage-publish",
             origin=origin,
             actor_id=token.actor_id,
-            project_id=project.id if project is not None else None,
+            project_id=project.id,
             name=staged.normalized_name,
             version=staged.version,
             files=len(files),
