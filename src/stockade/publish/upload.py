@@ -298,20 +298,21 @@ def write_file(
         )
     )
     project.total_size += upload.size
-    session.execute(
-        update(ApiToken).where(ApiToken.id == token.token_id).values(last_used_at=utcnow())
-    )
-    record(
-        session,
-        "token:use",
-        origin=origin,
-        actor_id=token.actor_id,
-        user_id=token.actor_id,
-        project_id=project.id,
-        token_id=token.token_id,
-        filename=upload.filename,
-        publisher_id=token.publisher_id,
-    )
+    if token.api_token_id is not None:
+        session.execute(
+            update(ApiToken).where(ApiToken.id == token.token_id).values(last_used_at=utcnow())
+        )
+        record(
+            session,
+            "token:use",
+            origin=origin,
+            actor_id=token.actor_id,
+            user_id=token.actor_id,
+            project_id=project.id,
+            token_id=token.token_id,
+            filename=upload.filename,
+            publisher_id=token.publisher_id,
+        )
     changes.append((f"add {dist.file.python_version} file {upload.filename}", release.version))
     record(
         session,
@@ -322,7 +323,7 @@ def write_file(
         filename=upload.filename,
         version=release.version,
         sha256=upload.sha256,
-        token_id=token.token_id,
+        token_id=token.api_token_id,
         publisher_id=token.publisher_id,
         attested=provenance is not None,
     )

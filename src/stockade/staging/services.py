@@ -136,7 +136,7 @@ def create_session(
             project_id=project.id if project is not None else None,
             name=normalized,
             version=version,
-            token_id=token.token_id,
+            token_id=token.api_token_id,
             publisher_id=token.publisher_id,
         )
         session.expunge(staged)
@@ -243,7 +243,7 @@ def cancel_session(
             project_id=project.id if project is not None else None,
             name=staged.normalized_name,
             version=staged.version,
-            token_id=token.token_id,
+            token_id=token.api_token_id,
         )
         session.flush()
         session.expunge(staged)

@@ -63,6 +63,7 @@ from stockade.web.operations import router as operations_router
 from stockade.web.publish.legacy import router as upload_router
 from stockade.web.security import SecurityHeaders, install_error_handlers
 from stockade.web.staging.api import router as staging_router
+from stockade.web.staging.drafts import router as drafts_router
 from stockade.web.staging.preview import router as stage_preview_router
 from stockade.web.stats.pages import router as stats_router
 from stockade.web.tokens.pages import router as tokens_router
@@ -274,6 +275,7 @@ def create_app(
     api.include_router(accounts_router)
     api.include_router(tokens_router)
     api.include_router(manage_router)
+    api.include_router(drafts_router)
     api.include_router(advisories_admin_router)
     api.include_router(admin_router)
     api.include_router(mirror_router)
