@@ -401,6 +401,7 @@ NOT_COOKIE_AUTHENTICATED = {
     ("DELETE", "/upload/session/{session_token}/files/{file_token}"),
     ("POST", "/upload/session/{session_token}/files/{file_token}/bytes"),
     ("POST", "/upload/session/{session_token}/files/{file_token}/complete"),
+    ("POST", "/upload/session/{session_token}/files/{file_token}/attestations"),
     ("POST", "/upload/session/{session_token}/publish"),
     ("POST", "/pypi"),
 }

@@ -22,6 +22,7 @@ from packaging.utils import canonicalize_version
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from stockade.attestations.services import AttestationUploadError, check_attestations
 from stockade.config import Settings
 from stockade.db import Database, utcnow
 from stockade.dists import DistError, DistInfo, parse_filename
@@ -50,6 +51,7 @@ from stockade.tokens.services import AuthenticatedToken
 __all__ = [
     "MECHANISM",
     "Received",
+    "attach_attestations",
     "complete_file",
     "declare_file",
     "delete_file",
@@ -267,6 +269,53 @@ def receive_bytes(
     db.run_write(unit)
 
 
+def attach_attestations(
+    db: Database,
+    settings: Settings,
+    token: AuthenticatedToken,
+    session_token: str,
+    file_token: str,
+    raw: str,
+) -> None:
+    """PEP 694's ``attestations_url``: the file's PEP 740 attestations (a JSON array), verified
+    as a legacy upload's are (:func:`stockade.attestations.services.check_attestations`: a
+    trusted publisher's token, signed for this file's name and sha256 by that publisher), kept
+    with the pending file and published with it. Sending them again replaces them."""
+    with db.read() as session:
+        _staged, row = _file(session, settings, token, session_token, file_token)
+        if row.status != PENDING:
+            raise StagingError(
+                409, f"The file is {row.status}; attestations come before completion."
+            )
+        filename = row.filename
+        sha256 = row.sha256_digest or row.hashes.get("sha256")
+    if sha256 is None:
+        raise StagingError(
+            409, "Send the file's bytes (or declare its sha256) before its attestations."
+        )
+    try:
+        provenance = check_attestations(
+            db,
+            raw,
+            publisher_id=token.publisher_id,
+            filename=filename,
+            sha256=sha256,
+            trust_root=settings.sigstore_trust_root,
+        )
+    except AttestationUploadError as exc:
+        raise StagingError(400, f"Invalid attestations supplied during upload: {exc}") from exc
+
+    def unit(session: Session) -> None:
+        _staged, row = _file(session, settings, token, session_token, file_token)
+        if row.status != PENDING:
+            raise StagingError(
+                409, f"The file is {row.status}; attestations come before completion."
+            )
+        row.provenance = provenance
+
+    db.run_write(unit)
+
+
 def complete_file(
     db: Database,
     settings: Settings,
@@ -400,6 +449,7 @@ def publish_session(
                     row.metadata_sha256,
                     UploadForm(),
                     origin,
+                    provenance=row.provenance,
                     journal_to=changes,
                 )
             except UploadError as exc:
@@ -465,4 +515,7 @@ def stage_legacy_upload(
         {"sha256": upload.sha256, "blake2b_256": upload.blake2_256, "md5": upload.md5},
     )
     receive_bytes(db, storage, settings, token, session_token, declared.token, received)
+    raw = form.get("attestations")
+    if raw is not None:
+        attach_attestations(db, settings, token, session_token, declared.token, raw)
     return complete_file(db, settings, token, session_token, declared.token)
