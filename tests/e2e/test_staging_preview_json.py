@@ -19,8 +19,8 @@ def test_the_preview_answers_pep_691_json(index: Index) -> None:
     published = wheel_name("demo", "1.0")
     assert index.upload(wheel_bytes("demo", "1.0"), published).status_code == 200
     session = open_session(index, alice, "demo", "2.0").json()
-    staged = wheel_name("demo", "2.0")
-    stage_file(index, alice, session, staged, wheel_bytes("demo", "2.0"))
+    staged, data = wheel_name("demo", "2.0"), wheel_bytes("demo", "2.0")
+    stage_file(index, alice, session, staged, data)
     stage = session["links"]["stage"]
     public = index.client.get("/simple/demo/", headers={"Accept": JSON_V1}).json()
 
@@ -50,7 +50,7 @@ def test_the_preview_answers_pep_691_json(index: Index) -> None:
     # The file URLs in the JSON resolve through the preview, as the HTML's do.
     url = doc["files"][1]["url"]
     download = index.client.get(f"{stage}demo/{url}")
-    assert download.status_code == 200 and download.content == wheel_bytes("demo", "2.0")
+    assert download.status_code == 200 and download.content == data
 
 
 def session_file_sha(index: Index, filename: str) -> str:
