@@ -33,6 +33,7 @@ __all__ = [
     "SESSION_LIFETIME",
     "StagingError",
     "authorize_for",
+    "authorized_session",
     "cancel_session",
     "create_session",
     "extend_session",
@@ -179,6 +180,21 @@ def load_session(session: Session, session_token: str, *, lock: bool = False) ->
     return staged
 
 
+def authorized_session(
+    session: Session,
+    settings: Settings,
+    token: AuthenticatedToken,
+    session_token: str,
+    *,
+    lock: bool = False,
+) -> tuple[PublishingSession, Project | None]:
+    """The session, in any state, once the principal may upload to its project now (a 404
+    for no such session, else the 403 of :func:`authorize_for`), and that project (None
+    before its first release)."""
+    staged = load_session(session, session_token, lock=lock)
+    return staged, authorize_for(session, settings, token, staged.normalized_name)
+
+
 def live_session(
     session: Session,
     settings: Settings,
@@ -188,8 +204,7 @@ def live_session(
 ) -> tuple[PublishingSession, Project | None]:
     """The session, locked, while it is open (or in error) and the principal may upload to its
     project, and that project (None before its first release)."""
-    staged = load_session(session, session_token, lock=True)
-    project = authorize_for(session, settings, token, staged.normalized_name)
+    staged, project = authorized_session(session, settings, token, session_token, lock=True)
     if staged.status not in LIVE_STATES:
         raise StagingError(409, f"The session is {staged.status}; it cannot be {verb}.")
     if staged.expires_at <= utcnow():

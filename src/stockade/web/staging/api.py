@@ -28,11 +28,11 @@ from stockade.staging.files import (
     declare_file,
     delete_file,
     find_file,
-    publish_session,
     receive_bytes,
     session_files,
 )
 from stockade.staging.models import PublishingSession, StagedFile
+from stockade.staging.publishing import publish_session
 from stockade.staging.services import (
     StagingError,
     cancel_session,

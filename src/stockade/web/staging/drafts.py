@@ -19,7 +19,7 @@ from stockade.config import Settings
 from stockade.db import Database
 from stockade.events.services import Origin
 from stockade.staging.drafts import draft_token
-from stockade.staging.files import publish_session
+from stockade.staging.publishing import publish_session
 from stockade.staging.services import StagingError, cancel_session
 from stockade.tokens.services import AuthenticatedToken, signed_in
 from stockade.web.auth import csrf_protect
