@@ -31,7 +31,6 @@ from stockade.web.manage.projects import overview_response
 __all__ = ["router"]
 
 router = APIRouter(dependencies=[Depends(csrf_protect)])
-_DRAFT = "/manage/project/{project_name}/drafts/{draft_id:int}/"
 
 _Action = Callable[[Database, Settings, AuthenticatedToken, str, Origin], Any]
 
