@@ -132,6 +132,8 @@ class World:
             # Upload 2.0: a session and a file nobody opened.
             "session_token": "no-such-session",
             "file_token": "no-such-file",
+            # Draft releases on the management page: a session nobody opened (404).
+            "draft_id": 1,
         }
         missing = [p for p in endpoint.params if p not in values]
         assert not missing, (
@@ -260,6 +262,9 @@ ROLE_GUARDS = {
     ("POST", "/manage/project/{project_name}/roles/{role_id}/change/"): "owner",
     ("POST", "/manage/project/{project_name}/roles/{role_id}/remove/"): "owner",
     ("POST", "/manage/project/{project_name}/invitations/{invitation_id}/revoke/"): "owner",
+    # Draft releases: whoever may upload to the project may publish or cancel one.
+    ("POST", "/manage/project/{project_name}/drafts/{draft_id}/publish/"): "maintainer",
+    ("POST", "/manage/project/{project_name}/drafts/{draft_id}/cancel/"): "maintainer",
 }
 
 
@@ -396,6 +401,7 @@ NOT_COOKIE_AUTHENTICATED = {
     ("DELETE", "/upload/session/{session_token}/files/{file_token}"),
     ("POST", "/upload/session/{session_token}/files/{file_token}/bytes"),
     ("POST", "/upload/session/{session_token}/files/{file_token}/complete"),
+    ("POST", "/upload/session/{session_token}/files/{file_token}/attestations"),
     ("POST", "/upload/session/{session_token}/publish"),
     ("POST", "/pypi"),
 }

@@ -27,6 +27,7 @@ __all__ = [
     "File",
     "FilenameRegistry",
     "JournalEntry",
+    "NameReservation",
     "Project",
     "Release",
     "Role",
@@ -72,6 +73,18 @@ class Project(Base):
     deletion_id: Mapped[int | None] = mapped_column(ForeignKey("deletions.id"))
 
     releases: Mapped[list[Release]] = relationship(back_populates="project")
+
+
+class NameReservation(Base):
+    """A new project's name, held for the user staging its first release (PEP 694) until
+    ``expires_at``: nobody else may create the project meanwhile. The primary key keeps one
+    holder per name."""
+
+    __tablename__ = "name_reservations"
+
+    normalized_name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
 class Role(Base):

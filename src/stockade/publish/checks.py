@@ -25,6 +25,7 @@ from stockade.abuse.naming import name_refusal
 from stockade.advisories.queries import matches_for
 from stockade.config import Settings
 from stockade.dists import DistInfo
+from stockade.index import reservations
 from stockade.index.models import File, FilenameRegistry, Project, Release, Role
 from stockade.index.policy import two_factor_refusal
 from stockade.index.projects import frozen_refusal
@@ -210,7 +211,8 @@ def authorize(
     name: str,
 ) -> None:
     """The token may upload to this project: its scope, the uploader's role (or the trusted
-    publisher's registration), and the 2FA requirement."""
+    publisher's registration; for a new project, nobody else's name reservation), and the 2FA
+    requirement."""
     if not token.allows(canonicalize_name(name)):
         raise UploadError(
             403, f"Invalid API Token: project-scoped token is not valid for project: {name!r}"
@@ -224,6 +226,12 @@ def authorize(
             )
         return
     if project is None:
+        reserved_for = reservations.holder(session, canonicalize_name(name))
+        if reserved_for is not None and reserved_for != token.user_id:
+            # A first release of this name is being staged by someone else (PEP 694).
+            raise UploadError(
+                403, f"The user {token.username!r} isn't allowed to upload to project {name!r}."
+            )
         _require_two_factor(session, settings, token, None, name)
         return
     role = session.scalar(

@@ -29,11 +29,12 @@ from stockade.db import Database, utcnow
 from stockade.dists import ArchiveLimits, DistError, DistInfo, inspect_distribution, parse_filename
 from stockade.dists.readme import render_refusal
 from stockade.events.services import Origin, record
+from stockade.index import reservations
 from stockade.index.models import File, FilenameRegistry, Project, Release
 from stockade.index.paths import blob_key
 from stockade.index.projects import create_project
 from stockade.index.provenance import store_provenance
-from stockade.index.state import journal, rerender
+from stockade.index.state import journal_many, rerender
 from stockade.lifecycle import rules as lifecycle_rules
 from stockade.oidc.services import drop_publishers
 from stockade.publish.checks import (
@@ -231,11 +232,19 @@ def write_file(
     origin: Origin,
     *,
     provenance: dict[str, Any] | None = None,
+    journal_to: list[tuple[str, str | None]] | None = None,
 ) -> UploadResult:
     """The write transaction (also a staged release's, once per file, when it is published):
     the checks again under the project's row lock, then the project
     (new or re-created), release, filename registry and file rows, the journal, the events and
-    the re-rendered pages."""
+    the re-rendered pages.
+
+    With ``journal_to``, the file's journal entries (``(action, version)``) are appended to it
+    instead, and the pages are left alone: a caller writing several files of one project in
+    one transaction journals them at once and renders the pages once."""
+    changes: list[tuple[str, str | None]] = []
+    # Before the project is read: a session reserving the name waits, or is seen (PEP 694).
+    reservations.lock_name(session, dist.normalized_name)
     query = select(Project).where(Project.normalized_name == dist.normalized_name)
     project = session.scalar(query.with_for_update())
     if project is not None and project.deletion_id is not None and token.publisher_id is None:
@@ -247,6 +256,8 @@ def write_file(
         project = create_project(
             session, dist.name, user_id=token.user_id, username=token.username, origin=origin
         )
+        # The name is registered now: a reservation of it (its uploader's) has done its work.
+        reservations.release(session, project.normalized_name)
 
     release = session.scalar(
         select(Release).where(
@@ -256,7 +267,7 @@ def write_file(
     if release is None:
         release = new_release(session, project, dist)
         session.flush()
-        journal(session, project, "new release", version=dist.version, user_id=token.actor_id)
+        changes.append(("new release", dist.version))
 
     add_file(
         session,
@@ -269,27 +280,22 @@ def write_file(
         publisher_id=token.publisher_id,
         comment=form.get("comment"),
     )
-    session.execute(
-        update(ApiToken).where(ApiToken.id == token.token_id).values(last_used_at=utcnow())
-    )
-    record(
-        session,
-        "token:use",
-        origin=origin,
-        actor_id=token.actor_id,
-        user_id=token.actor_id,
-        project_id=project.id,
-        token_id=token.token_id,
-        filename=upload.filename,
-        publisher_id=token.publisher_id,
-    )
-    journal(
-        session,
-        project,
-        f"add {dist.file.python_version} file {upload.filename}",
-        version=release.version,
-        user_id=token.actor_id,
-    )
+    if token.api_token_id is not None:
+        session.execute(
+            update(ApiToken).where(ApiToken.id == token.token_id).values(last_used_at=utcnow())
+        )
+        record(
+            session,
+            "token:use",
+            origin=origin,
+            actor_id=token.actor_id,
+            user_id=token.actor_id,
+            project_id=project.id,
+            token_id=token.token_id,
+            filename=upload.filename,
+            publisher_id=token.publisher_id,
+        )
+    changes.append((f"add {dist.file.python_version} file {upload.filename}", release.version))
     record(
         session,
         "file:upload",
@@ -299,7 +305,7 @@ def write_file(
         filename=upload.filename,
         version=release.version,
         sha256=upload.sha256,
-        token_id=token.token_id,
+        token_id=token.api_token_id,
         publisher_id=token.publisher_id,
         attested=provenance is not None,
     )
@@ -309,7 +315,11 @@ def write_file(
         assert file_id is not None  # added just above
         store_provenance(session, file_id, provenance)
         session.flush()
-    rerender(session, project)
+    if journal_to is not None:
+        journal_to.extend(changes)
+    else:
+        journal_many(session, project, changes, user_id=token.actor_id)
+        rerender(session, project)
     return UploadResult("created", project.normalized_name, release.version, upload.filename)
 
 

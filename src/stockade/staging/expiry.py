@@ -15,6 +15,7 @@ from stockade.db import utcnow
 from stockade.events.services import Origin, record
 from stockade.jobs.interface import Job, JobContext, JobResult
 from stockade.staging.models import CANCELED, LIVE_STATES, PublishingSession, StagedFile
+from stockade.staging.services import free_name
 
 __all__ = ["STAGING_EXPIRE_JOB", "expire_sessions"]
 
@@ -41,6 +42,8 @@ def expire_sessions(session: Session, now: dt.datetime) -> list[str]:
         )
         changes.append(f"expired the session for {staged.normalized_name} {staged.version}")
     session.flush()
+    for name in {staged.normalized_name for staged in expired}:
+        free_name(session, name)
     finished = select(PublishingSession.id).where(PublishingSession.status.not_in(LIVE_STATES))
     session.execute(delete(StagedFile).where(StagedFile.session_id.in_(finished)))
     return changes

@@ -1,12 +1,10 @@
-"""Files of a publishing session (PEP 694 file upload sessions) and publishing the session.
+"""Files of a publishing session (PEP 694 file upload sessions).
 
 A file is declared first (name, size, hashes, mechanism), then its bytes arrive by
 ``http-post-bytes``: they are checked against the declaration and validated as the legacy
 upload validates a file (:func:`stockade.publish.upload.check_dist`), and stored as a
 content-addressed blob that only the session's preview serves. Completion runs the
-project's upload rules. Publishing writes every completed file through the legacy upload's
-own write transaction (:func:`stockade.publish.upload.write_file`), all in one transaction:
-the pages, the JSON API and the downloads gain the whole release at once, or nothing.
+project's upload rules. Publishing them is :mod:`stockade.staging.publishing`.
 """
 
 from __future__ import annotations
@@ -21,26 +19,25 @@ from packaging.utils import canonicalize_version
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from stockade.attestations.services import AttestationUploadError, check_attestations
 from stockade.config import Settings
 from stockade.db import Database, utcnow
 from stockade.dists import DistError, DistInfo, parse_filename
-from stockade.events.services import Origin, record
 from stockade.index.models import FilenameRegistry, Project
 from stockade.index.paths import blob_key
-from stockade.publish.checks import check_form, check_upload, upload_target
+from stockade.publish.checks import check_upload, upload_target
 from stockade.publish.errors import UploadError
-from stockade.publish.form import UploadedFile, UploadForm
-from stockade.publish.upload import check_dist, write_file
+from stockade.publish.form import UploadedFile
+from stockade.publish.upload import check_dist
 from stockade.staging.models import (
     CANCELED,
     COMPLETED,
     ERROR,
     PENDING,
-    PUBLISHED,
     PublishingSession,
     StagedFile,
 )
-from stockade.staging.services import StagingError, authorize_for, live_session, load_session
+from stockade.staging.services import StagingError, authorized_session, live_session
 from stockade.storage import BlobStorage
 from stockade.storage.holds import hold_blobs
 from stockade.tokens.services import AuthenticatedToken
@@ -48,16 +45,16 @@ from stockade.tokens.services import AuthenticatedToken
 __all__ = [
     "MECHANISM",
     "Received",
+    "attach_attestations",
     "complete_file",
     "declare_file",
     "delete_file",
     "find_file",
     "live_files",
-    "publish_session",
     "receive_bytes",
     "session_files",
-    "stage_legacy_upload",
     "staged_dist",
+    "staged_upload",
 ]
 
 MECHANISM = "http-post-bytes"
@@ -163,14 +160,19 @@ def _file(
     verb: str = "changed",
 ) -> tuple[PublishingSession, StagedFile]:
     staged, _project = live_session(session, settings, token, session_token, verb)
-    row = session.scalar(
-        select(StagedFile)
-        .where(StagedFile.token == file_token, StagedFile.session_id == staged.id)
-        .with_for_update()
+    return staged, _file_row(session, staged, file_token, lock=True)
+
+
+def _file_row(
+    session: Session, staged: PublishingSession, file_token: str, *, lock: bool
+) -> StagedFile:
+    query = select(StagedFile).where(
+        StagedFile.token == file_token, StagedFile.session_id == staged.id
     )
+    row = session.scalar(query.with_for_update() if lock else query)
     if row is None:
         raise StagingError(404, "No such file upload session.")
-    return staged, row
+    return row
 
 
 def find_file(
@@ -182,15 +184,8 @@ def find_file(
 ) -> tuple[PublishingSession, StagedFile]:
     """A file upload session and its publishing session (any state), for its status."""
     with db.read() as session:
-        staged = load_session(session, session_token)
-        authorize_for(session, settings, token, staged.normalized_name)
-        row = session.scalar(
-            select(StagedFile).where(
-                StagedFile.token == file_token, StagedFile.session_id == staged.id
-            )
-        )
-        if row is None:
-            raise StagingError(404, "No such file upload session.")
+        staged, _project = authorized_session(session, settings, token, session_token)
+        row = _file_row(session, staged, file_token, lock=False)
         session.expunge_all()
         return staged, row
 
@@ -265,6 +260,53 @@ def receive_bytes(
     db.run_write(unit)
 
 
+def attach_attestations(
+    db: Database,
+    settings: Settings,
+    token: AuthenticatedToken,
+    session_token: str,
+    file_token: str,
+    raw: str,
+) -> None:
+    """PEP 694's ``attestations_url``: the file's PEP 740 attestations (a JSON array), verified
+    as a legacy upload's are (:func:`stockade.attestations.services.check_attestations`: a
+    trusted publisher's token, signed for this file's name and sha256 by that publisher), kept
+    with the pending file and published with it. Sending them again replaces them."""
+    with db.read() as session:
+        _staged, row = _file(session, settings, token, session_token, file_token)
+        if row.status != PENDING:
+            raise StagingError(
+                409, f"The file is {row.status}; attestations come before completion."
+            )
+        filename = row.filename
+        sha256 = row.sha256_digest or row.hashes.get("sha256")
+    if sha256 is None:
+        raise StagingError(
+            409, "Send the file's bytes (or declare its sha256) before its attestations."
+        )
+    try:
+        provenance = check_attestations(
+            db,
+            raw,
+            publisher_id=token.publisher_id,
+            filename=filename,
+            sha256=sha256,
+            trust_root=settings.sigstore_trust_root,
+        )
+    except AttestationUploadError as exc:
+        raise StagingError(400, f"Invalid attestations supplied during upload: {exc}") from exc
+
+    def unit(session: Session) -> None:
+        _staged, row = _file(session, settings, token, session_token, file_token)
+        if row.status != PENDING:
+            raise StagingError(
+                409, f"The file is {row.status}; attestations come before completion."
+            )
+        row.provenance = provenance
+
+    db.run_write(unit)
+
+
 def complete_file(
     db: Database,
     settings: Settings,
@@ -306,14 +348,14 @@ def _precheck(
     )
     try:
         target = upload_target(session, settings, token, project)
-        if check_upload(session, settings, token, target, staged_dist(row), _uploaded(row)):
+        if check_upload(session, settings, token, target, staged_dist(row), staged_upload(row)):
             return StagingError(409, f"The file {row.filename!r} has already been published.")
     except UploadError as exc:
         return StagingError(exc.status, exc.message)
     return None
 
 
-def _uploaded(row: StagedFile) -> UploadedFile:
+def staged_upload(row: StagedFile) -> UploadedFile:
     assert row.sha256_digest and row.blake2_256_digest and row.md5_digest
     return UploadedFile(
         path=Path(),
@@ -349,8 +391,7 @@ def session_files(
 ) -> tuple[PublishingSession, list[StagedFile]]:
     """The session (any state) and its files that are not canceled, for its status."""
     with db.read() as session:
-        staged = load_session(session, session_token)
-        authorize_for(session, settings, token, staged.normalized_name)
+        staged, _project = authorized_session(session, settings, token, session_token)
         files = live_files(session, staged)
         session.expunge_all()
         return staged, files
@@ -365,96 +406,3 @@ def live_files(session: Session, staged: PublishingSession) -> list[StagedFile]:
             .order_by(StagedFile.filename)
         )
     )
-
-
-def publish_session(
-    db: Database,
-    settings: Settings,
-    token: AuthenticatedToken,
-    session_token: str,
-    origin: Origin,
-) -> str:
-    """Publish every file of the session in one transaction; returns the project's name.
-    Any file not completed, or any refusal by the upload rules now, refuses the whole
-    publish (409 for a filename taken meanwhile) and leaves the session as it was."""
-
-    def unit(session: Session) -> str:
-        staged, _project = live_session(session, settings, token, session_token, "published")
-        files = live_files(session, staged)
-        if not files:
-            raise StagingError(409, "The session has no files to publish.")
-        waiting = [f"{f.filename} ({f.status})" for f in files if f.status != COMPLETED]
-        if waiting:
-            raise StagingError(409, "Every file must be completed first: " + ", ".join(waiting))
-        for row in files:
-            try:
-                result = write_file(
-                    session,
-                    settings,
-                    token,
-                    staged_dist(row),
-                    _uploaded(row),
-                    row.metadata_sha256,
-                    UploadForm(),
-                    origin,
-                )
-            except UploadError as exc:
-                status = 409 if "already" in exc.message else exc.status
-                raise StagingError(status, f"{row.filename}: {exc.message}") from exc
-            if result.outcome == "exists":
-                raise StagingError(409, f"The file {row.filename!r} has already been published.")
-        staged.status = PUBLISHED
-        staged.live_key = None
-        staged.finished_at = utcnow()
-        project = session.scalar(
-            select(Project).where(Project.normalized_name == staged.normalized_name)
-        )
-        record(
-            session,
-            "release:stage-publish",
-            origin=origin,
-            actor_id=token.actor_id,
-            project_id=project.id if project is not None else None,
-            name=staged.normalized_name,
-            version=staged.version,
-            files=len(files),
-        )
-        return staged.normalized_name
-
-    return db.run_write(unit)
-
-
-def stage_legacy_upload(
-    db: Database,
-    storage: BlobStorage,
-    settings: Settings,
-    token: AuthenticatedToken,
-    session_token: str,
-    form: UploadForm,
-) -> StagedFile:
-    """A legacy (twine, ``uv publish``) upload sent with the stockade extension header
-    ``X-Stockade-Publishing-Session: <session token>``: its file goes into that session as a
-    completed file, through the same declaration, byte checks and completion as Upload 2.0."""
-    try:
-        upload = check_form(form)
-    except UploadError as exc:
-        raise StagingError(exc.status, exc.message) from exc
-    declared = declare_file(
-        db,
-        settings,
-        token,
-        session_token,
-        {
-            "filename": upload.filename,
-            "size": upload.size,
-            "hashes": {"sha256": upload.sha256},
-            "mechanism": MECHANISM,
-        },
-    )
-    received = Received(
-        upload.path,
-        upload.size,
-        {"sha256": upload.sha256, "blake2b_256": upload.blake2_256, "md5": upload.md5},
-    )
-    receive_bytes(db, storage, settings, token, session_token, declared.token, received)
-    return complete_file(db, settings, token, session_token, declared.token)

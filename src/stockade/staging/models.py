@@ -73,4 +73,7 @@ class StagedFile(Base):
     metadata_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     dist: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     problem: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # PEP 740: the verified provenance of the attestations sent for the file, stored with the
+    # file when the session is published.
+    provenance: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -14,7 +14,7 @@ import secrets
 
 from packaging.utils import InvalidName, canonicalize_name, canonicalize_version
 from packaging.version import InvalidVersion, Version
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -22,6 +22,7 @@ from stockade.config import Settings
 from stockade.db import Database, utcnow
 from stockade.errors import ServiceError
 from stockade.events.services import Origin, record
+from stockade.index import reservations
 from stockade.index.models import Project
 from stockade.publish.checks import authorize, upload_target
 from stockade.publish.errors import UploadError
@@ -32,9 +33,11 @@ __all__ = [
     "SESSION_LIFETIME",
     "StagingError",
     "authorize_for",
+    "authorized_session",
     "cancel_session",
     "create_session",
     "extend_session",
+    "free_name",
     "live_session",
     "load_session",
 ]
@@ -94,6 +97,7 @@ def create_session(
     key = _live_key(normalized, canonical)
 
     def unit(session: Session) -> PublishingSession:
+        reservations.lock_name(session, normalized)
         project = authorize_for(session, settings, token, name)
         live = session.scalar(select(PublishingSession).where(PublishingSession.live_key == key))
         if live is not None and live.expires_at <= utcnow():
@@ -122,6 +126,9 @@ def create_session(
         )
         session.add(staged)
         session.flush()
+        if project is None and token.publisher_id is None:
+            # A first release: the name is this user's while the session lives (PEP 694).
+            reservations.reserve(session, normalized, token.user_id, staged.expires_at)
         record(
             session,
             "release:stage",
@@ -130,7 +137,7 @@ def create_session(
             project_id=project.id if project is not None else None,
             name=normalized,
             version=version,
-            token_id=token.token_id,
+            token_id=token.api_token_id,
             publisher_id=token.publisher_id,
         )
         session.expunge(staged)
@@ -151,12 +158,41 @@ def create_session(
         ) from None
 
 
+def free_name(session: Session, normalized_name: str) -> None:
+    """After a session of this name ended: its name reservation lasts as long as the other
+    live sessions of the name do, and goes with the last of them."""
+    session.flush()
+    remaining = session.scalar(
+        select(func.max(PublishingSession.expires_at)).where(
+            PublishingSession.normalized_name == normalized_name,
+            PublishingSession.status.in_(LIVE_STATES),
+            PublishingSession.expires_at > utcnow(),
+        )
+    )
+    reservations.release(session, normalized_name, remaining)
+
+
 def load_session(session: Session, session_token: str, *, lock: bool = False) -> PublishingSession:
     query = select(PublishingSession).where(PublishingSession.token == session_token)
     staged = session.scalar(query.with_for_update() if lock else query)
     if staged is None:
         raise StagingError(404, "No such publishing session.")
     return staged
+
+
+def authorized_session(
+    session: Session,
+    settings: Settings,
+    token: AuthenticatedToken,
+    session_token: str,
+    *,
+    lock: bool = False,
+) -> tuple[PublishingSession, Project | None]:
+    """The session, in any state, once the principal may upload to its project now (a 404
+    for no such session, else the 403 of :func:`authorize_for`), and that project (None
+    before its first release)."""
+    staged = load_session(session, session_token, lock=lock)
+    return staged, authorize_for(session, settings, token, staged.normalized_name)
 
 
 def live_session(
@@ -168,8 +204,7 @@ def live_session(
 ) -> tuple[PublishingSession, Project | None]:
     """The session, locked, while it is open (or in error) and the principal may upload to its
     project, and that project (None before its first release)."""
-    staged = load_session(session, session_token, lock=True)
-    project = authorize_for(session, settings, token, staged.normalized_name)
+    staged, project = authorized_session(session, settings, token, session_token, lock=True)
     if staged.status not in LIVE_STATES:
         raise StagingError(409, f"The session is {staged.status}; it cannot be {verb}.")
     if staged.expires_at <= utcnow():
@@ -191,6 +226,8 @@ def extend_session(
         now = utcnow().replace(microsecond=0)
         wanted = now + min(dt.timedelta(seconds=max(seconds, 0)), MAX_EXTENSION)
         staged.expires_at = max(staged.expires_at, wanted)
+        if _project is None and token.publisher_id is None:
+            reservations.reserve(session, staged.normalized_name, token.user_id, staged.expires_at)
         session.flush()
         session.expunge(staged)
         return staged
@@ -212,6 +249,7 @@ def cancel_session(
         staged.status = CANCELED
         staged.live_key = None
         staged.finished_at = utcnow()
+        free_name(session, staged.normalized_name)
         record(
             session,
             "release:stage-cancel",
@@ -220,7 +258,7 @@ def cancel_session(
             project_id=project.id if project is not None else None,
             name=staged.normalized_name,
             version=staged.version,
-            token_id=token.token_id,
+            token_id=token.api_token_id,
         )
         session.flush()
         session.expunge(staged)

@@ -35,6 +35,7 @@ __all__ = [
     "create_publisher_token",
     "create_token",
     "revoke_token",
+    "signed_in",
 ]
 
 TOKEN_PREFIX = "stockade-"  # noqa: S105  (a public prefix, not a secret)
@@ -70,6 +71,18 @@ class AuthenticatedToken:
     def actor_id(self) -> int | None:
         """The user acting with this token; None for a trusted publisher's token."""
         return None if self.publisher_id is not None else self.user_id
+
+    @property
+    def api_token_id(self) -> int | None:
+        """The API token's id; None for a user acting from the web pages (:func:`signed_in`)."""
+        return self.token_id or None
+
+
+def signed_in(user_id: int, username: str, normalized_project: str) -> AuthenticatedToken:
+    """A logged-in user acting on one project from its management pages, as the upload rules
+    see a principal: their role on the project (and the 2FA rule) decide, as for their token;
+    no API token is involved (``token_id`` 0, ``api_token_id`` None)."""
+    return AuthenticatedToken(0, user_id, username, frozenset({normalized_project}))
 
 
 def _root_key(secret_key: str, identifier: str) -> bytes:

@@ -64,13 +64,17 @@ def referenced(session: Session, digests: Iterable[str]) -> set[str]:
 
 def all_referenced(session: Session) -> list[str]:
     """Every digest some row references and storage holds, sorted (a backup copies exactly
-    these blobs): the files and sidecars of upstream files not fetched yet are not there."""
+    these blobs): the files and sidecars of upstream files not fetched yet are not there; a
+    staged file's are, so an open publishing session survives a backup and restore."""
     blob, sidecar = _stored_columns()
     query: CompoundSelect[str] = union(
         select(File.sha256_digest).outerjoin(MirrorFile, MirrorFile.file_id == File.id).where(blob),
         select(File.metadata_sha256)
         .outerjoin(MirrorFile, MirrorFile.file_id == File.id)
         .where(File.metadata_sha256.is_not(None), sidecar),
+        # A staged file's bytes (and sidecar) are stored once they arrived.
+        select(StagedFile.sha256_digest).where(StagedFile.sha256_digest.is_not(None)),
+        select(StagedFile.metadata_sha256).where(StagedFile.metadata_sha256.is_not(None)),
     )
     return sorted(row[0] for row in session.execute(query) if row[0] is not None)
 

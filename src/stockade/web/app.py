@@ -362,6 +362,7 @@ def _page_routes() -> list[Any]:
     from stockade.web.mirror.pages import router as mirror_router
     from stockade.web.oidc.api import router as publishers_router
     from stockade.web.openapi import router as openapi_router
+    from stockade.web.staging.drafts import router as drafts_router
     from stockade.web.stats.pages import router as stats_router
     from stockade.web.tokens.pages import router as tokens_router
 
@@ -372,6 +373,7 @@ def _page_routes() -> list[Any]:
         accounts_router,
         tokens_router,
         manage_router,
+        drafts_router,
         advisories_admin_router,
         admin_router,
         mirror_router,

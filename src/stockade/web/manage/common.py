@@ -31,6 +31,8 @@ _NOTICES = {
     "left": "You left the project '{who}'.",
     "accepted": "You are now a collaborator on '{who}'.",
     "declined": "Invitation for '{who}' is declined.",
+    "draft-published": "Published the draft release {who}.",
+    "draft-canceled": "Canceled the draft release {who}.",
 }
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 

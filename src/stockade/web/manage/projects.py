@@ -25,6 +25,7 @@ from stockade.index.queries import (
     user_projects,
 )
 from stockade.index.roles import RoleError, accept_invitation, decline_invitation
+from stockade.staging.drafts import project_drafts
 from stockade.stats.mandate import critical_status
 from stockade.web.auth import CurrentUser, Identity, csrf_protect
 from stockade.web.context import AppContext, Ctx, origin_of
@@ -33,7 +34,7 @@ from stockade.web.manage.common import done_url, notice, outbox_for, run_as
 from stockade.web.manage.roles import router as roles_router
 from stockade.web.templating import render
 
-__all__ = ["PROJECTS_PATH", "router"]
+__all__ = ["PROJECTS_PATH", "overview_response", "router"]
 
 router = APIRouter(dependencies=[Depends(csrf_protect)])
 router.include_router(roles_router)
@@ -129,22 +130,49 @@ def _canonical(project_name: str, access: ProjectAccess, suffix: str) -> Respons
     return RedirectResponse(f"/manage/project/{access.normalized_name}/{suffix}", status_code=301)
 
 
-@router.get("/manage/project/{project_name}/", include_in_schema=False)
-def project_overview(
-    project_name: str, request: Request, ctx: Ctx, access: MaintainerAccess
+def overview_response(
+    request: Request,
+    ctx: AppContext,
+    access: ProjectAccess,
+    *,
+    message: str | None = None,
+    error: str | None = None,
+    error_draft: int | None = None,
+    status_code: int = 200,
 ) -> Response:
-    """A project's releases, links and collaborators, with the way to its other pages."""
-    redirect = _canonical(project_name, access, "")
-    if redirect is not None:
-        return redirect
+    """The project's overview page; ``error`` is shown beside draft ``error_draft``'s forms
+    when given (and still listed), else at the top."""
     with ctx.db.read() as session:
+        drafts = project_drafts(session, access.normalized_name)
         values = {
             "access": access,
             "releases": project_releases(session, access.project_id),
+            "drafts": drafts,
             "links": project_links(session, access.project_id),
             "collaborators": collaborators(session, access.project_id),
+            "notice": message,
+            "error": error,
+            # A draft gone meanwhile has no forms to show its refusal beside: shown at the top.
+            "error_draft": error_draft if any(d.id == error_draft for d in drafts) else None,
         }
-    return render(request, "manage/project.html", values)
+    return render(request, "manage/project.html", values, status_code=status_code)
+
+
+@router.get("/manage/project/{project_name}/", include_in_schema=False)
+def project_overview(
+    project_name: str,
+    request: Request,
+    ctx: Ctx,
+    access: MaintainerAccess,
+    done: str | None = None,
+    who: str | None = None,
+) -> Response:
+    """A project's releases, draft releases, links and collaborators, with the way to its
+    other pages."""
+    redirect = _canonical(project_name, access, "")
+    if redirect is not None:
+        return redirect
+    return overview_response(request, ctx, access, message=notice(done, who))
 
 
 @router.get("/manage/project/{project_name}/history/", include_in_schema=False)

@@ -17,7 +17,7 @@ from stockade.db import ratelimit
 from stockade.metrics import UPLOAD_REFUSALS, UPLOADS, refusal_reason
 from stockade.publish.errors import UploadError
 from stockade.publish.upload import accept_upload
-from stockade.staging.files import stage_legacy_upload
+from stockade.staging.publishing import stage_legacy_upload
 from stockade.staging.services import StagingError
 from stockade.stats.mandate import upload_warning
 from stockade.tokens.services import AuthenticatedToken, TokenError, check_token

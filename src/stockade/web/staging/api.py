@@ -23,15 +23,16 @@ from starlette.responses import Response
 from stockade.staging.files import (
     MECHANISM,
     Received,
+    attach_attestations,
     complete_file,
     declare_file,
     delete_file,
     find_file,
-    publish_session,
     receive_bytes,
     session_files,
 )
 from stockade.staging.models import PublishingSession, StagedFile
+from stockade.staging.publishing import publish_session
 from stockade.staging.services import (
     StagingError,
     cancel_session,
@@ -251,7 +252,11 @@ def _file_body(
         "links": {"file-upload-session": url, "complete": f"{url}/complete"},
         "status": row.status,
         "expires-at": _zulu(staged.expires_at),
-        "mechanism": {"identifier": MECHANISM, "file_url": f"{url}/bytes"},
+        "mechanism": {
+            "identifier": MECHANISM,
+            "file_url": f"{url}/bytes",
+            "attestations_url": f"{url}/attestations",
+        },
         **({"notices": [row.problem]} if row.problem else {}),
     }
 
@@ -351,6 +356,39 @@ async def file_bytes(session_token: str, file_token: str, request: Request, ctx:
     finally:
         if received is not None:
             received.path.unlink(missing_ok=True)
+    return Response(status_code=204)
+
+
+# A few attestations of a few kilobytes each; far more than any client sends.
+_MAX_ATTESTATIONS_BODY = 1024 * 1024
+
+
+@router.post(
+    "/upload/session/{session_token}/files/{file_token}/attestations", include_in_schema=False
+)
+async def file_attestations(
+    session_token: str, file_token: str, request: Request, ctx: Ctx
+) -> Response:
+    """PEP 740 attestations for the file (a JSON array), before its completion (204)."""
+    try:
+        token = await _token(request, ctx)
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media != "application/json":
+            raise _Refusal(415, "Send the attestations as a JSON array (application/json).")
+        raw = await request.body()
+        if len(raw) > _MAX_ATTESTATIONS_BODY:
+            raise _Refusal(400, "The attestations are too large.")
+        try:
+            text = raw.decode("utf-8")
+            if not isinstance(json.loads(text), list):
+                raise ValueError
+        except ValueError as exc:
+            raise _Refusal(400, "The attestations must be a JSON array.") from exc
+        await run_in_threadpool(
+            attach_attestations, ctx.db, ctx.settings, token, session_token, file_token, text
+        )
+    except (StagingError, _Refusal) as exc:
+        return _refused(exc, request, ctx)
     return Response(status_code=204)
 
 
