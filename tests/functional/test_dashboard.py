@@ -159,13 +159,39 @@ def test_dashboard_page_shows_figures_and_charts(world: Index) -> None:
     assert world.client.get("/stats/?range=all").text.count('class="point"') == 6 * len(FIGURES)
 
 
+def test_todays_point_is_the_current_figure(world: Index) -> None:
+    """A snapshot taken this morning does not freeze today's point: accounts made since count."""
+    snapshot_job(world)
+    user(world, "erin")
+    page = world.client.get("/stats/").text
+    users = re.search(r'<svg id="chart-users".*?</svg>', page, re.S)
+    assert users is not None
+    last = re.findall(r'data-date="([\d-]+)" data-value="([\d.]+)"', users.group(0))[-1]
+    assert last == (TODAY.isoformat(), "4")
+    assert '<p class="value" data-figure="users">4</p>' in page
+    # The JSON and CSV keep the stored snapshot as it was taken.
+    doc = world.client.get("/stats/security.json").json()
+    assert doc["history"][-1]["users"] == 3 and doc["current"]["users"] == 4
+
+
+def test_range_selector_is_a_segmented_control(world: Index) -> None:
+    page = world.client.get("/stats/?range=all").text
+    nav = re.search(r'<nav aria-label="Chart range" class="segmented">(.*?)</nav>', page, re.S)
+    assert nav is not None
+    assert "<ul" not in nav.group(1) and "<li" not in nav.group(1)
+    links = re.findall(r'<a href="/stats/\?range=(\w+)"( aria-current="page")?>', nav.group(1))
+    assert links == [("3m", ""), ("1y", ""), ("all", ' aria-current="page"')]
+
+
 def test_bad_range_and_empty_history(index: Index) -> None:
     response = index.client.get("/stats/?range=5y")
     assert response.status_code == 400
     assert response.text == "Unknown range '5y': use one of 3m, 1y, all.\n"
     assert index.client.get("/stats/security.json?range=week").status_code == 400
     page = index.client.get("/stats/").text
-    assert "No daily snapshots in this range yet." in page
+    # No snapshot yet: each chart still shows today's figure, as its only point.
+    assert page.count('class="point"') == len(FIGURES)
+    assert f'data-date="{TODAY.isoformat()}" data-value="0"' in page
     doc = index.client.get("/stats/security.json").json()
     assert doc["history"] == []
     assert doc["current"]["uploads_attested_pct"] == 0.0

@@ -36,12 +36,20 @@ def test_points_and_scale() -> None:
     assert [c.find(f"{NS}title").text for c in circles][-1] == "2026-01-04: 2.5%"  # type: ignore[union-attr]
     points = root.find(f"{NS}polyline").get("points")  # type: ignore[union-attr]
     assert len(re.findall(r"[\d.]+,[\d.]+", points or "")) == 4
+    labels = [t for t in root.findall(f"{NS}text") if t.get("class") == "x-label"]
+    assert [(t.text, t.get("text-anchor")) for t in labels] == [
+        ("2026-01-01", "start"),
+        ("2026-01-04", "end"),
+    ]
 
 
 def test_single_and_empty_series() -> None:
     one = line_chart("c2", "One", [(dt.date(2026, 5, 1), 7.0)])
     root = parse(one.svg)
     assert len(root.findall(f"{NS}circle")) == 1
+    # One day, one date: not the same date drawn twice on top of itself.
+    labels = [t for t in root.findall(f"{NS}text") if t.get("class") == "x-label"]
+    assert [(t.text, t.get("text-anchor")) for t in labels] == [("2026-05-01", "middle")]
     empty = line_chart("c3", "None", [])
     assert empty.points == 0
     assert "No daily snapshots in this range yet." in empty.svg

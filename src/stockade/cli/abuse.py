@@ -39,7 +39,7 @@ ReasonOpt = Annotated[str | None, typer.Option("--reason", help="Why (recorded i
 
 
 def _run(data: DataOpt, action: Callable[[Session, Mailing], T]) -> T:
-    """Run ``action`` in one write transaction; a refusal exits 1 with its message."""
+    """Run 'action' in one write transaction; a refusal exits 1 with its message."""
     settings, db = open_db(data)
     mailing = Mailing(site_name=settings.site_name, base_url=settings.base_url)
     try:
@@ -52,7 +52,7 @@ def _run(data: DataOpt, action: Callable[[Session, Mailing], T]) -> T:
 
 
 def _run_and_mail(data: DataOpt, action: Callable[[Session, Mailing], list[Message]]) -> None:
-    """``_run`` an action that tells the owners; the mail goes once the change has committed."""
+    """'_run' an action that tells the owners; the mail goes once the change has committed."""
     messages = _run(data, action)
     deliver(mailer_from_settings(settings_from(data)), *messages)
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import typer
+from stockade.cli.common import group
 
 __all__ = ["app"]
 
-app = typer.Typer(no_args_is_help=True, help="Administrator actions.")
+app = group(help="Administrator actions.")

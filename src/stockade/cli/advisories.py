@@ -10,12 +10,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from stockade.advisories.importer import import_documents
 from stockade.advisories.notices import NoticeOutbox
 from stockade.advisories.sources import SourceError, open_sources
-from stockade.cli.common import CLI_ORIGIN, DataOpt, err, fail, open_db
+from stockade.cli.common import CLI_ORIGIN, DataOpt, err, fail, group, open_db
 from stockade.mail import mailer_from_settings
 
 __all__ = ["app"]
 
-app = typer.Typer(no_args_is_help=True, help="Known vulnerabilities (OSV advisories).")
+app = group(help="Known vulnerabilities (OSV advisories).")
 
 
 @app.command("import")
@@ -29,7 +29,7 @@ def advisories_import(
     ],
     data: DataOpt = None,
 ) -> None:
-    """Import advisories: new ones are added, newer ``modified`` ones replace older, the same
+    """Import advisories: new ones are added, newer 'modified' ones replace older, the same
     input again changes nothing. Records sharing an id or alias become one advisory; withdrawn
     ones match nothing. Owners of newly matched projects get a mail.
 

@@ -21,6 +21,7 @@ __all__ = [
     "DataOpt",
     "err",
     "fail",
+    "group",
     "in_transaction",
     "migrated",
     "open_db",
@@ -41,14 +42,20 @@ DataOpt = Annotated[
 ]
 
 
+def group(help: str) -> typer.Typer:
+    """A group of subcommands. Its --help is plain text: rich markup would turn words like
+    ':email:' in an event name into emoji, and label every flag (--help too) '<bool>'."""
+    return typer.Typer(no_args_is_help=True, rich_markup_mode=None, help=help)
+
+
 # The data folder this command uses, named in its error messages ("no user named alice" in an
 # unexpected folder is otherwise a mystery).
 _used: list[Path] = []
 
 
 def settings_from(data: Path | None, *, create: bool = False, **overrides: Any) -> Settings:
-    """Settings for the data folder, or exit 2 with the configuration problem. Only ``create``
-    (``serve``, ``db migrate``, restoring a backup) makes a folder that does not exist: any
+    """Settings for the data folder, or exit 2 with the configuration problem. Only 'create'
+    ('serve', 'db migrate', restoring a backup) makes a folder that does not exist: any
     other command run from the wrong folder would work on a new, empty index."""
     folder = data_folder(data)
     if not create and not folder.is_dir():
@@ -86,7 +93,7 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 
 def in_transaction(data: Path | None, action: Callable[[Any], T], *, write: bool = True) -> T:
-    """Run ``action`` with a session in one transaction of the data folder's database; a
+    """Run 'action' with a session in one transaction of the data folder's database; a
     service's refusal exits 1 with its message."""
     _, db = open_db(data)
     try:

@@ -13,13 +13,13 @@ from rich.table import Table
 from sqlalchemy import select
 
 from stockade.accounts.services import find_user
-from stockade.cli.common import DataOpt, fail, open_db
+from stockade.cli.common import DataOpt, fail, group, open_db
 from stockade.index.history import EventView, find_events
 from stockade.index.models import Project
 
 __all__ = ["app"]
 
-app = typer.Typer(no_args_is_help=True, help="Read the audit log.")
+app = group(help="Read the audit log.")
 
 
 @app.command("list")
@@ -41,6 +41,7 @@ def events_list(
 
     With --json, prints a JSON list of objects with these keys:
 
+    \b
     - id: int
     - time: ISO 8601 time, UTC
     - tag: str, e.g. "token:create"

@@ -10,19 +10,19 @@ from rich.markup import escape
 from rich.table import Table
 
 from stockade.catalogue import find_job, job_catalogue
-from stockade.cli.common import DataOpt, err, fail, open_db
+from stockade.cli.common import DataOpt, err, fail, group, open_db
 from stockade.jobs.interface import JobContext
 from stockade.jobs.runner import JobBusy, holder_name, last_runs, run_job
 from stockade.mail import mailer_from_settings
 
 __all__ = ["app"]
 
-app = typer.Typer(no_args_is_help=True, help="Background jobs.")
+app = group(help="Background jobs.")
 
 
 @app.command("run")
 def jobs_run(
-    name: Annotated[str, typer.Argument(help="The job (see `stockade jobs list`).")],
+    name: Annotated[str, typer.Argument(help="The job (see 'stockade jobs list').")],
     data: DataOpt = None,
 ) -> None:
     """Run one job now (unless another worker is running it) and print what it changed.

@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from stockade.cli.common import CLI_ORIGIN, DataOpt, err, fail, open_db
+from stockade.cli.common import CLI_ORIGIN, DataOpt, err, fail, group, open_db
 from stockade.index.models import Project
 from stockade.lifecycle import services
 from stockade.lifecycle.errors import LifecycleError
@@ -27,14 +27,14 @@ from stockade.stats.counts import recent_downloads
 
 __all__ = ["project_app", "release_app"]
 
-release_app = typer.Typer(no_args_is_help=True, help="Releases: yank and unyank.")
-project_app = typer.Typer(no_args_is_help=True, help="Projects: show, delete, archive.")
+release_app = group(help="Releases: yank and unyank.")
+project_app = group(help="Projects: show, delete, archive.")
 
 T = TypeVar("T")
 
 
 def _run(data: DataOpt, action: Callable[[Session], T], *, write: bool = True) -> T:
-    """Run ``action`` in one transaction; a refusal exits 1 with its message."""
+    """Run 'action' in one transaction; a refusal exits 1 with its message."""
     _, db = open_db(data)
     try:
         if write:

@@ -1,6 +1,6 @@
-"""``stockade``: serve the index and manage it from the shell.
+"""stockade: serve the index and manage it from the shell.
 
-Every option also reads a ``STOCKADE_*`` environment variable, as the settings do.
+Every option also reads a 'STOCKADE_*' environment variable, as the settings do.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from stockade.cli import (
     users,
 )
 from stockade.cli import publish as publish_cmd
-from stockade.cli.common import DataOpt, err, migrated, settings_from
+from stockade.cli.common import DataOpt, err, group, migrated, settings_from
 from stockade.config import write_template
 from stockade.logs import log_config
 from stockade.metrics import MULTIPROC_ENV
@@ -43,8 +43,8 @@ from stockade.upkeep.spool import clean_spools
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
-db_app = typer.Typer(no_args_is_help=True, help="Database maintenance.")
+app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None, help=__doc__)
+db_app = group(help="Database maintenance.")
 app.add_typer(db_app, name="db")
 app.command("publish")(publish_cmd.publish)
 app.add_typer(users.app, name="user")
@@ -94,7 +94,7 @@ def serve(
     ] = False,
 ) -> None:
     """Create or migrate the database, then serve the index (over HTTPS with --tls-cert and
-    --tls-key: trusted publishing clients such as ``uv publish`` call the index over HTTPS)."""
+    --tls-key: trusted publishing clients such as 'uv publish' call the index over HTTPS)."""
     settings = settings_from(
         data,
         create=True,
@@ -189,7 +189,7 @@ def db_migrate(data: DataOpt = None) -> None:
 
 
 def main() -> None:
-    """Entry point of the ``stockade`` console script."""
+    """Entry point of the 'stockade' console script."""
     # Everything stockade creates (database, spools, blobs, settings) is its owner's alone.
     os.umask(PRIVATE_UMASK)
     app()

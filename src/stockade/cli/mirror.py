@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from stockade.advisories.queries import any_imported
-from stockade.cli.common import CLI_ORIGIN, DataOpt, err, fail, in_transaction, open_db
+from stockade.cli.common import CLI_ORIGIN, DataOpt, err, fail, group, in_transaction, open_db
 from stockade.config import Settings
 from stockade.db import Database
 from stockade.errors import ServiceError
@@ -55,7 +55,7 @@ from stockade.storage import BlobStorage, open_storage
 
 __all__ = ["app", "view_app"]
 
-app = typer.Typer(no_args_is_help=True, help="Upstream indexes mirrored through this one.")
+app = group(help="Upstream indexes mirrored through this one.")
 out = Console()
 
 T = TypeVar("T")
@@ -484,7 +484,7 @@ def purge(
 ) -> None:
     """Take PROJECT's upstream copy out of the index and forget its cache records.
 
-    The index project is soft-deleted (blobs kept; ``stockade project restore`` brings it
+    The index project is soft-deleted (blobs kept; 'stockade project restore' brings it
     back), which also keeps its name from being mirrored again until an admin decides."""
 
     err.print(
@@ -495,7 +495,7 @@ def purge(
     )
 
 
-view_app = typer.Typer(no_args_is_help=True, help="Policy views: /views/NAME/simple/.")
+view_app = group(help="Policy views: /views/NAME/simple/.")
 
 
 @view_app.command("create")

@@ -1,5 +1,5 @@
-"""``stockade import folder|devpi|bundle`` and ``stockade export``: moving an index in (from a
-pypiserver or ``pip download`` folder, from a devpi export) and between machines."""
+"""'stockade import folder|devpi|bundle' and 'stockade export': moving an index in (from a
+pypiserver or 'pip download' folder, from a devpi export) and between machines."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from rich.progress import Progress, TimeElapsedColumn
 from sqlalchemy import select
 
 from stockade.accounts.models import User
-from stockade.cli.common import CLI_ORIGIN, DataOpt, err, fail, open_db
+from stockade.cli.common import CLI_ORIGIN, DataOpt, err, fail, group, open_db
 from stockade.cli.upkeep import COLUMNS, Bar
 from stockade.db import Database
 from stockade.storage import open_storage
@@ -23,7 +23,7 @@ from stockade.upkeep.moving.folder import scan_folder
 
 __all__ = ["app", "import_folder"]
 
-app = typer.Typer(no_args_is_help=True, help="Move an index in: files, a devpi export, a bundle.")
+app = group(help="Move an index in: files, a devpi export, a bundle.")
 
 OwnerOpt = Annotated[
     str | None,
@@ -101,7 +101,7 @@ def summarize(report: ImportReport, ignored: int = 0) -> None:
 
 @app.command("folder")
 def import_folder(
-    folder: Annotated[Path, typer.Argument(help="A pypiserver or `pip download` folder.")],
+    folder: Annotated[Path, typer.Argument(help="A pypiserver or 'pip download' folder.")],
     owner: OwnerOpt = None,
     data: DataOpt = None,
 ) -> None:

@@ -1,7 +1,7 @@
 """The 2FA-policy commands of `stockade admin`: pin a project as critical, remove the pin.
 
-Critical is permanent: ``unpin-critical`` removes only the administrator's pin, never the
-designation, so the project's maintainers still need 2FA under the ``critical`` policy.
+Critical is permanent: 'unpin-critical' removes only the administrator's pin, never the
+designation, so the project's maintainers still need 2FA under the 'critical' policy.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def _apply(project: str, data: DataOpt, *, pin: bool) -> tuple[str, PinResult]:
 
 @admin_app.command("pin-critical")
 def pin_critical_command(project: str, data: DataOpt = None) -> None:
-    """Pin PROJECT as critical: its maintainers need 2FA (policy `critical`), for good."""
+    """Pin PROJECT as critical: its maintainers need 2FA (policy 'critical'), for good."""
     name, result = _apply(project, data, pin=True)
     if not result.changed:
         err.print(f"{name} is already pinned as critical")

@@ -1,12 +1,12 @@
-"""``stockade publish``: a PEP 694 (Upload 2.0) client for any index that speaks it.
+"""'stockade publish': a PEP 694 (Upload 2.0) client for any index that speaks it.
 
-``--stage URL FILES…`` opens a publishing session at the Upload 2.0 root ``URL`` for the files'
+'--stage URL FILES…' opens a publishing session at the Upload 2.0 root 'URL' for the files'
 release (or joins the live one the index points at with its 409), uploads each file by
-``http-post-bytes`` and completes it, and prints the session URL and, on the last line, the
+'http-post-bytes' and completes it, and prints the session URL and, on the last line, the
 stage (preview) URL. Running it again resumes: files the session already completed are
-skipped, unfinished ones are started over. ``--publish``, ``--cancel`` and ``--status`` take
+skipped, unfinished ones are started over. '--publish', '--cancel' and '--status' take
 the session URL. Every other URL is discovered from the index's responses, as the PEP says.
-The API token comes from ``--token`` or ``STOCKADE_UPLOAD_TOKEN``.
+The API token comes from '--token' or 'STOCKADE_UPLOAD_TOKEN'.
 """
 
 from __future__ import annotations

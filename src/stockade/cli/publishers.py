@@ -13,7 +13,7 @@ from rich.table import Table
 from sqlalchemy import select
 
 from stockade.accounts.services import find_user
-from stockade.cli.common import CLI_ORIGIN, DataOpt, fail, open_db
+from stockade.cli.common import CLI_ORIGIN, DataOpt, fail, group, open_db
 from stockade.index.models import Project
 from stockade.oidc import services
 from stockade.oidc.models import PendingPublisher, Publisher
@@ -21,7 +21,7 @@ from stockade.oidc.publishers import PublisherError, build_spec, describe
 
 __all__ = ["app"]
 
-app = typer.Typer(no_args_is_help=True, help="Trusted publishers (OIDC).")
+app = group(help="Trusted publishers (OIDC).")
 
 ProviderOpt = Annotated[
     str, typer.Option("--provider", help="github, gitlab, google or oidc (a generic issuer).")

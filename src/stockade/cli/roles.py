@@ -8,15 +8,13 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-import typer
-
 from stockade.accounts.services import find_user
-from stockade.cli.common import CLI_ORIGIN, DataOpt, err, fail, open_db
+from stockade.cli.common import CLI_ORIGIN, DataOpt, err, fail, group, open_db
 from stockade.index.roles import RoleError, add_role, find_project, remove_user_role
 
 __all__ = ["app"]
 
-app = typer.Typer(no_args_is_help=True, help="Manage project roles.")
+app = group(help="Manage project roles.")
 
 
 class RoleChoice(StrEnum):

@@ -9,12 +9,12 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-from stockade.cli.common import DataOpt, err, fail, open_db
+from stockade.cli.common import DataOpt, err, fail, group, open_db
 from stockade.stats.ingest import FORMATS, ingest_log
 
 __all__ = ["app"]
 
-app = typer.Typer(no_args_is_help=True, help="Download statistics.")
+app = group(help="Download statistics.")
 
 
 @app.command("ingest")

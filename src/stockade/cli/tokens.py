@@ -14,7 +14,7 @@ from rich.table import Table
 from sqlalchemy import select
 
 from stockade.accounts.services import find_user
-from stockade.cli.common import CLI_ORIGIN, DataOpt, err, fail, open_db
+from stockade.cli.common import CLI_ORIGIN, DataOpt, err, fail, group, open_db
 from stockade.index.models import Project, Role
 from stockade.tokens.models import ApiToken
 from stockade.tokens.queries import user_tokens
@@ -22,7 +22,7 @@ from stockade.tokens.services import create_token, revoke_token
 
 __all__ = ["app"]
 
-app = typer.Typer(no_args_is_help=True, help="Manage API tokens.")
+app = group(help="Manage API tokens.")
 
 
 @app.command("create")
@@ -78,7 +78,8 @@ def token_list(
 
     With --json, prints a JSON list of objects with these keys:
 
-    - id: int (for `stockade token revoke`)
+    \b
+    - id: int (for 'stockade token revoke')
     - name: str
     - scope: null (every project of the user) or a list of normalized project names
     - created: ISO 8601 time, UTC
@@ -121,7 +122,7 @@ def _when(value: dt.datetime | None) -> str:
 
 @app.command("revoke")
 def token_revoke(
-    token_id: Annotated[int, typer.Argument(help="The token's id (see `stockade token list`).")],
+    token_id: Annotated[int, typer.Argument(help="The token's id (see 'stockade token list').")],
     data: DataOpt = None,
 ) -> None:
     """Revoke an API token for good (records a token:revoke event). Exits 1 for an unknown id."""

@@ -1,6 +1,6 @@
-"""The upkeep commands of `stockade admin`: ``fsck`` checks (and repairs) every invariant
-between the database, the blob store, the pages and the spool folder; ``backup`` and
-``restore`` copy an index out and make one again from the copy."""
+"""The upkeep commands of `stockade admin`: 'fsck' checks (and repairs) every invariant
+between the database, the blob store, the pages and the spool folder; 'backup' and
+'restore' copy an index out and make one again from the copy."""
 
 from __future__ import annotations
 
@@ -118,7 +118,7 @@ def admin_restore(
         str,
         typer.Argument(
             metavar="SRC|PROJECT",
-            help="A folder written by `stockade admin backup`, or a deleted project's name.",
+            help="A folder written by 'stockade admin backup', or a deleted project's name.",
         ),
     ],
     version: Annotated[str | None, typer.Argument(help="Restore only this release.")] = None,

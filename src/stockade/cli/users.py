@@ -16,12 +16,12 @@ from sqlalchemy.orm import Session
 from stockade.accounts.models import User
 from stockade.accounts.services import AccountError, create_user, find_user, set_active
 from stockade.accounts.twofactor.factors import two_factor_methods
-from stockade.cli.common import CLI_ORIGIN, DataOpt, err, fail, open_db
+from stockade.cli.common import CLI_ORIGIN, DataOpt, err, fail, group, open_db
 from stockade.index.queries import user_projects
 
 __all__ = ["app"]
 
-app = typer.Typer(no_args_is_help=True, help="Manage users.")
+app = group(help="Manage users.")
 
 
 @app.command("create")
@@ -78,6 +78,7 @@ def user_show(
 
     With --json, prints one JSON object with these keys:
 
+    \b
     - username: str
     - is_admin, disabled: bool
     - emails: list of {"address": str, "primary": bool, "verified": bool}
@@ -143,14 +144,14 @@ def user_disable(name: str, data: DataOpt = None) -> None:
     """Disable an account: it can no longer log in, and its sessions end at once.
 
     Its API tokens are kept but refused while the account is disabled. Records an
-    ``account:disable`` event.
+    'account:disable' event.
     """
     _set_active(name, False, data)
 
 
 @app.command("enable")
 def user_enable(name: str, data: DataOpt = None) -> None:
-    """Enable a disabled account again (its tokens work again). Records ``account:enable``."""
+    """Enable a disabled account again (its tokens work again). Records 'account:enable'."""
     _set_active(name, True, data)
 
 
@@ -158,7 +159,7 @@ def user_enable(name: str, data: DataOpt = None) -> None:
 def user_verify_email(name: str, email: str, data: DataOpt = None) -> None:
     """Vouch for an email address of a user: it becomes verified (and is added to the account
     if it is not there yet). Refused while the address's domain failed its last domain check.
-    Records ``account:email:verified`` with ``vouched: true``.
+    Records 'account:email:verified' with 'vouched: true'.
     """
     from stockade.accounts.email_domains.check import VouchRefused, vouch_for_email
 

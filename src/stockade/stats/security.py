@@ -24,6 +24,7 @@ __all__ = [
     "current_figures",
     "history",
     "take_snapshot",
+    "through_today",
 ]
 
 
@@ -114,6 +115,15 @@ def history(session: Session, *, since: dt.date | None = None) -> list[tuple[dt.
         (row.day, Figures(**{name: getattr(row, name) for name in FIGURES}))
         for row in session.scalars(query)
     ]
+
+
+def through_today(
+    snapshots: list[tuple[dt.date, Figures]], current: Figures, day: dt.date
+) -> list[tuple[dt.date, Figures]]:
+    """The series a chart draws: the stored days before ``day``, then ``current`` as ``day``'s
+    value. Today's stored snapshot may predate every account made since, so the chart's last
+    point always agrees with the headline figure above it."""
+    return [(d, f) for d, f in snapshots if d < day] + [(day, current)]
 
 
 def _run(ctx: JobContext) -> JobResult:

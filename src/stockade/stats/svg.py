@@ -13,8 +13,11 @@ from html import escape
 
 __all__ = ["Chart", "line_chart"]
 
-WIDTH, HEIGHT = 640, 220
-LEFT, RIGHT, TOP, BOTTOM = 56, 16, 14, 34
+# The drawing is about as wide as a dashboard card on a phone, so its text is drawn near its
+# own size there (and larger on a wide screen) rather than scaled down below readability.
+WIDTH, HEIGHT = 360, 190
+LEFT, RIGHT, TOP, BOTTOM = 52, 10, 12, 32
+FONT = 13
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,8 @@ def line_chart(
         desc = "No daily snapshots in this range yet."
         body = (
             f'<desc id="{desc_id}">{desc}</desc>'
-            f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle" fill="#4b5563">'
+            f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle" font-size="{FONT}" '
+            'fill="#4b5563">'
             f"{desc}</text>"
         )
         return Chart(head + body + "</svg>", 0)
@@ -86,13 +90,16 @@ def line_chart(
         parts.append(
             f'<line x1="{LEFT}" y1="{gy:.1f}" x2="{WIDTH - RIGHT}" y2="{gy:.1f}" '
             'stroke="#d8dde3" stroke-width="1"/>'
-            f'<text x="{LEFT - 6}" y="{gy + 4:.1f}" text-anchor="end" font-size="11" '
+            f'<text x="{LEFT - 6}" y="{gy + 4:.1f}" text-anchor="end" font-size="{FONT}" '
             f'fill="#4b5563">{escape(_fmt(round(value, 2)))}{escape(suffix)}</text>'
         )
-    for day, anchor in ((first, "start"), (last, "end")):
+    # The first and last dates only, pinned to the plot's two ends, so they never overlap;
+    # a single day gets a single, centred label.
+    ends = ((first, "start"), (last, "end")) if first != last else ((first, "middle"),)
+    for day, anchor in ends:
         parts.append(
-            f'<text x="{x(day):.1f}" y="{HEIGHT - 10}" text-anchor="{anchor}" font-size="11" '
-            f'fill="#4b5563">{day.isoformat()}</text>'
+            f'<text class="x-label" x="{x(day):.1f}" y="{HEIGHT - 10}" text-anchor="{anchor}" '
+            f'font-size="{FONT}" fill="#4b5563">{day.isoformat()}</text>'
         )
     coords = " ".join(
         f"{x(d):.1f},{y(v):.1f}" for d, v in zip((d for d, _ in series), values, strict=True)

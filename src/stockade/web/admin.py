@@ -13,6 +13,9 @@ from starlette.responses import RedirectResponse, Response
 from stockade.abuse.trust import is_trusted
 from stockade.accounts.models import User, UserEmail
 from stockade.accounts.services import find_user, set_active
+from stockade.accounts.twofactor.factors import totp_of
+from stockade.accounts.twofactor.models import WebAuthnKey
+from stockade.accounts.twofactor.recovery_codes import remaining_codes
 from stockade.index.history import all_events, user_events
 from stockade.index.models import File, Project, Role
 from stockade.web.auth import AdminUser, csrf_protect
@@ -23,6 +26,8 @@ __all__ = ["change_user", "router"]
 
 router = APIRouter(prefix="/admin", dependencies=[Depends(csrf_protect)])
 
+USERS_PER_PAGE = 50
+
 
 @router.get("/", include_in_schema=False)
 def overview(
@@ -30,8 +35,10 @@ def overview(
     ctx: Ctx,
     admin: AdminUser,
     q: Annotated[str, Query(max_length=100)] = "",
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> Response:
-    """Counts, recent events, and a user search (name or email, prefix)."""
+    """Counts, recent events, and the users: all of them a page at a time, or those whose name
+    or an email address starts with ``q``."""
     with ctx.db.read() as session:
         counts = {
             "users": session.scalar(select(func.count(User.id))) or 0,
@@ -42,26 +49,35 @@ def overview(
             "projects": session.scalar(select(func.count(Project.id))) or 0,
             "files": session.scalar(select(func.count(File.id))) or 0,
         }
-        users: list[User] = []
         term = q.strip().lower()
+        query = select(User).options(selectinload(User.emails)).order_by(User.username_lower)
         if term:
-            users = list(
-                session.scalars(
-                    select(User)
-                    .outerjoin(UserEmail, UserEmail.user_id == User.id)
-                    .where(
-                        User.username_lower.startswith(term, autoescape=True)
-                        | UserEmail.email_lower.startswith(term, autoescape=True)
-                    )
-                    .options(selectinload(User.emails))
-                    .distinct()
-                    .order_by(User.username_lower)
-                    .limit(50)
-                )
+            matching = (
+                select(UserEmail.user_id)
+                .where(UserEmail.email_lower.startswith(term, autoescape=True))
+                .scalar_subquery()
             )
+            query = query.where(
+                User.username_lower.startswith(term, autoescape=True) | User.id.in_(matching)
+            )
+        found = list(
+            session.scalars(
+                query.offset((page - 1) * USERS_PER_PAGE).limit(USERS_PER_PAGE + 1)
+            ).unique()
+        )
+        users, more = found[:USERS_PER_PAGE], len(found) > USERS_PER_PAGE
         events = all_events(session, limit=50)
     return render(
-        request, "admin/index.html", {"counts": counts, "users": users, "q": q, "events": events}
+        request,
+        "admin/index.html",
+        {
+            "counts": counts,
+            "users": users,
+            "q": q,
+            "page": page,
+            "more": more,
+            "events": events,
+        },
     )
 
 
@@ -82,6 +98,15 @@ def user_detail(username: str, request: Request, ctx: Ctx, admin: AdminUser) -> 
         ).all()
         events = user_events(session, user.id)
         trusted = is_trusted(session, user.id)
+        totp = totp_of(session, user.id)
+        keys = list(
+            session.scalars(
+                select(WebAuthnKey.label)
+                .where(WebAuthnKey.user_id == user.id)
+                .order_by(WebAuthnKey.id)
+            )
+        )
+        codes_left = remaining_codes(session, user.id)
     return render(
         request,
         "admin/user.html",
@@ -91,6 +116,9 @@ def user_detail(username: str, request: Request, ctx: Ctx, admin: AdminUser) -> 
             "roles": roles,
             "events": events,
             "trusted_reporter": trusted,
+            "totp": totp,
+            "keys": keys,
+            "codes_left": codes_left,
         },
     )
 

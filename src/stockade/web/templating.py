@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from stockade.web.auth import csrf_input
+from stockade.web.useragents import short_agent
 
 __all__ = ["render", "templates"]
 
@@ -26,6 +27,7 @@ def _filesize(value: int) -> str:
 
 
 templates.env.filters["filesize"] = _filesize
+templates.env.filters["agent"] = short_agent
 templates.env.globals["csrf_input"] = csrf_input
 
 

@@ -16,7 +16,7 @@ from stockade.db.base import utcnow
 from stockade.index.policy import SETUP_PATH
 from stockade.stats.counts import today
 from stockade.stats.mandate import critical_status
-from stockade.stats.security import FIGURES, Figures, current_figures, history
+from stockade.stats.security import FIGURES, Figures, current_figures, history, through_today
 from stockade.stats.svg import line_chart
 from stockade.web.auth import CurrentUser, csrf_protect
 from stockade.web.context import AppContext, Ctx
@@ -69,10 +69,11 @@ async def dashboard(request: Request, ctx: Ctx, range: str = DEFAULT_RANGE) -> R
     if range not in RANGES:
         return _bad_range(range)
     current, snapshots = await run_in_threadpool(_data, ctx, _since(range))
+    drawn = through_today(snapshots, current, today())
     figures = []
     for name in FIGURES:
         label, unit = LABELS[name]
-        series = [(day, float(getattr(f, name))) for day, f in snapshots]
+        series = [(day, float(getattr(f, name))) for day, f in drawn]
         chart = line_chart(f"chart-{name}", f"{label} over time", series, unit=unit)
         figures.append(
             {

@@ -30,12 +30,23 @@ from stockade.web.accounts.twofactor.overview import (
     refuse,
     write,
 )
+from stockade.web.accounts.twofactor.print_script import PRINT_SCRIPT, PRINT_SCRIPT_PATH
 from stockade.web.auth import CurrentUser, csrf_protect
 from stockade.web.context import Ctx, origin_of
 
 __all__ = ["router"]
 
 router = APIRouter(dependencies=[Depends(csrf_protect)])
+
+
+@router.get(PRINT_SCRIPT_PATH, include_in_schema=False)
+def print_script() -> Response:
+    """The script of the Print button beside new recovery codes."""
+    return Response(
+        PRINT_SCRIPT,
+        media_type="text/javascript",
+        headers={"Cache-Control": "public, max-age=3600"},
+    )
 
 
 @router.post(TWO_FACTOR_PATH + "recovery-codes/", include_in_schema=False)
