@@ -222,6 +222,10 @@ class Instance:
         ).stdout
 
     def token(self) -> str:
+        """alice, with a password, and an API token of hers. On a new instance the data folder
+        is created first (`db migrate`: the CLI creates one only for serve, migrate, restore)."""
+        if not self.data.exists():
+            self.stockade("db", "migrate")
         self.stockade(
             "user", "create", "alice", "--email", "a@example.test", "--password-stdin",
             stdin="correct horse battery\n",
