@@ -41,7 +41,7 @@ def export(
 ) -> None:
     """Write the index (or the projects of --project, or what -r FILE needs) to DEST as a
     bundle: its rows, files, provenance, events and advisories, with the sha256 of each part,
-    for `stockade import bundle` on another machine.
+    for "stockade import bundle" on another machine.
 
     Exit status: 0 written, 1 it could not be done (nothing is left at DEST)."""
     settings, db = open_db(data)

@@ -128,7 +128,7 @@ def import_folder(
 
 @app.command("devpi")
 def import_devpi(
-    export: Annotated[Path, typer.Argument(help="A folder written by `devpi-export`.")],
+    export: Annotated[Path, typer.Argument(help="A folder written by devpi-export.")],
     owner: Annotated[
         str | None,
         typer.Option(
