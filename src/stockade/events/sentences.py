@@ -47,6 +47,7 @@ PHRASES: dict[str, str] = {
     # Tokens and trusted publishing
     "token:create": "created an API token",
     "token:revoke": "revoked an API token",
+    "token:leak": "had an API token[ {name}] revoked: a secret scanner found it at {url}",
     "token:use": "used an API token",
     "publisher:add": "added a trusted publisher",
     "publisher:remove": "removed a trusted publisher",

@@ -343,6 +343,12 @@ def _oidc_routes() -> list[Any]:
     return _routes(oidc_api_router)
 
 
+def _disclosure_routes() -> list[Any]:
+    from stockade.web.tokens.disclosure import router as disclosure_router
+
+    return _routes(disclosure_router)
+
+
 def _page_routes() -> list[Any]:
     """The routes of the pages people see (and of the forms and APIs behind them), in the order
     they must be matched: their modules, templates and form models are about 8 MiB a worker
@@ -393,6 +399,7 @@ def _page_routes() -> list[Any]:
 _NOT_PAGES = (
     *("/legacy", "/_health/", "/metrics", "/favicon.ico"),
     *("/upload/", "/pypi", "/views/", "/rss/", "/v1/", "/_/oidc/"),
+    *("/_/secrets/", "/_/github/"),
 )
 _ROUTE_GROUPS = (
     RouteGroup(_staging_routes, ("/upload/",)),
@@ -401,6 +408,7 @@ _ROUTE_GROUPS = (
     RouteGroup(_rss_routes, ("/rss/",)),
     RouteGroup(_osv_routes, ("/v1/",)),
     RouteGroup(_oidc_routes, ("/_/oidc/",)),
+    RouteGroup(_disclosure_routes, ("/_/secrets/", "/_/github/")),
     RouteGroup(_page_routes, others=_NOT_PAGES),
 )
 
