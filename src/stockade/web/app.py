@@ -362,6 +362,7 @@ def _page_routes() -> list[Any]:
     from stockade.web.attestations.provenance import router as integrity_router
     from stockade.web.index.pages import router as pages_router
     from stockade.web.lifecycle.routes import router as lifecycle_router
+    from stockade.web.manage.held import router as held_router
     from stockade.web.manage.projects import router as manage_router
     from stockade.web.manage.settings import router as project_settings_router
     from stockade.web.mirror.forms import router as mirror_forms_router
@@ -387,6 +388,7 @@ def _page_routes() -> list[Any]:
         two_factor_router,
         recovery_router,
         project_settings_router,
+        held_router,
         lifecycle_router,
         publishers_router,
         integrity_router,
