@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
@@ -27,7 +27,7 @@ from stockade.publish.holds import (
     find_project,
     held_files,
 )
-from stockade.web.auth import LoginRequired
+from stockade.web.auth import LoginRequired, csrf_protect
 from stockade.web.context import AppContext, Ctx, origin_of
 from stockade.web.guards import OwnerAccess, ProjectAccess, ProjectNotFound
 from stockade.web.manage.common import form_fields
@@ -36,7 +36,8 @@ from stockade.web.templating import render
 
 __all__ = ["router"]
 
-router = APIRouter()
+# Forms posted by signed-in owners: CSRF-protected.
+router = APIRouter(dependencies=[Depends(csrf_protect)])
 
 HELD_PAGE = "/manage/project/{project_name}/held/"
 PROVENANCE_FORM = "/manage/project/{project_name}/publishing/provenance/"
@@ -101,13 +102,21 @@ def _prove(ctx: AppContext, access: ProjectAccess, code: str, request: Request) 
         return user
 
 
-@router.post(HELD_PAGE + "{version}/{action}/", include_in_schema=False)
-async def decide_held(
-    version: str, action: str, request: Request, ctx: Ctx, access: OwnerAccess
+@router.post(HELD_PAGE + "{version}/confirm/", include_in_schema=False)
+async def confirm_held(version: str, request: Request, ctx: Ctx, access: OwnerAccess) -> Response:
+    """Publish a held release, with a second factor."""
+    return await _decide("confirm", version, request, ctx, access)
+
+
+@router.post(HELD_PAGE + "{version}/discard/", include_in_schema=False)
+async def discard_held(version: str, request: Request, ctx: Ctx, access: OwnerAccess) -> Response:
+    """Drop a held release, with a second factor."""
+    return await _decide("discard", version, request, ctx, access)
+
+
+async def _decide(
+    action: str, version: str, request: Request, ctx: AppContext, access: ProjectAccess
 ) -> Response:
-    """Confirm (publish) or discard a held release, with a second factor."""
-    if action not in ("confirm", "discard"):
-        return _page(request, ctx, access, error="Unknown action.", status_code=404)
     fields = await form_fields(request, "code")
     if not fields["code"].strip():
         return _page(request, ctx, access, error="Enter a code to decide.", status_code=400)
