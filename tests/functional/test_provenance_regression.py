@@ -155,9 +155,14 @@ def test_a_token_upload_is_held_until_an_owner_confirms_it_with_totp(index: Inde
     assert current["held_files"] == 0 and current["held_files_confirmed"] == 1
 
 
-def test_owners_choose_refuse_or_warn_and_can_start_a_new_pattern(index: Index) -> None:
+def test_other_repositories_and_the_owners_choices(index: Index) -> None:
     trusted_project(index)
     owner = login_client(index, "alice")
+    # Another repository's publisher breaks the publisher rule: held.
+    fork = upload(index, "1.3", publisher_token(index, publisher(index, "beacon-fork")))
+    assert fork.status_code == 200 and "provenance rule: publisher" in fork.text
+    assert "octo/beacon (release.yml)" in fork.text
+    assert wheel_name(NAME, "1.3") not in simple_files(index)
 
     def choose(mode: str) -> None:
         data = {"csrf_token": csrf_from(owner, PUBLISHING), "mode": mode}
@@ -185,14 +190,3 @@ def test_owners_choose_refuse_or_warn_and_can_start_a_new_pattern(index: Index) 
     assert reset.status_code == 303
     assert upload(index, "2.1", index.token("alice")).text == "OK\n"
     assert {"project:provenance:regression", "project:provenance:reset"} <= set(tags(index))
-
-
-def test_an_upload_from_another_repository_breaks_the_publisher_rule(index: Index) -> None:
-    trusted_project(index)
-    other = publisher(index, "beacon-fork")
-
-    response = upload(index, "2.0", publisher_token(index, other))
-
-    assert response.status_code == 200 and "provenance rule: publisher" in response.text
-    assert "octo/beacon (release.yml)" in response.text
-    assert wheel_name(NAME, "2.0") not in simple_files(index)
