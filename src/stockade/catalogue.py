@@ -21,6 +21,7 @@ from stockade.accounts.twofactor import models as twofactor_models
 from stockade.advisories import models as advisories_models
 from stockade.db import ratelimit
 from stockade.events import models as events_models
+from stockade.index import held as held_models
 from stockade.index import models as index_models
 from stockade.index import provenance as provenance_models
 from stockade.jobs import models as jobs_models
@@ -54,6 +55,7 @@ MODELS: tuple[ModuleType, ...] = (
     mirror_models,
     blob_holds_models,
     staging_models,
+    held_models,
 )
 
 

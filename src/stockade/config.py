@@ -19,6 +19,7 @@ from typing import Any
 __all__ = ["ConfigError", "Settings", "UpstreamSettings", "load_settings"]
 
 MiB = 1024 * 1024
+PROVENANCE_REGRESSION_CHOICES = ("refuse", "hold", "warn")
 GiB = 1024 * MiB
 
 
@@ -116,6 +117,17 @@ class Settings:
     # `stockade serve` speaks HTTPS itself when both are set (PEM files).
     tls_cert: str = ""
     tls_key: str = ""
+
+    # -- supply-chain alarms ------------------------------------------------------------------
+    # Where the secret scanner (GitHub's by default) publishes the public keys it signs token
+    # leak reports with ({"public_keys": [{"key_identifier", "key", "is_current"}]}).
+    secret_scanning_keys_url: str = "https://api.github.com/meta/public_keys/secret_scanning"  # noqa: S105  (a public URL)
+    # An upload that breaks its project's provenance pattern (its last
+    # provenance_window releases all trusted-published, all attested, or all from one
+    # repository and workflow): "refuse", "hold" (stored, not listed until an owner confirms
+    # with 2FA) or "warn". Projects may choose their own.
+    provenance_regression: str = "hold"
+    provenance_window: int = 3
 
     # -- downloads and critical projects ------------------------------------------------------
     # Download counts are kept in memory and written this often (seconds).
@@ -340,6 +352,9 @@ TEMPLATE = """\
 # two_factor_enforce_after = "2027-01-01"                     # critical rule from; "" = now
 # advisory_urls = "https://…/PyPI/all.zip"                    # OSV advisories, every 6 hours
 # refuse_vulnerable_uploads = false                           # refuse known-vulnerable versions
+# provenance_regression = "hold"                              # refuse | hold | warn
+# provenance_window = 3                                       # releases that set a pattern
+# secret_scanning_keys_url = "https://api.github.com/meta/public_keys/secret_scanning"
 # mirror_recheck_seconds = 86400                              # re-check cached upstream projects
 #
 # Upstream indexes to mirror (or STOCKADE_UPSTREAM_URL=https://pypi.org/simple/ for one):
@@ -394,6 +409,15 @@ def _validate(settings: Settings) -> None:
             "two_factor_required must be none, critical or all, "
             f"got {settings.two_factor_required!r}"
         )
+    if settings.provenance_regression not in PROVENANCE_REGRESSION_CHOICES:
+        raise ConfigError(
+            "provenance_regression must be refuse, hold or warn, "
+            f"got {settings.provenance_regression!r}"
+        )
+    if settings.provenance_window < 1:
+        raise ConfigError("provenance_window must be at least 1")
+    if not settings.secret_scanning_keys_url.startswith(("http://", "https://")):
+        raise ConfigError("secret_scanning_keys_url must be an http(s) URL")
     for key in ("closed_release_days", "deleted_name_reserved_days", "typosquat_top_n"):
         if getattr(settings, key) < 0:
             raise ConfigError(f"{key} must not be negative")

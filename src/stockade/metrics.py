@@ -58,7 +58,9 @@ REQUEST_SECONDS = Histogram(
     ["group"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
-UPLOADS = Counter("stockade_uploads", "Uploads accepted, by outcome (created, exists)", ["outcome"])
+UPLOADS = Counter(
+    "stockade_uploads", "Uploads accepted, by outcome (created, exists, held)", ["outcome"]
+)
 UPLOAD_REFUSALS = Counter(
     "stockade_upload_refusals", "Uploads refused, by reason", ["reason", "status"]
 )

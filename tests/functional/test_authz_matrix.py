@@ -389,6 +389,9 @@ NOT_COOKIE_AUTHENTICATED = {
     ("POST", "/_/oidc/mint-token"),
     ("POST", "/_/oidc/github/mint-token"),
     ("POST", "/_/oidc/burn-token"),
+    # Token-leak reports from a secret scanner, signed with the scanner's published key.
+    ("POST", "/_/secrets/disclose-token"),
+    ("POST", "/_/github/disclose-token"),
     # The OSV API: public reads of advisories, asked with a JSON body.
     ("POST", "/v1/query"),
     ("POST", "/v1/querybatch"),

@@ -43,6 +43,8 @@ EXPECTED = {
     "projects_requiring_2fa": 1,
     "uploads_trusted_publishing_pct": 25.0,
     "uploads_attested_pct": 50.0,
+    "held_files": 0,
+    "held_files_confirmed": 0,
 }
 
 

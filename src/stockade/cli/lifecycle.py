@@ -27,7 +27,7 @@ from stockade.stats.counts import recent_downloads
 
 __all__ = ["project_app", "release_app"]
 
-release_app = group(help="Releases: yank and unyank.")
+release_app = group(help="Releases: yank and unyank, and held uploads: list and confirm.")
 project_app = group(help="Projects: show, delete, archive.")
 
 T = TypeVar("T")

@@ -21,6 +21,7 @@ from stockade.cli import (
     advisories,
     bundle,
     events,
+    held,
     jobs,
     lifecycle,
     mirror,
@@ -54,6 +55,8 @@ app.add_typer(events.app, name="events")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(stats.app, name="stats")
 app.add_typer(publishers.app, name="publisher")
+# `held` adds `release held` and `release confirm` to the release group.
+assert held.release_held is not None
 app.add_typer(lifecycle.release_app, name="release")
 app.add_typer(lifecycle.project_app, name="project")
 app.add_typer(advisories.app, name="advisories")

@@ -47,6 +47,7 @@ PHRASES: dict[str, str] = {
     # Tokens and trusted publishing
     "token:create": "created an API token",
     "token:revoke": "revoked an API token",
+    "token:leak": "had an API token[ {name}] revoked: a secret scanner found it at {url}",
     "token:use": "used an API token",
     "publisher:add": "added a trusted publisher",
     "publisher:remove": "removed a trusted publisher",
@@ -81,6 +82,15 @@ PHRASES: dict[str, str] = {
     "release:delete": "deleted release[ {version}][ ({reason})]",
     "release:restore": "restored[ release {version}][ releases {versions}]",
     "file:upload": "uploaded[ {filename}]",
+    "file:hold": "uploaded[ {filename}], held: it broke the provenance pattern[ ({rule})]",
+    "file:provenance:regression": (
+        "uploaded[ {filename}], which broke the provenance pattern[ ({rule})] (warned)"
+    ),
+    "release:held:confirm": "confirmed the held release[ {version}]",
+    "release:held:discard": "discarded the held release[ {version}]",
+    "project:provenance:regression": "set what happens to uploads that break the provenance "
+    "pattern[ to {mode}]",
+    "project:provenance:reset": "started a new provenance pattern (changed how it publishes)",
     "release:stage": "opened a publishing session[ for {name}][ {version}]",
     "release:stage-publish": "published the staged release[ {name}][ {version}]",
     "release:stage-expire": "expired the publishing session[ for {name}][ {version}]",

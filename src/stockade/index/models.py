@@ -65,6 +65,11 @@ class Project(Base):
     critical_pinned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Owners' opt-in: every maintainer needs 2FA to upload, manage or be invited.
     require_2fa: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The owners' choice for uploads that break the provenance pattern (refuse, hold, warn);
+    # None: the index's setting. Releases before ``provenance_pattern_since`` set no pattern
+    # (an owner moved the project's CI on purpose).
+    provenance_regression: Mapped[str | None] = mapped_column(String(16))
+    provenance_pattern_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     # What the name looks like (stockade.index.names.ultranormalize): new names must not match.
     ultranormalized_name: Mapped[str] = mapped_column(
         String(255), index=True, default=_ultranormalized, server_default=""

@@ -1,4 +1,6 @@
-"""A project's security settings: the owners' 2FA opt-in and administrators' critical pins.
+"""A project's security settings: the owners' 2FA opt-in, administrators' critical pins, and
+the owners' provenance-pattern choices (what happens to an upload that breaks it, and a reset
+when they change how the project publishes on purpose).
 
 Critical is sticky (issue: critical projects): once a project is critical it stays critical, so
 removing a pin clears only ``critical_pinned`` — the marker that an administrator chose it —
@@ -15,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from stockade.accounts.models import User
 from stockade.accounts.twofactor.factors import has_two_factor
+from stockade.config import PROVENANCE_REGRESSION_CHOICES
 from stockade.db.base import utcnow
 from stockade.events.services import Origin, record
 from stockade.index.models import Project, Role
@@ -26,6 +29,8 @@ __all__ = [
     "PinResult",
     "members_two_factor",
     "pin_critical",
+    "reset_provenance_pattern",
+    "set_provenance_regression",
     "set_require_2fa",
     "unpin_critical",
 ]
@@ -143,3 +148,45 @@ def members_two_factor(session: Session, project_id: int) -> list[MemberTwoFacto
         MemberTwoFactor(name, role, has_two_factor(session, uid)) for uid, name, role in rows
     ]
     return sorted(members, key=lambda m: (m.has_two_factor, m.username.lower()))
+
+
+def set_provenance_regression(
+    session: Session, *, actor: User, project: Project, mode: str | None, origin: Origin
+) -> bool:
+    """The owners' choice for uploads that break the project's provenance pattern
+    (``refuse``, ``hold``, ``warn``; None: the index's setting); False when it already was."""
+    if mode is not None and mode not in PROVENANCE_REGRESSION_CHOICES:
+        raise NotAllowed(f"Unknown choice {mode!r}: refuse, hold or warn.")
+    lock_project(session, project)
+    session.refresh(project)
+    require_owner(session, actor, project)
+    if project.provenance_regression == mode:
+        return False
+    project.provenance_regression = mode
+    record(
+        session,
+        "project:provenance:regression",
+        origin=origin,
+        actor_id=actor.id,
+        project_id=project.id,
+        mode=mode or "the index's setting",
+    )
+    return True
+
+
+def reset_provenance_pattern(
+    session: Session, *, actor: User, project: Project, origin: Origin
+) -> None:
+    """Start a new provenance pattern: the releases so far no longer set one (the owners are
+    moving the project's CI, or starting to publish another way, on purpose)."""
+    lock_project(session, project)
+    session.refresh(project)
+    require_owner(session, actor, project)
+    project.provenance_pattern_since = utcnow()
+    record(
+        session,
+        "project:provenance:reset",
+        origin=origin,
+        actor_id=actor.id,
+        project_id=project.id,
+    )

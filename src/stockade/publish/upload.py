@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,6 +36,7 @@ from stockade.index.projects import create_project
 from stockade.index.provenance import store_provenance
 from stockade.index.state import journal_many, rerender
 from stockade.lifecycle import rules as lifecycle_rules
+from stockade.mail import Message
 from stockade.oidc.services import drop_publishers
 from stockade.publish.checks import (
     check_form,
@@ -47,6 +48,8 @@ from stockade.publish.checks import (
 )
 from stockade.publish.errors import UploadError
 from stockade.publish.form import UploadedFile, UploadForm
+from stockade.publish.holds import hold_file, owner_mail
+from stockade.publish.regression import Regression, find_regression, mode_of
 from stockade.storage import BlobStorage
 from stockade.storage.holds import hold_blobs
 from stockade.tokens.models import ApiToken
@@ -59,10 +62,14 @@ __all__ = ["UploadResult", "accept_upload", "add_file", "check_dist", "new_relea
 class UploadResult:
     """What happened to an accepted upload."""
 
-    outcome: Literal["created", "exists"]
+    outcome: Literal["created", "exists", "held"]
     project: str
     version: str
     filename: str
+    # A provenance regression accepted ("warn") or held: the uploader's warning, and the
+    # owners' mail to deliver after the commit.
+    notice: str | None = None
+    messages: tuple[Message, ...] = field(default=(), compare=False)
 
 
 def accept_upload(
@@ -233,6 +240,7 @@ def write_file(
     *,
     provenance: dict[str, Any] | None = None,
     journal_to: list[tuple[str, str | None]] | None = None,
+    confirmed: bool = False,
 ) -> UploadResult:
     """The write transaction (also a staged release's, once per file, when it is published):
     the checks again under the project's row lock, then the project
@@ -241,7 +249,11 @@ def write_file(
 
     With ``journal_to``, the file's journal entries (``(action, version)``) are appended to it
     instead, and the pages are left alone: a caller writing several files of one project in
-    one transaction journals them at once and renders the pages once."""
+    one transaction journals them at once and renders the pages once.
+
+    An upload that breaks the project's provenance pattern (:mod:`stockade.publish.regression`)
+    is refused, held (:mod:`stockade.publish.holds`) or accepted with a notice, as the project
+    or the index chose; ``confirmed``: an owner confirmed this held file, it is written."""
     changes: list[tuple[str, str | None]] = []
     # Before the project is read: a session reserving the name waits, or is seen (PEP 694).
     reservations.lock_name(session, dist.normalized_name)
@@ -251,6 +263,44 @@ def write_file(
         _reopen(session, settings, token, project, origin)
     if check_upload(session, settings, token, project, dist, upload):
         return _exists(dist, upload)
+    regression = None
+    if project is not None and not confirmed:
+        regression = find_regression(
+            session,
+            settings,
+            project,
+            canonical_version=release_key(dist),
+            publisher_id=token.publisher_id,
+            attested=provenance is not None,
+        )
+    if regression is not None:
+        assert project is not None
+        mode = mode_of(settings, project)
+        if mode == "refuse" or (mode == "hold" and journal_to is not None):
+            # A staged release is published whole or not at all: it cannot be held in part.
+            raise UploadError(403, f"{regression.reason} The project refuses such uploads.")
+        if mode == "hold":
+            messages = hold_file(
+                session,
+                settings,
+                token,
+                project,
+                dist,
+                upload,
+                metadata_sha256,
+                form,
+                origin,
+                regression,
+                provenance=provenance,
+            )
+            return UploadResult(
+                "held",
+                project.normalized_name,
+                dist.version,
+                upload.filename,
+                notice=f"{regression.reason} The file is held until an owner confirms it.",
+                messages=tuple(messages),
+            )
 
     if project is None:
         project = create_project(
@@ -320,7 +370,59 @@ def write_file(
     else:
         journal_many(session, project, changes, user_id=token.actor_id)
         rerender(session, project)
+    if regression is not None:
+        return _accepted_with_warning(
+            session, settings, token, project, release, upload, origin, regression
+        )
     return UploadResult("created", project.normalized_name, release.version, upload.filename)
+
+
+def _accepted_with_warning(
+    session: Session,
+    settings: Settings,
+    token: AuthenticatedToken,
+    project: Project,
+    release: Release,
+    upload: UploadedFile,
+    origin: Origin,
+    regression: Regression,
+) -> UploadResult:
+    """The ``warn`` choice: the file is in; the event, the owners' mail, the uploader's
+    notice."""
+    record(
+        session,
+        "file:provenance:regression",
+        origin=origin,
+        actor_id=token.actor_id,
+        project_id=project.id,
+        filename=upload.filename,
+        version=release.version,
+        rule=regression.rule,
+        token_id=token.api_token_id,
+        publisher_id=token.publisher_id,
+    )
+    who = token.username or "a trusted publisher"
+    messages = owner_mail(
+        session,
+        project,
+        subject=f"An upload to {project.name} broke its provenance pattern",
+        body=(
+            f"{who} uploaded {upload.filename} ({project.name} {release.version}) to "
+            f"{settings.site_name}. It is published, but it does not look like the project's "
+            f"recent releases:\n\n{regression.reason}\n\nIf you did not expect it, the token "
+            "it came with may be in someone else's hands: revoke it, and yank or delete the "
+            f"release at\n{settings.base_url}/manage/project/{project.normalized_name}/\n"
+        ),
+        site_name=settings.site_name,
+    )
+    return UploadResult(
+        "created",
+        project.normalized_name,
+        release.version,
+        upload.filename,
+        notice=f"Warning: {regression.reason}",
+        messages=tuple(messages),
+    )
 
 
 def new_release(session: Session, project: Project, dist: DistInfo) -> Release:

@@ -90,4 +90,7 @@ class SecuritySnapshot(Base):
     projects_requiring_2fa: Mapped[int] = mapped_column(Integer)
     uploads_trusted_publishing_pct: Mapped[float] = mapped_column(Float)
     uploads_attested_pct: Mapped[float] = mapped_column(Float)
+    # Uploads held for breaking their project's provenance pattern: waiting, and confirmed.
+    held_files: Mapped[int] = mapped_column(Integer, server_default="0")
+    held_files_confirmed: Mapped[int] = mapped_column(Integer, server_default="0")
     taken_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from stockade.accounts.models import User
 from stockade.accounts.twofactor.models import TotpSecret, WebAuthnKey
 from stockade.db.base import utcnow
+from stockade.index.held import CONFIRMED, HELD, HeldFile
 from stockade.index.models import File, Project, Role
 from stockade.index.provenance import FileProvenance
 from stockade.jobs.interface import Job, JobContext, JobResult
@@ -42,6 +43,8 @@ class Figures:
     projects_requiring_2fa: int
     uploads_trusted_publishing_pct: float
     uploads_attested_pct: float
+    held_files: int
+    held_files_confirmed: int
 
     def as_dict(self) -> dict[str, int | float]:
         return asdict(self)
@@ -89,6 +92,14 @@ def current_figures(session: Session) -> Figures:
         ),
         uploads_trusted_publishing_pct=_pct(published, files),
         uploads_attested_pct=_pct(attested, files),
+        held_files=_held(session, HELD),
+        held_files_confirmed=_held(session, CONFIRMED),
+    )
+
+
+def _held(session: Session, status: str) -> int:
+    return int(
+        session.scalar(select(func.count(HeldFile.id)).where(HeldFile.status == status)) or 0
     )
 
 

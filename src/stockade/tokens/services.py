@@ -35,6 +35,7 @@ __all__ = [
     "create_publisher_token",
     "create_token",
     "revoke_token",
+    "root_key",
     "signed_in",
 ]
 
@@ -85,7 +86,8 @@ def signed_in(user_id: int, username: str, normalized_project: str) -> Authentic
     return AuthenticatedToken(0, user_id, username, frozenset({normalized_project}))
 
 
-def _root_key(secret_key: str, identifier: str) -> bytes:
+def root_key(secret_key: str, identifier: str) -> bytes:
+    """The macaroon root key of the token with this identifier."""
     return hmac.new(
         secret_key.encode(), b"stockade-macaroon-v1:" + identifier.encode(), hashlib.sha256
     ).digest()
@@ -112,7 +114,7 @@ def create_token(
     session.add(row)
     session.flush()
     macaroon = Macaroon(
-        location=_LOCATION, identifier=identifier, key=_root_key(secret_key, identifier)
+        location=_LOCATION, identifier=identifier, key=root_key(secret_key, identifier)
     )
     macaroon.add_first_party_caveat(json.dumps({"t": "user", "id": user.id}))
     if names is not None:
@@ -161,7 +163,7 @@ def create_publisher_token(
     session.add(row)
     session.flush()
     macaroon = Macaroon(
-        location=_LOCATION, identifier=identifier, key=_root_key(secret_key, identifier)
+        location=_LOCATION, identifier=identifier, key=root_key(secret_key, identifier)
     )
     macaroon.add_first_party_caveat(json.dumps({"t": "publisher", "id": publisher_id}))
     macaroon.add_first_party_caveat(json.dumps({"t": "projects", "names": [normalized_project]}))
@@ -246,7 +248,7 @@ def check_token(session: Session, raw: str, *, secret_key: str) -> Authenticated
     verifier = Verifier()
     verifier.satisfy_general(caveats)
     try:
-        verifier.verify(macaroon, _root_key(secret_key, identifier))
+        verifier.verify(macaroon, root_key(secret_key, identifier))
     except MacaroonException as exc:
         raise TokenError(caveats.failure or "invalid token signature") from exc
     except Exception as exc:  # pymacaroons raises bare Exception subclasses on bad input

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from sqlalchemy import ColumnElement, CompoundSelect, Select, or_, select, union
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from stockade.index.held import HeldFile
 from stockade.index.models import File
 from stockade.mirror.models import MirrorFile
 from stockade.staging.models import StagedFile
@@ -39,6 +40,8 @@ BLOB_REFERENCES: tuple[InstrumentedAttribute[str] | InstrumentedAttribute[str | 
     File.metadata_sha256,  # its PEP 658 metadata sidecar
     StagedFile.sha256_digest,  # a staged (not yet published) file
     StagedFile.metadata_sha256,  # and its sidecar
+    HeldFile.sha256_digest,  # a held upload (publish.regression), kept until decided
+    HeldFile.metadata_sha256,  # and its sidecar
 )
 
 BLOB_PREFIX = "blobs/sha256/"
@@ -75,6 +78,9 @@ def all_referenced(session: Session) -> list[str]:
         # A staged file's bytes (and sidecar) are stored once they arrived.
         select(StagedFile.sha256_digest).where(StagedFile.sha256_digest.is_not(None)),
         select(StagedFile.metadata_sha256).where(StagedFile.metadata_sha256.is_not(None)),
+        # A held upload's are stored before it is held.
+        select(HeldFile.sha256_digest),
+        select(HeldFile.metadata_sha256).where(HeldFile.metadata_sha256.is_not(None)),
     )
     return sorted(row[0] for row in session.execute(query) if row[0] is not None)
 

@@ -343,6 +343,12 @@ def _oidc_routes() -> list[Any]:
     return _routes(oidc_api_router)
 
 
+def _disclosure_routes() -> list[Any]:
+    from stockade.web.tokens.disclosure import router as disclosure_router
+
+    return _routes(disclosure_router)
+
+
 def _page_routes() -> list[Any]:
     """The routes of the pages people see (and of the forms and APIs behind them), in the order
     they must be matched: their modules, templates and form models are about 8 MiB a worker
@@ -356,6 +362,7 @@ def _page_routes() -> list[Any]:
     from stockade.web.attestations.provenance import router as integrity_router
     from stockade.web.index.pages import router as pages_router
     from stockade.web.lifecycle.routes import router as lifecycle_router
+    from stockade.web.manage.held import router as held_router
     from stockade.web.manage.projects import router as manage_router
     from stockade.web.manage.settings import router as project_settings_router
     from stockade.web.mirror.forms import router as mirror_forms_router
@@ -381,6 +388,7 @@ def _page_routes() -> list[Any]:
         two_factor_router,
         recovery_router,
         project_settings_router,
+        held_router,
         lifecycle_router,
         publishers_router,
         integrity_router,
@@ -393,6 +401,7 @@ def _page_routes() -> list[Any]:
 _NOT_PAGES = (
     *("/legacy", "/_health/", "/metrics", "/favicon.ico"),
     *("/upload/", "/pypi", "/views/", "/rss/", "/v1/", "/_/oidc/"),
+    *("/_/secrets/", "/_/github/"),
 )
 _ROUTE_GROUPS = (
     RouteGroup(_staging_routes, ("/upload/",)),
@@ -401,6 +410,7 @@ _ROUTE_GROUPS = (
     RouteGroup(_rss_routes, ("/rss/",)),
     RouteGroup(_osv_routes, ("/v1/",)),
     RouteGroup(_oidc_routes, ("/_/oidc/",)),
+    RouteGroup(_disclosure_routes, ("/_/secrets/", "/_/github/")),
     RouteGroup(_page_routes, others=_NOT_PAGES),
 )
 

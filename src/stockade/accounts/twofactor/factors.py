@@ -40,6 +40,7 @@ __all__ = [
     "factor_added",
     "has_two_factor",
     "lock_account",
+    "prove_second_factor",
     "remove_all_factors",
     "remove_totp",
     "remove_webauthn_key",
@@ -401,3 +402,15 @@ def end_pending_logins(session: Session, user_id: int) -> None:
         .where(PendingLogin.user_id == user_id, PendingLogin.finished_at.is_(None))
         .values(finished_at=utcnow())
     )
+
+
+def prove_second_factor(
+    session: Session, user_id: int, code: str, *, origin: Origin, now: float | None = None
+) -> bool:
+    """Whether ``code`` is a current code of the user's authenticator app or one of their
+    recovery codes (spent either way), for an action that asks for a second factor again."""
+    lock_account(session, user_id)
+    totp = totp_of(session, user_id)
+    if totp is not None and spend_code(session, totp, code, now=now):
+        return True
+    return bool(code.strip()) and spend_recovery_code(session, user_id, code, origin=origin)

@@ -18,13 +18,14 @@ from stockade.index.models import Project
 from stockade.oidc import services
 from stockade.oidc.exchange import audience_for
 from stockade.oidc.publishers import FIELDS, PublisherError, build_spec, describe
+from stockade.publish.holds import held_files
 from stockade.web.auth import CurrentUser, Identity, LoginRequired
 from stockade.web.context import AppContext, Ctx, origin_of
 from stockade.web.guards import OwnerAccess, ProjectAccess, ProjectNotFound
 from stockade.web.manage.common import form_fields
 from stockade.web.templating import render
 
-__all__ = ["router"]
+__all__ = ["project_page", "router"]
 
 router = APIRouter()
 
@@ -37,6 +38,8 @@ _NOTICES = {
     "removed": "The trusted publisher is removed; its upload tokens no longer work.",
     "pending-added": "The pending publisher is added.",
     "pending-removed": "The pending publisher is removed.",
+    "provenance": "The choice for uploads that break the provenance pattern is saved.",
+    "pattern-reset": "A new provenance pattern starts now: the releases so far set none.",
 }
 
 
@@ -49,7 +52,7 @@ def _issuers(ctx: AppContext) -> dict[str, str]:
     }
 
 
-def _project_page(
+def project_page(
     request: Request,
     ctx: AppContext,
     access: ProjectAccess,
@@ -64,6 +67,16 @@ def _project_page(
             {"id": p.id, "provider": p.provider, "text": describe(p), "created_at": p.created_at}
             for p in services.project_publishers(session, access.project_id)
         ]
+        project = session.get(Project, access.project_id)
+        if project is None:
+            raise ProjectNotFound(access.name)
+        provenance = {
+            "mode": project.provenance_regression or "index",
+            "index_mode": ctx.settings.provenance_regression,
+            "window": ctx.settings.provenance_window,
+            "since": project.provenance_pattern_since,
+            "held": len(held_files(session, project)),
+        }
     values: dict[str, Any] = {
         "access": access,
         "publishers": publishers,
@@ -73,6 +86,7 @@ def _project_page(
         "notice": _NOTICES.get(done or ""),
         "error": error,
         "form": form or {},
+        "provenance": provenance,
     }
     return render(request, "manage/publishing.html", values, status_code=status_code)
 
@@ -85,7 +99,7 @@ def project_publishing(
     if project_name != access.normalized_name:
         path = PROJECT_PAGE.format(project_name=access.normalized_name)
         return RedirectResponse(path, status_code=301)
-    return _project_page(request, ctx, access, done=done)
+    return project_page(request, ctx, access, done=done)
 
 
 def _active_user(ctx: AppContext, identity: Identity) -> None:
@@ -101,7 +115,7 @@ async def add_project_publisher(
 ) -> Response:
     """Add a publisher of ``provider`` (github, gitlab, google; oidc for administrators)."""
     if provider not in FIELDS or (provider not in OWNER_PROVIDERS and not access.identity.is_admin):
-        return _project_page(
+        return project_page(
             request, ctx, access, error=f"Unknown provider {provider!r}.", status_code=404
         )
     fields = await form_fields(request, *FIELDS[provider])
@@ -122,7 +136,7 @@ async def add_project_publisher(
         await run_in_threadpool(add)
     except PublisherError as exc:
         form = {"provider": provider, **fields}
-        return _project_page(request, ctx, access, error=str(exc), form=form, status_code=400)
+        return project_page(request, ctx, access, error=str(exc), form=form, status_code=400)
     path = PROJECT_PAGE.format(project_name=access.normalized_name)
     return RedirectResponse(f"{path}?done=added", status_code=303)
 
@@ -147,7 +161,7 @@ async def remove_project_publisher(
     try:
         await run_in_threadpool(remove)
     except PublisherError as exc:
-        return _project_page(request, ctx, access, error=str(exc), status_code=404)
+        return project_page(request, ctx, access, error=str(exc), status_code=404)
     path = PROJECT_PAGE.format(project_name=access.normalized_name)
     return RedirectResponse(f"{path}?done=removed", status_code=303)
 

@@ -14,6 +14,7 @@ from starlette.responses import (
 
 from stockade.config import replace as replace_settings
 from stockade.db import ratelimit
+from stockade.mail import deliver
 from stockade.metrics import UPLOAD_REFUSALS, UPLOADS, refusal_reason
 from stockade.publish.errors import UploadError
 from stockade.publish.upload import accept_upload
@@ -119,6 +120,11 @@ async def _upload(request: Request, ctx: Ctx) -> Response:
     UPLOADS.labels(result.outcome).inc()
     if result.outcome == "created":
         ctx.pages.invalidate(result.project, root=True)
+    if result.messages:
+        await run_in_threadpool(deliver, ctx.mailer, *result.messages)
+    if result.notice is not None:
+        # A provenance regression held or accepted (stockade.publish.regression).
+        return PlainTextResponse(f"OK\n{result.notice}\n")
     # Before the 2FA enforcement date: the upload is taken, with a warning in the body.
     warning = await run_in_threadpool(
         upload_warning, ctx.db, settings, token, result.project, origin_of(request)

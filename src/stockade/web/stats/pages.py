@@ -45,6 +45,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "projects_requiring_2fa": ("Projects requiring 2FA of all maintainers (opt-in)", ""),
     "uploads_trusted_publishing_pct": ("Files uploaded by trusted publishing", "%"),
     "uploads_attested_pct": ("Files uploaded with attestations", "%"),
+    "held_files": ("Uploads held: they broke their project's provenance pattern", ""),
+    "held_files_confirmed": ("Held uploads confirmed by an owner", ""),
 }
 
 
