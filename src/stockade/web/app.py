@@ -112,6 +112,11 @@ class StockadeApp:
         target: ASGIApp = self.api
         extra: tuple[tuple[bytes, bytes], ...] = ()
         group: str | None = None
+        if path == "/simple/namespaces" or path.startswith("/simple/namespace/"):
+            # PEP 752's endpoints, also under the simple API's root (which PEP 691's own
+            # URLs are relative to): served by the same routes as /namespaces.
+            scope = _without_simple_prefix(scope)
+            path = scope["path"]
         if "\x00" in path or _nul_in_query(scope):
             target, extra = _refuse_nul, _SIMPLE_HEADERS
         elif path.startswith("/simple/") or path == "/simple":
@@ -162,6 +167,15 @@ class RouteGroup:
         if self.prefixes:
             return path.startswith(self.prefixes)
         return not path.startswith(self.others)
+
+
+def _without_simple_prefix(scope: Scope) -> Scope:
+    raw: bytes | None = scope.get("raw_path")
+    return {
+        **scope,
+        "path": scope["path"].removeprefix("/simple"),
+        "raw_path": raw.removeprefix(b"/simple") if raw else raw,
+    }
 
 
 def _nul_in_query(scope: Scope) -> bool:
@@ -343,6 +357,12 @@ def _oidc_routes() -> list[Any]:
     return _routes(oidc_api_router)
 
 
+def _namespace_routes() -> list[Any]:
+    from stockade.web.orgs.namespaces_api import router as namespaces_router
+
+    return _routes(namespaces_router)
+
+
 def _page_routes() -> list[Any]:
     """The routes of the pages people see (and of the forms and APIs behind them), in the order
     they must be matched: their modules, templates and form models are about 8 MiB a worker
@@ -362,6 +382,8 @@ def _page_routes() -> list[Any]:
     from stockade.web.mirror.pages import router as mirror_router
     from stockade.web.oidc.api import router as publishers_router
     from stockade.web.openapi import router as openapi_router
+    from stockade.web.orgs.manage import router as orgs_manage_router
+    from stockade.web.orgs.pages import router as orgs_router
     from stockade.web.staging.drafts import router as drafts_router
     from stockade.web.stats.pages import router as stats_router
     from stockade.web.tokens.pages import router as tokens_router
@@ -385,6 +407,8 @@ def _page_routes() -> list[Any]:
         publishers_router,
         integrity_router,
         stats_router,
+        orgs_router,
+        orgs_manage_router,
         openapi_router,
     )
 
@@ -393,6 +417,7 @@ def _page_routes() -> list[Any]:
 _NOT_PAGES = (
     *("/legacy", "/_health/", "/metrics", "/favicon.ico"),
     *("/upload/", "/pypi", "/views/", "/rss/", "/v1/", "/_/oidc/"),
+    *("/namespaces", "/namespace/"),
 )
 _ROUTE_GROUPS = (
     RouteGroup(_staging_routes, ("/upload/",)),
@@ -401,6 +426,8 @@ _ROUTE_GROUPS = (
     RouteGroup(_rss_routes, ("/rss/",)),
     RouteGroup(_osv_routes, ("/v1/",)),
     RouteGroup(_oidc_routes, ("/_/oidc/",)),
+    # PEP 752's namespace API.
+    RouteGroup(_namespace_routes, ("/namespaces", "/namespace/")),
     RouteGroup(_page_routes, others=_NOT_PAGES),
 )
 
