@@ -52,12 +52,13 @@ def acme(index: Index) -> Index:
     whose project acme-legacy exists before the namespace "acme" is granted."""
     index.user("bob")
     assert _upload(index, "bob", "acme-legacy").status_code == 200
+    olive, mike, mel = index.user("olive"), index.user("mike"), index.user("mel")
     with index.db.write() as s:
         org = orgs.request_org(
-            s, "Acme", owner=index.user("olive"), approval_required=False, origin=CLI, actor_id=None
+            s, "Acme", owner=olive, approval_required=False, origin=CLI, actor_id=None
         )
-        orgs.add_member(s, org, index.user("mike"), "manager", origin=CLI, actor_id=None)
-        orgs.add_member(s, org, index.user("mel"), "member", origin=CLI, actor_id=None)
+        orgs.add_member(s, org, mike, "manager", origin=CLI, actor_id=None)
+        orgs.add_member(s, org, mel, "member", origin=CLI, actor_id=None)
     _grant(index, "acme")
     return index
 
@@ -134,13 +135,10 @@ def test_namespace_api(acme: Index) -> None:
 
 def test_grant_rules_and_revocation(acme: Index) -> None:
     index = acme
+    bob = index.user("bob")
     with index.db.write() as s:
-        orgs.request_org(
-            s, "Other", owner=index.user("bob"), approval_required=False, origin=CLI, actor_id=None
-        )
-        orgs.request_org(
-            s, "Waiting", owner=index.user("bob"), approval_required=True, origin=CLI, actor_id=None
-        )
+        orgs.request_org(s, "Other", owner=bob, approval_required=False, origin=CLI, actor_id=None)
+        orgs.request_org(s, "Waiting", owner=bob, approval_required=True, origin=CLI, actor_id=None)
     cases = [
         ("acme-sub", "other", 2, 409, "overlaps 'acme', granted to organization 'Acme'"),
         ("ac", "other", 2, 200, None),  # "ac-" is not a prefix of "acme-"

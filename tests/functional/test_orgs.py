@@ -7,9 +7,11 @@ authorization), an invitation through index/roles.py (the owner check every role
 
 from __future__ import annotations
 
+import httpx
 import pyotp
 import pytest
 from sqlalchemy import select
+from starlette.testclient import TestClient
 
 from stockade.accounts.twofactor.factors import enable_totp
 from stockade.events.models import Event
@@ -19,7 +21,7 @@ from stockade.index.ownership import add_org_project, remove_org_project
 from stockade.index.roles import NotAllowed, invite
 from stockade.index.rules import effective_role, find_project
 from stockade.orgs import services as orgs
-from stockade.orgs.models import Organization
+from stockade.orgs.models import Organization, OrgTransfer
 from support.builders import wheel_bytes, wheel_name
 from support.index import Index, csrf_from, login_client, run_cli
 
@@ -193,7 +195,7 @@ def test_membership_rules_and_history(acme: Index) -> None:
 
 def test_public_org_page(acme: Index) -> None:
     index = acme
-    shown, hidden = index.user("shown"), index.user("hidden")
+    shown, hidden = index.user("shown"), index.user("quiet")
     with index.db.write() as s:
         org = _org(s)
         orgs.add_member(s, org, shown, "member", origin=CLI, actor_id=None, public=True)
@@ -202,7 +204,7 @@ def test_public_org_page(acme: Index) -> None:
     assert r.status_code == 200
     assert 'href="/project/demo/"' in r.text
     assert "shown (member)" in r.text
-    assert "hidden" not in r.text and "olive" not in r.text
+    assert "quiet" not in r.text and "olive" not in r.text
     assert index.client.get("/org/nobody/").status_code == 404
 
 
@@ -227,3 +229,52 @@ def test_asking_for_an_org_waits_for_approval(index: Index) -> None:
         event = s.scalars(select(Event).where(Event.tag == "org:create")).one()
         assert event.actor_id == index.user("alice").id
         assert event.details["status"] == "pending"
+
+
+def test_moving_a_project_takes_both_sides(index: Index) -> None:
+    olive = index.user("olive")
+    assert _upload(index, "dave", "1.0") == 200
+    with index.db.write() as s:
+        orgs.request_org(s, "acme", owner=olive, approval_required=False, origin=CLI, actor_id=None)
+    dave, owner, outsider = (login_client(index, n) for n in ("dave", "olive", "eve"))
+
+    def post(client: TestClient, path: str, **data: str) -> httpx.Response:
+        token = csrf_from(client, "/manage/organizations/")
+        return client.post(path, data={**data, "csrf_token": token}, follow_redirects=False)
+
+    def org_of_demo() -> str | None:
+        with index.db.read() as s:
+            project = find_project(s, "demo")
+            assert project is not None
+            org = orgs.org_of_project(s, project.id)
+            return org.name if org is not None else None
+
+    asked = post(dave, "/manage/organizations/transfers/", org="acme", project="demo")
+    assert asked.status_code == 303
+    assert org_of_demo() is None  # waits for the org's side
+    with index.db.read() as s:
+        move_id = s.scalars(select(OrgTransfer.id)).one()
+    confirm = f"/manage/organizations/transfers/{move_id}/confirm/"
+    refused = post(outsider, confirm)
+    assert refused.status_code == 403 and "waits for the other side" in refused.text
+    assert post(dave, confirm).status_code == 403  # dave's side is confirmed already
+    assert "demo into acme" in owner.get("/manage/organizations/").text
+    assert post(owner, confirm).status_code == 303
+    assert org_of_demo() == "acme"
+    assert _upload(index, "olive", "1.1") == 200  # the org's owner owns its projects
+
+    # Out again: the org asks, the project's owner in person confirms.
+    assert (
+        post(owner, "/manage/organizations/transfers/", org="acme", project="demo").status_code
+        == 303
+    )
+    with index.db.read() as s:
+        move_id = s.scalars(select(OrgTransfer.id)).one()
+    assert org_of_demo() == "acme"
+    assert post(dave, f"/manage/organizations/transfers/{move_id}/confirm/").status_code == 303
+    assert org_of_demo() is None
+    assert _upload(index, "olive", "1.2") == 403
+    missing = post(dave, f"/manage/organizations/transfers/{move_id}/confirm/")
+    assert missing.status_code == 404
+    unknown = post(dave, "/manage/organizations/transfers/", org="nope", project="demo")
+    assert unknown.status_code == 404

@@ -106,6 +106,12 @@ PHRASES: dict[str, str] = {
     "org:team:role": "set the role of the team[ {team}] on the project[ to {role}]",
     "org:project:add": "moved the project[ {project}] into the organization[ {org}]",
     "org:project:remove": "moved the project[ {project}] out of the organization[ {org}]",
+    "org:transfer:request": (
+        "asked to move the project[ {project}][ {direction}] of the organization[ {org}]"
+    ),
+    "org:transfer:confirm": (
+        "confirmed the move of the project[ {project}][ {direction}] of the organization[ {org}]"
+    ),
     "namespace:grant": "granted the namespace[ {namespace}][ to the organization {org}]",
     "namespace:revoke": "revoked the namespace[ {namespace}]",
     "mirror:upstream:add": "added the upstream index[ {name}]",

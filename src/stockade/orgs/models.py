@@ -18,6 +18,7 @@ __all__ = [
     "Namespace",
     "OrgMember",
     "OrgProject",
+    "OrgTransfer",
     "Organization",
     "Team",
     "TeamMember",
@@ -140,5 +141,30 @@ class Namespace(Base):
     name: Mapped[str] = mapped_column(String(255), unique=True)
     org_id: Mapped[int] = mapped_column(
         ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OrgTransfer(Base):
+    """A project moving into (``in``) or out of (``out``) an organization, waiting until both
+    sides confirmed: an owner of the org, and an Owner in person of the project."""
+
+    __tablename__ = "org_transfers"
+    __table_args__ = (CheckConstraint("direction IN ('in', 'out')", name="direction"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    # One pending move per project.
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), unique=True
+    )
+    direction: Mapped[str] = mapped_column(String(10))
+    org_confirmed_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    project_confirmed_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
     )
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

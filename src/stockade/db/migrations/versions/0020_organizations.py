@@ -1,5 +1,5 @@
-"""organizations: members, teams, the projects they own, PEP 752 namespace grants, and the
-org an event concerns
+"""organizations: members, teams, the projects they own and their moves, PEP 752 namespace
+grants, and the org an event concerns
 
 Revision ID: 0020_organizations
 Revises: 0016_staged_attestations
@@ -130,6 +130,24 @@ def upgrade() -> None:
         sa.UniqueConstraint("name", name=op.f("uq_namespaces_name")),
     )
     op.create_index(op.f("ix_namespaces_org_id"), "namespaces", ["org_id"], unique=False)
+    op.create_table(
+        "org_transfers",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("org_id", sa.Integer(), nullable=False),
+        sa.Column("project_id", sa.Integer(), nullable=False),
+        sa.Column("direction", sa.String(length=10), nullable=False),
+        sa.Column("org_confirmed_by_id", sa.Integer(), nullable=True),
+        sa.Column("project_confirmed_by_id", sa.Integer(), nullable=True),
+        sa.Column("created_at", stockade.db.base.UTCDateTime(), nullable=False),
+        sa.CheckConstraint("direction IN ('in', 'out')", name=op.f("ck_org_transfers_direction")),
+        _fk("org_transfers", "org_id", "organizations", "CASCADE"),
+        _fk("org_transfers", "project_id", "projects", "CASCADE"),
+        _fk("org_transfers", "org_confirmed_by_id", "users", "SET NULL"),
+        _fk("org_transfers", "project_confirmed_by_id", "users", "SET NULL"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_org_transfers")),
+        sa.UniqueConstraint("project_id", name=op.f("uq_org_transfers_project_id")),
+    )
+    op.create_index(op.f("ix_org_transfers_org_id"), "org_transfers", ["org_id"], unique=False)
     with op.batch_alter_table("events") as batch:
         batch.add_column(sa.Column("org_id", sa.Integer(), nullable=True))
         batch.create_index(batch.f("ix_events_org_id"), ["org_id"], unique=False)
@@ -139,6 +157,8 @@ def downgrade() -> None:
     with op.batch_alter_table("events") as batch:
         batch.drop_index(batch.f("ix_events_org_id"))
         batch.drop_column("org_id")
+    op.drop_index(op.f("ix_org_transfers_org_id"), table_name="org_transfers")
+    op.drop_table("org_transfers")
     op.drop_index(op.f("ix_namespaces_org_id"), table_name="namespaces")
     op.drop_table("namespaces")
     op.drop_index(op.f("ix_org_projects_org_id"), table_name="org_projects")
