@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -17,7 +18,7 @@ from stockade.mirror.services import add_upstream
 from stockade.orgs import services as orgs
 from stockade.orgs.namespaces import NamespaceError
 from support.builders import wheel_bytes, wheel_name
-from support.index import Index, run_cli
+from support.index import Index, invoke_cli
 from support.mirror_upstream import StaticUpstream
 
 JSON = "application/vnd.pypi.simple.v1+json"
@@ -33,10 +34,11 @@ def _upload(index: Index, user: str, name: str, version: str = "1.0") -> httpx.R
     )
 
 
-def _page(index: Index, name: str) -> dict:  # type: ignore[type-arg]
+def _page(index: Index, name: str) -> dict[str, Any]:
     r = index.client.get(f"/simple/{name}/", headers={"Accept": JSON})
     assert r.status_code == 200, r.text
-    return r.json()  # type: ignore[no-any-return]
+    doc: dict[str, Any] = r.json()
+    return doc
 
 
 def _grant(index: Index, name: str, org: str = "acme", max_hyphens: int = 2) -> None:
@@ -148,6 +150,7 @@ def test_grant_rules_and_revocation(acme: Index) -> None:
         ("wait", "waiting", 2, 409, "not approved yet"),
     ]
     for name, org, depth, status, message in cases:
+        outcome: tuple[int, str | None]
         try:
             _grant(index, name, org, depth)
             outcome = (200, None)
@@ -196,13 +199,13 @@ def test_cli_contract(index: Index) -> None:
         ("namespace", "grant", "Acme.Tools", "--org", "acme"),
     ]
     for step in steps:
-        proc = run_cli(index, *step)
+        proc = invoke_cli(index, *step)
         assert proc.returncode == 0, (step, proc.stderr)
     assert _upload(index, "mara", "widget", "1.1").status_code == 200
-    listed = run_cli(index, "namespace", "list", "--json")
+    listed = invoke_cli(index, "namespace", "list", "--json")
     assert json.loads(listed.stdout) == [{"name": "acme-tools", "owner": "Acme"}]
-    refused = run_cli(index, "org", "add-member", "acme", "mara", "--role", "boss")
+    refused = invoke_cli(index, "org", "add-member", "acme", "mara", "--role", "boss")
     assert refused.returncode != 0
-    history = run_cli(index, "org", "history", "acme")
+    history = invoke_cli(index, "org", "history", "acme")
     assert "granted the namespace acme-tools to the organization Acme" in history.stdout
     assert "added mara to the team builders" in history.stdout

@@ -23,7 +23,7 @@ from stockade.index.rules import effective_role, find_project
 from stockade.orgs import services as orgs
 from stockade.orgs.models import Organization, OrgTransfer
 from support.builders import wheel_bytes, wheel_name
-from support.index import Index, csrf_from, login_client, run_cli
+from support.index import Index, csrf_from, invoke_cli, login_client
 
 ORG_ROLES = (None, "member", "manager", "owner")
 TEAM_ROLES = (None, "Maintainer", "Owner")
@@ -222,7 +222,7 @@ def test_asking_for_an_org_waits_for_approval(index: Index) -> None:
     taken = client.post("/manage/organizations/", data={"name": "ACME", "csrf_token": token})
     assert taken.status_code == 409
     assert "An organization named &#39;ACME&#39; already exists." in taken.text
-    proc = run_cli(index, "org", "approve", "acme")
+    proc = invoke_cli(index, "org", "approve", "acme")
     assert proc.returncode == 0, proc.stderr
     assert index.client.get("/org/acme/").status_code == 200
     with index.db.read() as s:
