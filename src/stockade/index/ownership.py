@@ -115,6 +115,28 @@ def _complete(
         remove_org_project(session, org, project, origin=origin, actor_id=actor_id)
 
 
+def _transfer_event(
+    session: Session,
+    tag: str,
+    move: OrgTransfer,
+    org: Organization,
+    project: Project,
+    actor: User,
+    origin: Origin,
+) -> None:
+    record(
+        session,
+        tag,
+        origin=origin,
+        actor_id=actor.id,
+        project_id=project.id,
+        org_id=org.id,
+        org=org.name,
+        project=project.name,
+        direction=move.direction,
+    )
+
+
 def request_transfer(
     session: Session,
     org: Organization,
@@ -150,17 +172,7 @@ def request_transfer(
     )
     session.add(move)
     session.flush()
-    record(
-        session,
-        "org:transfer:request",
-        origin=origin,
-        actor_id=actor.id,
-        project_id=project.id,
-        org_id=org.id,
-        org=org.name,
-        project=project.name,
-        direction=direction,
-    )
+    _transfer_event(session, "org:transfer:request", move, org, project, actor, origin)
     if move.org_confirmed_by_id and move.project_confirmed_by_id:
         _complete(session, move, org, project, origin, actor.id)
         return None
@@ -189,17 +201,7 @@ def confirm_transfer(session: Session, move: OrgTransfer, *, actor: User, origin
         move.org_confirmed_by_id = actor.id
     if "project" in sides & waiting:
         move.project_confirmed_by_id = actor.id
-    record(
-        session,
-        "org:transfer:confirm",
-        origin=origin,
-        actor_id=actor.id,
-        project_id=project.id,
-        org_id=org.id,
-        org=org.name,
-        project=project.name,
-        direction=move.direction,
-    )
+    _transfer_event(session, "org:transfer:confirm", move, org, project, actor, origin)
     if move.org_confirmed_by_id and move.project_confirmed_by_id:
         _complete(session, move, org, project, origin, actor.id)
         return True
