@@ -29,6 +29,7 @@ from stockade.jobs.interface import Job
 from stockade.lifecycle import models as lifecycle_models
 from stockade.mirror import models as mirror_models
 from stockade.oidc import models as oidc_models
+from stockade.orgs import models as orgs_models
 from stockade.staging import models as staging_models
 from stockade.stats import models as stats_models
 from stockade.storage import holds as blob_holds_models
@@ -44,6 +45,7 @@ MODELS: tuple[ModuleType, ...] = (
     twofactor_models,
     recovery_models,
     email_domains_models,
+    orgs_models,
     index_models,
     tokens_models,
     lifecycle_models,

@@ -151,6 +151,12 @@ class Settings:
     # New names one edit away from the this many most popular projects are refused.
     typosquat_top_n: int = 1000
 
+    # -- organizations and namespaces (PEP 752) -------------------------------------------------
+    # A new organization waits for an administrator's approval (`stockade org approve`).
+    org_approval_required: bool = True
+    # The deepest namespace an administrator may grant, in hyphens (PEP 752's depth limit).
+    namespace_max_hyphens: int = 2
+
     # -- known vulnerabilities ----------------------------------------------------------------
     # URLs of OSV advisories (a zip such as OSV's PyPI export, or one document), separated by
     # spaces or commas, re-imported every six hours. Empty: only `stockade advisories import`.
@@ -196,6 +202,7 @@ _INT_KEYS = {
     "closed_release_days",
     "deleted_name_reserved_days",
     "typosquat_top_n",
+    "namespace_max_hyphens",
     "critical_window_days",
     "mirror_recheck_seconds",
     "mirror_max_page_bytes",
@@ -212,7 +219,7 @@ _FLOAT_KEYS = {
     "spool_max_age",
     "orphan_grace",
 }
-_BOOL_KEYS = {"scheduler", "access_log", "refuse_vulnerable_uploads"}
+_BOOL_KEYS = {"scheduler", "access_log", "refuse_vulnerable_uploads", "org_approval_required"}
 
 
 def _coerce(key: str, value: Any) -> Any:
@@ -347,6 +354,8 @@ TEMPLATE = """\
 # closed_release_days = 14                                    # 0: releases never close
 # deleted_name_reserved_days = 365
 # typosquat_top_n = 1000
+# org_approval_required = true                                # new organizations wait for an admin
+# namespace_max_hyphens = 2                                   # PEP 752 depth limit of a namespace
 # critical_percent = 1                                        # top % of projects by downloads
 # critical_window_days = 180
 # two_factor_enforce_after = "2027-01-01"                     # critical rule from; "" = now
@@ -418,7 +427,12 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("provenance_window must be at least 1")
     if not settings.secret_scanning_keys_url.startswith(("http://", "https://")):
         raise ConfigError("secret_scanning_keys_url must be an http(s) URL")
-    for key in ("closed_release_days", "deleted_name_reserved_days", "typosquat_top_n"):
+    for key in (
+        "closed_release_days",
+        "deleted_name_reserved_days",
+        "typosquat_top_n",
+        "namespace_max_hyphens",
+    ):
         if getattr(settings, key) < 0:
             raise ConfigError(f"{key} must not be negative")
     if not 0 < settings.critical_percent <= 100 or settings.critical_window_days < 1:

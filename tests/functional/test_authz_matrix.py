@@ -134,6 +134,8 @@ class World:
             "file_token": "no-such-file",
             # Draft releases on the management page: a session nobody opened (404).
             "draft_id": 1,
+            # Organizations: a project move nobody asked for (404).
+            "transfer_id": 1,
         }
         missing = [p for p in endpoint.params if p not in values]
         assert not missing, (

@@ -71,7 +71,7 @@ def test_format_query_parameter(demo: Index) -> None:
 def test_json_page(demo: Index) -> None:
     r = demo.client.get("/simple/demo/", headers={"Accept": JSON})
     doc = r.json()
-    assert doc["meta"]["api-version"] == "1.4"
+    assert doc["meta"]["api-version"] == "1.5"
     assert doc["name"] == "demo"
     assert doc["versions"] == ["1.0", "2.0rc1"]
     assert doc["project-status"] == {"status": "active"}
@@ -107,7 +107,7 @@ def test_json_page(demo: Index) -> None:
 
 def test_html_page(demo: Index) -> None:
     body = demo.client.get("/simple/demo/").text
-    assert '<meta name="pypi:repository-version" content="1.4">' in body
+    assert '<meta name="pypi:repository-version" content="1.5">' in body
     links = re.findall(r"<a ([^>]*)>([^<]*)</a>", body)
     assert {text for _, text in links} == {
         "demo-1.0-py3-none-any.whl",
@@ -127,7 +127,7 @@ def test_root_index(demo: Index) -> None:
     doc = demo.client.get("/simple/", headers={"Accept": JSON}).json()
     serial = int(demo.client.get("/simple/demo/").headers["x-pypi-last-serial"])
     assert doc["projects"] == [{"name": "Demo", "_last-serial": serial}]
-    assert doc["meta"]["api-version"] == "1.4"
+    assert doc["meta"]["api-version"] == "1.5"
 
 
 def test_redirects_to_normalized_name(demo: Index) -> None:

@@ -26,6 +26,7 @@ from stockade.cli import (
     lifecycle,
     mirror,
     moving,
+    orgs,
     policy,
     publishers,
     roles,
@@ -51,6 +52,8 @@ app.command("publish")(publish_cmd.publish)
 app.add_typer(users.app, name="user")
 app.add_typer(tokens.app, name="token")
 app.add_typer(roles.app, name="role")
+app.add_typer(orgs.app, name="org")
+app.add_typer(orgs.namespace_app, name="namespace")
 app.add_typer(events.app, name="events")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(stats.app, name="stats")

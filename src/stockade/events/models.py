@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy import JSON, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from stockade.db.base import Base, UTCDateTime, utcnow
@@ -30,6 +30,9 @@ class Event(Base):
     project_id: Mapped[int | None] = mapped_column(
         ForeignKey("projects.id", ondelete="SET NULL"), index=True
     )
+    # The organization the event concerns (stockade.orgs): its security history. No foreign
+    # key: the history outlives the org.
+    org_id: Mapped[int | None] = mapped_column(Integer, index=True)
     ip_address: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(512))
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

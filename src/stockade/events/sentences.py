@@ -104,6 +104,26 @@ PHRASES: dict[str, str] = {
     "name:unprohibit": "allowed[ the name {name}] again",
     "auto:trusted-reporter": "became a trusted reporter",
     # The mirror and policy views
+    "org:create": "asked for the organization[ {org}][ with {owner} as its owner][ ({status})]",
+    "org:approve": "approved the organization[ {org}]",
+    "org:member:add": "added[ {username}] to the organization[ {org}][ as {role}]",
+    "org:member:role": "made[ {username}][ a {role}] of the organization[ {org}]",
+    "org:member:remove": "removed[ {username}] from the organization[ {org}]",
+    "org:2fa:require": "required two-factor authentication in the organization[ {org}]",
+    "org:2fa:waive": "stopped requiring two-factor authentication in the organization[ {org}]",
+    "org:team:create": "created the team[ {team}]",
+    "org:team:member:add": "added[ {username}] to the team[ {team}]",
+    "org:team:role": "set the role of the team[ {team}] on the project[ to {role}]",
+    "org:project:add": "moved the project[ {project}] into the organization[ {org}]",
+    "org:project:remove": "moved the project[ {project}] out of the organization[ {org}]",
+    "org:transfer:request": (
+        "asked to move the project[ {project}][ {direction}] of the organization[ {org}]"
+    ),
+    "org:transfer:confirm": (
+        "confirmed the move of the project[ {project}][ {direction}] of the organization[ {org}]"
+    ),
+    "namespace:grant": "granted the namespace[ {namespace}][ to the organization {org}]",
+    "namespace:revoke": "revoked the namespace[ {namespace}]",
     "mirror:upstream:add": "added the upstream index[ {name}]",
     "mirror:upstream:change": "changed the upstream index[ {name}]",
     "mirror:upstream:remove": "removed the upstream index[ {name}]",

@@ -31,6 +31,7 @@ def record(
     actor_id: int | None = None,
     user_id: int | None = None,
     project_id: int | None = None,
+    org_id: int | None = None,
     **details: Any,
 ) -> Event:
     """Add an event to the current transaction (it is stored only if the transaction commits)."""
@@ -39,6 +40,7 @@ def record(
         actor_id=actor_id,
         user_id=user_id,
         project_id=project_id,
+        org_id=org_id,
         ip_address=origin.ip_address,
         user_agent=(origin.user_agent or "")[:512] or None,
         details=details,

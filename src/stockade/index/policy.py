@@ -33,6 +33,7 @@ from stockade.accounts.twofactor.factors import has_two_factor
 from stockade.config import Settings
 from stockade.db import Database
 from stockade.index.models import Project
+from stockade.orgs.services import requires_two_factor
 
 __all__ = [
     "LEVELS",
@@ -68,6 +69,7 @@ class Rule(StrEnum):
     ALL = "all"
     CRITICAL = "critical"
     PROJECT = "project"
+    ORG = "org"
 
 
 def enforcement_date(settings: Settings) -> dt.date | None:
@@ -111,6 +113,8 @@ def _reason(rule: Rule, project: str) -> str:
             f"{project!r} is a critical project, and this index requires two-factor "
             "authentication from every maintainer of a critical project"
         )
+    if rule is Rule.ORG:
+        return f"the organization that owns project {project!r} requires 2FA of its members"
     return f"the owners of project {project!r} require 2FA for all maintainers"
 
 
@@ -229,6 +233,8 @@ class TwoFactorPolicy:
         """Why this user may not do ``action`` on the project for lack of 2FA; None when they
         may (no rule applies, or they have a second factor)."""
         rule = applicable_rule(self.level, project, critical_in_force=self.critical_in_force)
+        if rule is None and project is not None and requires_two_factor(session, project.id):
+            rule = Rule.ORG
         if rule is None or has_two_factor(session, user_id):
             return None
         return refusal_message(
@@ -267,11 +273,8 @@ def manage_refusal(
     project: Project,
     base_url: str,
 ) -> str | None:
-    """``two_factor_refusal`` for a management action; reads the database only when a rule
-    applies to the project (most requests need no second query)."""
-    in_force = critical_enforced(settings)
-    if applicable_rule(settings.two_factor_required, project, critical_in_force=in_force) is None:
-        return None
+    """``two_factor_refusal`` for a management action (the organization's requirement is
+    read with the rest)."""
     with db.read() as session:
         return two_factor_refusal(
             session,

@@ -14,6 +14,7 @@ from stockade.index.models import (
     Role,
 )
 from stockade.index.state import journal
+from stockade.orgs.namespaces import adopt
 
 __all__ = ["QUARANTINED", "create_project", "frozen_refusal", "grant_owner"]
 
@@ -38,6 +39,8 @@ def create_project(
         name=project.name,
     )
     grant_owner(session, project, user_id=user_id, username=username, origin=origin)
+    # PEP 752: a project created in an org's namespace by that org is the org's.
+    adopt(session, project.id, project.normalized_name, user_id=user_id)
     return project
 
 

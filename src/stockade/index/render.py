@@ -27,7 +27,8 @@ __all__ = [
     "with_base_url",
 ]
 
-API_VERSION = "1.4"
+# 1.5: PEP 752's namespaces (the project detail's ``namespaces`` key, /namespaces).
+API_VERSION = "1.5"
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,8 @@ class ProjectState:
     status_reason: str | None
     versions: tuple[str, ...]
     files: tuple[FileEntry, ...]
+    # PEP 752: (namespace, owned) of each grant covering the name; None when none does.
+    namespaces: tuple[tuple[str, bool], ...] | None = None
 
 
 def _relative_url(entry: FileEntry) -> str:
@@ -144,7 +147,8 @@ def render_project_html(state: ProjectState) -> bytes:
 
 
 def render_project_json(state: ProjectState) -> bytes:
-    """The PEP 691 page, api-version 1.4 (PEP 700 versions/size/upload-time, PEP 792 status)."""
+    """The PEP 691 page, api-version 1.5 (PEP 700 versions/size/upload-time, PEP 792 status,
+    PEP 752 namespaces)."""
     files = []
     for f in _visible_files(state):
         meta: dict[str, str] | bool = {"sha256": f.metadata_sha256} if f.metadata_sha256 else False
@@ -171,6 +175,11 @@ def render_project_json(state: ProjectState) -> bytes:
         "project-status": status,
         "versions": list(state.versions),
         "files": files,
+        "namespaces": (
+            None
+            if state.namespaces is None
+            else [{"name": name, "owned": owned} for name, owned in state.namespaces]
+        ),
     }
     return _dumps(doc)
 

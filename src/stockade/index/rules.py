@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from stockade.accounts.models import User
 from stockade.events.services import Origin, record
 from stockade.index.models import ROLE_MAINTAINER, ROLE_OWNER, Project, Role, RoleInvitation
+from stockade.orgs.services import project_role_via_org
 
 __all__ = [
     "INVITATION_LIFETIME",
@@ -30,6 +31,7 @@ __all__ = [
     "RoleError",
     "RoleNotFound",
     "delete_role",
+    "effective_role",
     "find_project",
     "lock_project",
     "new_role",
@@ -122,14 +124,30 @@ def owners_of(session: Session, project_id: int) -> list[User]:
     )
 
 
+def effective_role(session: Session, user_id: int, project_id: int) -> str | None:
+    """The strongest role the user holds on the project: their own (a ``Role``) or one given
+    by the organization that owns it (as an org owner or manager, or through a team: see
+    :func:`stockade.orgs.services.project_role_via_org`). The one check every permission on a
+    project goes through; None when the user has no role."""
+    own = session.scalar(
+        select(Role.role_name).where(Role.user_id == user_id, Role.project_id == project_id)
+    )
+    if own == ROLE_OWNER:
+        return own
+    via_org = project_role_via_org(session, user_id, project_id)
+    if via_org == ROLE_OWNER:
+        return via_org
+    return own or via_org
+
+
 def require_owner(session: Session, actor: User, project: Project) -> None:
-    """NotAllowed unless ``actor`` is an active Owner of the project or an administrator."""
+    """NotAllowed unless ``actor`` is an active Owner of the project (in person or through its
+    organization) or an administrator."""
     if not actor.is_active:
         raise NotAllowed("Your account is disabled.")
     if actor.is_admin:
         return
-    role = role_of(session, actor.id, project.id)
-    if role is None or role.role_name != ROLE_OWNER:
+    if effective_role(session, actor.id, project.id) != ROLE_OWNER:
         raise NotAllowed(f"Only owners of project {project.name!r} can manage its roles.")
 
 

@@ -18,6 +18,7 @@ from stockade.index.render import (
     render_project_html,
     render_project_json,
 )
+from stockade.orgs.namespaces import project_namespaces
 
 __all__ = ["JOURNAL_LOCK_KEY", "journal", "journal_many", "load_state", "rerender", "version_key"]
 
@@ -129,7 +130,13 @@ def load_state(session: Session, project: Project) -> ProjectState:
         status_reason=project.status_reason,
         versions=tuple(versions),
         files=tuple(entries),
+        namespaces=_namespaces(session, project),
     )
+
+
+def _namespaces(session: Session, project: Project) -> tuple[tuple[str, bool], ...] | None:
+    found = project_namespaces(session, project.id, project.normalized_name)
+    return None if found is None else tuple((n.name, n.owned) for n in found)
 
 
 def rerender(session: Session, project: Project) -> SimplePage | None:

@@ -1,7 +1,8 @@
 """Who may serve a name, and which upstream files are old enough to be served.
 
 Dependency confusion is closed by default: a name that is local (uploaded here, owned by
-someone here, deleted here, or reserved by an admin's ``local`` rule) never gets upstream files.
+someone here, deleted here, reserved by an admin's ``local`` rule, or under a namespace granted
+to an organization here) never gets upstream files.
 A name first cached from an upstream refuses local uploads until an admin's rule allows them.
 Per-name rules (``MirrorOrigin``): ``local``, ``upstream`` (one upstream, local uploads
 refused) or ``both`` (local files and one or every upstream's). Every rule change is an event.
@@ -35,6 +36,7 @@ from stockade.mirror.models import (
     MirrorProject,
     MirrorUpstream,
 )
+from stockade.orgs.namespaces import under_namespace
 
 __all__ = [
     "add_exemption",
@@ -82,7 +84,11 @@ def is_local(session: Session, project: Project) -> bool:
 
 
 def upstream_allowed(session: Session, normalized_name: str, upstream: MirrorUpstream) -> bool:
-    """May ``upstream``'s files be served under this name?"""
+    """May ``upstream``'s files be served under this name? Never under a local organization's
+    namespace (PEP 752: a prefix reserved here confers no trust on another index's projects,
+    and mirroring them would hand the org's names to whoever registers them upstream)."""
+    if under_namespace(session, normalized_name):
+        return False
     rule = session.scalar(
         select(MirrorOrigin).where(MirrorOrigin.normalized_name == normalized_name)
     )

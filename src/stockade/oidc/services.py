@@ -31,6 +31,7 @@ from stockade.oidc.publishers import (
     attestation_identity,
     describe,
 )
+from stockade.orgs.namespaces import upload_refusal as namespace_upload_refusal
 from stockade.tokens.models import ApiToken
 from stockade.tokens.services import TokenError, check_token, create_publisher_token
 
@@ -180,6 +181,11 @@ def pending_name_refusal(
             f"The project {name!r} already exists (or was deleted and its name is reserved): "
             "its owners add trusted publishers on the project's publishing page."
         )
+    in_namespace = namespace_upload_refusal(
+        session, normalized, project_id=None, project_created_at=None, user_id=user_id
+    )
+    if in_namespace is not None:
+        return in_namespace
     return name_refusal(session, name, user_id=user_id, top_n=settings.typosquat_top_n)
 
 

@@ -26,12 +26,14 @@ from stockade.advisories.queries import matches_for
 from stockade.config import Settings
 from stockade.dists import DistInfo
 from stockade.index import reservations
-from stockade.index.models import File, FilenameRegistry, Project, Release, Role
+from stockade.index.models import File, FilenameRegistry, Project, Release
 from stockade.index.policy import two_factor_refusal
 from stockade.index.projects import frozen_refusal
+from stockade.index.rules import effective_role
 from stockade.lifecycle import rules as lifecycle_rules
 from stockade.lifecycle.errors import LifecycleError
 from stockade.mirror.rules import local_upload_refusal
+from stockade.orgs.namespaces import upload_refusal as namespace_upload_refusal
 from stockade.publish.errors import UploadError
 from stockade.publish.form import UploadedFile, UploadForm
 from stockade.tokens.services import AuthenticatedToken
@@ -217,6 +219,7 @@ def authorize(
         raise UploadError(
             403, f"Invalid API Token: project-scoped token is not valid for project: {name!r}"
         )
+    _check_namespace(session, token, project, name)
     if token.publisher_id is not None:
         # A trusted publisher's registration is the authorization, and its short-lived token
         # stands in for 2FA (PyPI's rule); it never creates or re-creates a project.
@@ -234,15 +237,30 @@ def authorize(
             )
         _require_two_factor(session, settings, token, None, name)
         return
-    role = session.scalar(
-        select(Role.role_name).where(Role.project_id == project.id, Role.user_id == token.user_id)
-    )
-    if role is None:
+    # In person or through the organization that owns the project (stockade.orgs).
+    if effective_role(session, token.user_id, project.id) is None:
         raise UploadError(
             403,
             f"The user {token.username!r} isn't allowed to upload to project {project.name!r}.",
         )
     _require_two_factor(session, settings, token, project, project.name)
+
+
+def _check_namespace(
+    session: Session, token: AuthenticatedToken, project: Project | None, name: str
+) -> None:
+    """PEP 752: a name under an organization's namespace takes uploads only for the org's own
+    projects (and projects older than the grant); anything else is the PEP's 409."""
+    live = project is not None and project.deletion_id is None
+    refusal = namespace_upload_refusal(
+        session,
+        canonicalize_name(name),
+        project_id=project.id if live and project is not None else None,
+        project_created_at=project.created_at if live and project is not None else None,
+        user_id=token.user_id,
+    )
+    if refusal is not None:
+        raise UploadError(409, refusal)
 
 
 def _require_two_factor(

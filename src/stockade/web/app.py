@@ -112,6 +112,11 @@ class StockadeApp:
         target: ASGIApp = self.api
         extra: tuple[tuple[bytes, bytes], ...] = ()
         group: str | None = None
+        if path == "/simple/namespaces" or path.startswith("/simple/namespace/"):
+            # PEP 752's endpoints, also under the simple API's root (which PEP 691's own
+            # URLs are relative to): served by the same routes as /namespaces.
+            scope = _without_simple_prefix(scope)
+            path = scope["path"]
         if "\x00" in path or _nul_in_query(scope):
             target, extra = _refuse_nul, _SIMPLE_HEADERS
         elif path.startswith("/simple/") or path == "/simple":
@@ -162,6 +167,15 @@ class RouteGroup:
         if self.prefixes:
             return path.startswith(self.prefixes)
         return not path.startswith(self.others)
+
+
+def _without_simple_prefix(scope: Scope) -> Scope:
+    raw: bytes | None = scope.get("raw_path")
+    return {
+        **scope,
+        "path": scope["path"].removeprefix("/simple"),
+        "raw_path": raw.removeprefix(b"/simple") if raw else raw,
+    }
 
 
 def _nul_in_query(scope: Scope) -> bool:
@@ -349,6 +363,12 @@ def _disclosure_routes() -> list[Any]:
     return _routes(disclosure_router)
 
 
+def _namespace_routes() -> list[Any]:
+    from stockade.web.orgs.namespaces_api import router as namespaces_router
+
+    return _routes(namespaces_router)
+
+
 def _page_routes() -> list[Any]:
     """The routes of the pages people see (and of the forms and APIs behind them), in the order
     they must be matched: their modules, templates and form models are about 8 MiB a worker
@@ -369,6 +389,8 @@ def _page_routes() -> list[Any]:
     from stockade.web.mirror.pages import router as mirror_router
     from stockade.web.oidc.api import router as publishers_router
     from stockade.web.openapi import router as openapi_router
+    from stockade.web.orgs.manage import router as orgs_manage_router
+    from stockade.web.orgs.pages import router as orgs_router
     from stockade.web.staging.drafts import router as drafts_router
     from stockade.web.stats.pages import router as stats_router
     from stockade.web.tokens.pages import router as tokens_router
@@ -393,17 +415,13 @@ def _page_routes() -> list[Any]:
         publishers_router,
         integrity_router,
         stats_router,
+        orgs_router,
+        orgs_manage_router,
         openapi_router,
     )
 
 
-# The paths of the routes the app starts with and of the API groups: any other path is a page's.
-_NOT_PAGES = (
-    *("/legacy", "/_health/", "/metrics", "/favicon.ico"),
-    *("/upload/", "/pypi", "/views/", "/rss/", "/v1/", "/_/oidc/"),
-    *("/_/secrets/", "/_/github/"),
-)
-_ROUTE_GROUPS = (
+_API_GROUPS = (
     RouteGroup(_staging_routes, ("/upload/",)),
     # /views/<v>/pypi/… (the rest of /views/ is served by the views app).
     RouteGroup(_json_api_routes, ("/pypi", "/views/")),
@@ -411,8 +429,15 @@ _ROUTE_GROUPS = (
     RouteGroup(_osv_routes, ("/v1/",)),
     RouteGroup(_oidc_routes, ("/_/oidc/",)),
     RouteGroup(_disclosure_routes, ("/_/secrets/", "/_/github/")),
-    RouteGroup(_page_routes, others=_NOT_PAGES),
+    # PEP 752's namespace API.
+    RouteGroup(_namespace_routes, ("/namespaces", "/namespace/")),
 )
+# The paths of the routes the app starts with and of the API groups: any other path is a page's.
+_NOT_PAGES = (
+    *("/legacy", "/_health/", "/metrics", "/favicon.ico"),
+    *(prefix for group in _API_GROUPS for prefix in group.prefixes),
+)
+_ROUTE_GROUPS = (*_API_GROUPS, RouteGroup(_page_routes, others=_NOT_PAGES))
 
 
 def _behind_proxies(app: ASGIApp) -> ASGIApp:

@@ -21,8 +21,9 @@ from packaging.utils import canonicalize_name
 from sqlalchemy import select
 from starlette.exceptions import HTTPException
 
-from stockade.index.models import ROLE_MAINTAINER, ROLE_OWNER, Project, Role
+from stockade.index.models import ROLE_MAINTAINER, ROLE_OWNER, Project
 from stockade.index.policy import manage_refusal
+from stockade.index.rules import effective_role
 from stockade.web.auth import Forbidden, Identity, require_admin, require_user
 from stockade.web.context import AppContext, get_context
 
@@ -73,10 +74,7 @@ def _load(ctx: AppContext, name: str, user_id: int) -> tuple[Project, str | None
         )
         if project is None or project.deletion_id is not None:
             return None  # a deleted project is managed by administrators from /admin/deleted/
-        role = session.scalar(
-            select(Role.role_name).where(Role.project_id == project.id, Role.user_id == user_id)
-        )
-        return project, role
+        return project, effective_role(session, user_id, project.id)
 
 
 def require_project_role(

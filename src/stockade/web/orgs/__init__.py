@@ -1,0 +1,1 @@
+"""Organizations' public pages and PEP 752's namespace API."""
