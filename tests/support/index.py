@@ -239,3 +239,20 @@ def run_cli(index: Index, *args: str, **env: str) -> subprocess.CompletedProcess
         env=cli_env(index, **env),
         timeout=120,
     )
+
+
+def run_cli_inline(index: Index, *args: str) -> subprocess.CompletedProcess[str]:
+    """``stockade ARGS --data <the index's folder>`` in this process, on the index's backend:
+    the same Typer application as :func:`run_cli`, much faster than a new interpreter."""
+    from typer.testing import CliRunner
+
+    from stockade.cli.main import app as stockade_app
+
+    env = {
+        "STOCKADE_DATABASE_URL": index.settings.database_url,
+        "STOCKADE_STORAGE_URL": index.settings.storage_url,
+        "COLUMNS": "200",
+    }
+    argv = [*args, "--data", str(index.settings.data_dir)]
+    result = CliRunner().invoke(stockade_app, argv, env=env)
+    return subprocess.CompletedProcess(argv, result.exit_code, result.stdout, result.stderr)

@@ -32,6 +32,7 @@ from stockade.cli import (
     tokens,
     upkeep,
     users,
+    webhooks,
 )
 from stockade.cli import publish as publish_cmd
 from stockade.cli.common import DataOpt, err, group, migrated, settings_from
@@ -54,6 +55,7 @@ app.add_typer(events.app, name="events")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(stats.app, name="stats")
 app.add_typer(publishers.app, name="publisher")
+app.add_typer(webhooks.app, name="webhook")
 app.add_typer(lifecycle.release_app, name="release")
 app.add_typer(lifecycle.project_app, name="project")
 app.add_typer(advisories.app, name="advisories")

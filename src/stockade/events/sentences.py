@@ -81,6 +81,8 @@ PHRASES: dict[str, str] = {
     "release:delete": "deleted release[ {version}][ ({reason})]",
     "release:restore": "restored[ release {version}][ releases {versions}]",
     "file:upload": "uploaded[ {filename}]",
+    "webhook:add": "added a webhook[ for {scope}][ to {url}]",
+    "webhook:remove": "removed the webhook[ to {url}]",
     "release:stage": "opened a publishing session[ for {name}][ {version}]",
     "release:stage-publish": "published the staged release[ {name}][ {version}]",
     "release:stage-expire": "expired the publishing session[ for {name}][ {version}]",
