@@ -134,6 +134,7 @@ class World:
             "file_token": "no-such-file",
             # Draft releases on the management page: a session nobody opened (404).
             "draft_id": 1,
+            "hook_id": 1,
         }
         missing = [p for p in endpoint.params if p not in values]
         assert not missing, (

@@ -8,6 +8,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -31,7 +32,7 @@ from stockade.webhooks.destinations import WebhookURLError, resolve_destination
 from stockade.webhooks.job import run_webhooks
 from stockade.webhooks.models import DELIVERED, FAILED, PENDING, WebhookDelivery
 from support.builders import wheel_bytes, wheel_name
-from support.index import Index, run_cli, run_cli_inline
+from support.index import Index, csrf_from, login_client, run_cli, run_cli_inline
 
 REPLAY_WINDOW = 300
 
@@ -246,3 +247,53 @@ def test_the_webhook_command(index: Index, receiver: Receiver) -> None:
     assert [(d["kind"], d["state"], d["last_status"]) for d in log] == [("ping", "delivered", 204)]
     assert run_cli_inline(index, "webhook", "remove", hook_id).returncode == 0
     assert json.loads(run_cli_inline(index, "webhook", "list", "--json").stdout) == []
+
+
+def test_the_project_webhooks_page(index: Index, receiver: Receiver) -> None:
+    _upload(index, "demo", "1.0")  # alice owns it
+    index.user("root", admin=True)
+    page = "/manage/project/demo/webhooks/"
+    owner = login_client(index, "alice")
+    r = owner.get(page)
+    assert r.status_code == 200 and "No webhook yet" in r.text
+    # An owner cannot send to a loopback address; the page says why and keeps nothing.
+    r = owner.post(page + "add/", data={"csrf_token": csrf_from(owner, page), "url": receiver.url})
+    assert r.status_code == 400 and "private or reserved address" in r.text
+    # An administrator can allow it; the secret is shown once.
+    admin = login_client(index, "root")
+    r = admin.post(
+        page + "add/",
+        data={
+            "csrf_token": csrf_from(admin, page),
+            "url": receiver.url,
+            "event": ["release.yanked", "file.published"],
+            "allow_private": "on",
+        },
+    )
+    assert r.status_code == 201, r.text
+    receiver.secret = re.search(r'id="webhook-secret"[^>]*>([^<]+)<', r.text).group(1)  # type: ignore[union-attr]
+    assert receiver.secret not in owner.get(page).text
+    with index.db.read() as session:
+        (hook,) = services.webhooks_of(session, find_project(session, "demo").id)  # type: ignore[union-attr]
+        assert hook.kinds == ["file.published", "release.yanked"] and hook.allow_private
+    r = owner.post(
+        f"{page}{hook.id}/test/", data={"csrf_token": csrf_from(owner, page)}, follow_redirects=True
+    )
+    assert "The test delivery was accepted." in r.text and "HTTP 204" in r.text
+    assert receiver.received[-1]["event"] == "ping"
+    # Another project's owner cannot touch it.
+    _upload(index, "other", "1.0")
+    r = owner.post(
+        f"/manage/project/other/webhooks/{hook.id}/remove/",
+        data={"csrf_token": csrf_from(owner, "/manage/project/other/webhooks/")},
+    )
+    assert r.status_code == 404
+    r = owner.post(
+        f"{page}{hook.id}/remove/",
+        data={"csrf_token": csrf_from(owner, page)},
+        follow_redirects=True,
+    )
+    assert "The webhook is removed." in r.text and "No webhook yet" in r.text
+    with index.db.read() as session:
+        tags = session.scalars(select(Event.tag).where(Event.tag.like("webhook:%"))).all()
+    assert tags == ["webhook:add", "webhook:remove"]

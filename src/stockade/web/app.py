@@ -358,6 +358,7 @@ def _page_routes() -> list[Any]:
     from stockade.web.lifecycle.routes import router as lifecycle_router
     from stockade.web.manage.projects import router as manage_router
     from stockade.web.manage.settings import router as project_settings_router
+    from stockade.web.manage.webhooks import router as webhooks_router
     from stockade.web.mirror.forms import router as mirror_forms_router
     from stockade.web.mirror.pages import router as mirror_router
     from stockade.web.oidc.api import router as publishers_router
@@ -381,6 +382,7 @@ def _page_routes() -> list[Any]:
         two_factor_router,
         recovery_router,
         project_settings_router,
+        webhooks_router,
         lifecycle_router,
         publishers_router,
         integrity_router,
