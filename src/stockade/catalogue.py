@@ -34,6 +34,7 @@ from stockade.staging import models as staging_models
 from stockade.stats import models as stats_models
 from stockade.storage import holds as blob_holds_models
 from stockade.tokens import models as tokens_models
+from stockade.webhooks import models as webhooks_models
 
 __all__ = ["MODELS", "find_job", "job_catalogue"]
 
@@ -58,6 +59,7 @@ MODELS: tuple[ModuleType, ...] = (
     blob_holds_models,
     staging_models,
     held_models,
+    webhooks_models,
 )
 
 
@@ -74,6 +76,7 @@ def job_catalogue() -> dict[str, Job]:
     from stockade.stats.security import SECURITY_SNAPSHOT_JOB
     from stockade.upkeep.spool import SPOOL_CLEAN_JOB
     from stockade.upkeep.sweep import ORPHAN_SWEEP_JOB
+    from stockade.webhooks.job import WEBHOOKS_JOB
 
     return {
         job.name: job
@@ -86,6 +89,7 @@ def job_catalogue() -> dict[str, Job]:
             SPOOL_CLEAN_JOB,
             ORPHAN_SWEEP_JOB,
             STAGING_EXPIRE_JOB,
+            WEBHOOKS_JOB,
         )
     }
 

@@ -96,6 +96,9 @@ class Settings:
     # Run due background jobs (email-domain checks …) in a thread of each web worker; a
     # database lock makes sure only one worker runs a job at a time.
     scheduler: bool = True
+    # Webhooks may send to loopback and private addresses (otherwise only an administrator
+    # can allow that, per webhook): for a test or an index on a private network.
+    webhooks_allow_private: bool = False
 
     # -- release lifecycle ------------------------------------------------------------------
     # A release accepts new files for this many days after its first upload (0: forever).
@@ -219,7 +222,13 @@ _FLOAT_KEYS = {
     "spool_max_age",
     "orphan_grace",
 }
-_BOOL_KEYS = {"scheduler", "access_log", "refuse_vulnerable_uploads", "org_approval_required"}
+_BOOL_KEYS = {
+    "scheduler",
+    "access_log",
+    "refuse_vulnerable_uploads",
+    "org_approval_required",
+    "webhooks_allow_private",
+}
 
 
 def _coerce(key: str, value: Any) -> Any:
@@ -351,6 +360,7 @@ TEMPLATE = """\
 # rdap_url = ""                                               # default: IANA RDAP bootstrap
 # dns_resolver = ""                                           # "host:port"; default: the system's
 # scheduler = true                                            # run due jobs in the web workers
+# webhooks_allow_private = false                              # webhooks to private addresses
 # closed_release_days = 14                                    # 0: releases never close
 # deleted_name_reserved_days = 365
 # typosquat_top_n = 1000

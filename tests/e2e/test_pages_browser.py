@@ -15,7 +15,9 @@ from e2e.browser import assert_fits, chromium, watched_page
 from stockade.accounts.models import User
 from stockade.accounts.sessions import start_session
 from stockade.events.services import CLI
+from stockade.index.rules import find_project
 from stockade.web.auth import POLICY, SESSION_COOKIE
+from stockade.webhooks.services import create_webhook, send_test
 from support.builders import wheel_bytes, wheel_name
 from support.index import Index
 
@@ -44,6 +46,7 @@ OWNER = (
     f"/manage/project/{PROJECT}/roles/",
     f"/manage/project/{PROJECT}/history/",
     f"/manage/project/{PROJECT}/settings/",
+    f"/manage/project/{PROJECT}/webhooks/",
     f"/manage/project/{PROJECT}/publishing/",
     f"/manage/project/{PROJECT}/archive/",
     f"/manage/project/{PROJECT}/delete/",
@@ -104,6 +107,20 @@ def test_every_page_fits_a_desktop_and_a_phone(index: Index, browser: Browser) -
     for version in ("1.0", "1.1"):
         response = index.upload(wheel_bytes(PROJECT, version), wheel_name(PROJECT, version))
         assert response.status_code == 200, response.text
+    # A webhook whose delivery log has a failed attempt (nothing listens on port 9).
+    with index.db.write() as s:
+        project = find_project(s, PROJECT)
+        hook = create_webhook(
+            s,
+            index.settings,
+            "http://127.0.0.1:9/a/rather/long/path/to/a/receiver/that/does/not/answer",
+            project=project,
+            created_by_id=None,
+            origin=CLI,
+            allow_private=True,
+        )
+        hook_id = hook.id
+    assert not send_test(index.db, index.settings, hook_id).ok
     alice, root = _session(index, "alice"), _session(index, "root")
     with index.live() as url:
         failures = _check(browser, url, PUBLIC, None)

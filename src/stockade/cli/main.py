@@ -34,6 +34,7 @@ from stockade.cli import (
     tokens,
     upkeep,
     users,
+    webhooks,
 )
 from stockade.cli import publish as publish_cmd
 from stockade.cli.common import DataOpt, err, group, migrated, settings_from
@@ -60,6 +61,7 @@ app.add_typer(stats.app, name="stats")
 app.add_typer(publishers.app, name="publisher")
 # `held` adds `release held` and `release confirm` to the release group.
 assert held.release_held is not None
+app.add_typer(webhooks.app, name="webhook")
 app.add_typer(lifecycle.release_app, name="release")
 app.add_typer(lifecycle.project_app, name="project")
 app.add_typer(advisories.app, name="advisories")

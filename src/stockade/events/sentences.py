@@ -91,6 +91,8 @@ PHRASES: dict[str, str] = {
     "project:provenance:regression": "set what happens to uploads that break the provenance "
     "pattern[ to {mode}]",
     "project:provenance:reset": "started a new provenance pattern (changed how it publishes)",
+    "webhook:add": "added a webhook[ for {scope}][ to {url}]",
+    "webhook:remove": "removed the webhook[ to {url}]",
     "release:stage": "opened a publishing session[ for {name}][ {version}]",
     "release:stage-publish": "published the staged release[ {name}][ {version}]",
     "release:stage-expire": "expired the publishing session[ for {name}][ {version}]",

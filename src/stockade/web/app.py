@@ -385,6 +385,7 @@ def _page_routes() -> list[Any]:
     from stockade.web.manage.held import router as held_router
     from stockade.web.manage.projects import router as manage_router
     from stockade.web.manage.settings import router as project_settings_router
+    from stockade.web.manage.webhooks import router as webhooks_router
     from stockade.web.mirror.forms import router as mirror_forms_router
     from stockade.web.mirror.pages import router as mirror_router
     from stockade.web.oidc.api import router as publishers_router
@@ -411,6 +412,7 @@ def _page_routes() -> list[Any]:
         recovery_router,
         project_settings_router,
         held_router,
+        webhooks_router,
         lifecycle_router,
         publishers_router,
         integrity_router,
