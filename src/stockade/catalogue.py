@@ -31,6 +31,7 @@ from stockade.oidc import models as oidc_models
 from stockade.staging import models as staging_models
 from stockade.stats import models as stats_models
 from stockade.storage import holds as blob_holds_models
+from stockade.tlog import models as tlog_models
 from stockade.tokens import models as tokens_models
 
 __all__ = ["MODELS", "find_job", "job_catalogue"]
@@ -43,6 +44,7 @@ MODELS: tuple[ModuleType, ...] = (
     twofactor_models,
     recovery_models,
     email_domains_models,
+    tlog_models,
     index_models,
     tokens_models,
     lifecycle_models,

@@ -146,6 +146,12 @@ class Settings:
     # Refuse uploads of a version that a known advisory affects.
     refuse_vulnerable_uploads: bool = False
 
+    # -- the transparency log (stockade.tlog) ---------------------------------------------------
+    # The log's Ed25519 key (PEM, PKCS#8); empty: <data>/log.key, made on first use.
+    log_key_file: str = ""
+    # The checkpoints' origin line and the key's name; empty: base_url's host and path + "/log".
+    log_origin: str = ""
+
     # -- the mirror ---------------------------------------------------------------------------
     # Upstream indexes (``[[upstream]]`` tables); STOCKADE_UPSTREAM_URL adds one named "upstream".
     upstream: tuple[UpstreamSettings, ...] = ()
@@ -341,6 +347,8 @@ TEMPLATE = """\
 # advisory_urls = "https://…/PyPI/all.zip"                    # OSV advisories, every 6 hours
 # refuse_vulnerable_uploads = false                           # refuse known-vulnerable versions
 # mirror_recheck_seconds = 86400                              # re-check cached upstream projects
+# log_key_file = ""                                           # transparency log key; <data>/log.key
+# log_origin = ""                                             # default: base_url's host + "/log"
 #
 # Upstream indexes to mirror (or STOCKADE_UPSTREAM_URL=https://pypi.org/simple/ for one):
 # [[upstream]]

@@ -343,6 +343,12 @@ def _oidc_routes() -> list[Any]:
     return _routes(oidc_api_router)
 
 
+def _log_routes() -> list[Any]:
+    from stockade.web.tlog.routes import router as log_router
+
+    return _routes(log_router)
+
+
 def _page_routes() -> list[Any]:
     """The routes of the pages people see (and of the forms and APIs behind them), in the order
     they must be matched: their modules, templates and form models are about 8 MiB a worker
@@ -392,7 +398,7 @@ def _page_routes() -> list[Any]:
 # The paths of the routes the app starts with and of the API groups: any other path is a page's.
 _NOT_PAGES = (
     *("/legacy", "/_health/", "/metrics", "/favicon.ico"),
-    *("/upload/", "/pypi", "/views/", "/rss/", "/v1/", "/_/oidc/"),
+    *("/upload/", "/pypi", "/views/", "/rss/", "/v1/", "/_/oidc/", "/log/"),
 )
 _ROUTE_GROUPS = (
     RouteGroup(_staging_routes, ("/upload/",)),
@@ -401,6 +407,7 @@ _ROUTE_GROUPS = (
     RouteGroup(_rss_routes, ("/rss/",)),
     RouteGroup(_osv_routes, ("/v1/",)),
     RouteGroup(_oidc_routes, ("/_/oidc/",)),
+    RouteGroup(_log_routes, ("/log/",)),
     RouteGroup(_page_routes, others=_NOT_PAGES),
 )
 
