@@ -347,5 +347,7 @@ def test_bootstrap_logs_an_index_that_predates_the_log(index: Index) -> None:
     assert seen == [(1, 1)]
     assert bootstrap(index.db) == 0  # again: nothing new
     with index.db.read() as session:
-        flags = dict(session.execute(select(LogFile.filename, LogFile.flags)).tuples())
+        flags = {
+            r.filename: r.flags for r in session.execute(select(LogFile.filename, LogFile.flags))
+        }
     assert flags == {wheel_name("early", "1.0"): "y", wheel_name("early", "2.0"): ""}
