@@ -13,11 +13,13 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from stockade.abuse.quarantine import Mailing, quarantine
 from stockade.config import load_settings
 from stockade.events.services import CLI
 from stockade.index.filelog import bootstrap
+from stockade.index.models import Project
 from stockade.lifecycle.changes import find_project
 from stockade.lifecycle.deletion import delete_file
 from stockade.lifecycle.restoration import restore
@@ -219,9 +221,9 @@ def test_changes_are_entries_and_the_grown_log_is_consistent_with_the_old(big: I
     victim = wheel_name("proj1", "1.3")
 
     def unit(session) -> None:  # type: ignore[no-untyped-def]
-        yank(session, find_project(session, "proj0"), "1.0", "broken", origin=CLI, actor_id=actor)
+        yank(session, _project(session, "proj0"), "1.0", "broken", origin=CLI, actor_id=actor)
         delete_file(
-            session, find_project(session, "proj1"), victim, origin=CLI, actor_id=actor, admin=True
+            session, _project(session, "proj1"), victim, origin=CLI, actor_id=actor, admin=True
         )
 
     big.db.run_write(unit)
@@ -229,7 +231,7 @@ def test_changes_are_entries_and_the_grown_log_is_consistent_with_the_old(big: I
     big.db.run_write(
         lambda s: quarantine(
             s,
-            find_project(s, "proj2"),
+            _project(s, "proj2"),
             "malware",
             origin=CLI,
             actor_id=actor,
@@ -281,6 +283,12 @@ def test_hostile_log_requests_get_one_line_refusals(big: Index) -> None:
             assert answer.text.count("\n") == 1, path
 
 
+def _project(session: Session, name: str) -> Project:
+    project = find_project(session, name)
+    assert project is not None
+    return project
+
+
 def _log_check(index: Index, state: Path) -> Check:
     return LogCheck(index.client, "http://testserver", state)
 
@@ -320,7 +328,7 @@ def test_verify_passes_then_fails_on_a_rewritten_log(big: Index, tmp_path: Path)
 
     big.db.run_write(rewrite)
     big.db.run_write(
-        lambda s: yank(s, find_project(s, "proj6"), "1.0", None, origin=CLI, actor_id=None)
+        lambda s: yank(s, _project(s, "proj6"), "1.0", None, origin=CLI, actor_id=None)
     )
     big.app.context.pages.poll_once()
     with pytest.raises(VerifyError, match="rewritten"):
@@ -338,7 +346,7 @@ def test_bootstrap_logs_an_index_that_predates_the_log(index: Index) -> None:
         assert answer.status_code == 200, answer.text
     actor = index.user("alice").id
     index.db.run_write(
-        lambda s: yank(s, find_project(s, "early"), "1.0", None, origin=CLI, actor_id=actor)
+        lambda s: yank(s, _project(s, "early"), "1.0", None, origin=CLI, actor_id=actor)
     )
     with index.db.read() as session:
         assert session.scalar(select(LogState.size)) == 0
