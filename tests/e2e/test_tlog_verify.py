@@ -1,5 +1,6 @@
 """`stockade verify` against a live server (two workers) after real twine uploads: files and a
-requirements file verify, a changed file, a wrong log key and a deleted file do not."""
+requirements file verify, a changed file does not. (A deleted file, a wrong key and a rewritten
+log are refused in tests/functional/test_tlog.py, without a server.)"""
 
 from __future__ import annotations
 
@@ -47,12 +48,3 @@ def test_verify_real_uploads(live: LiveServer, tmp_path: Path) -> None:
     changed.write_bytes(files[0].read_bytes() + b"\0")
     code, out = _verify(live, state, str(changed))
     assert code == 1 and "sha256" in out, out
-
-    code, out = _verify(
-        live, tmp_path / "other", "--log-key", key.replace("+", "x+", 1), str(files[0])
-    )
-    assert code == 1 and "verification failed" in out, out
-
-    live.stockade("project", "delete", "logged", "1.0", "--yes")
-    code, out = _verify(live, state, str(files[0]))
-    assert code == 1 and "deleted" in out, out

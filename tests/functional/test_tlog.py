@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
@@ -27,6 +27,7 @@ from stockade.lifecycle.yanking import yank
 from stockade.storage import open_storage
 from stockade.tlog import merkle
 from stockade.tlog.models import LogEntry, LogFile, LogNode, LogState
+from stockade.tlog.note import verifier_key
 from stockade.tlog.services import set_enabled
 from stockade.upkeep.moving.files import Candidate, import_files
 from stockade.upkeep.progress import Silent
@@ -291,6 +292,25 @@ def _project(session: Session, name: str) -> Project:
 
 def _log_check(index: Index, state: Path) -> Check:
     return LogCheck(index.client, "http://testserver", state)
+
+
+def test_verify_refuses_a_deleted_file_and_a_wrong_key(big: Index, tmp_path: Path) -> None:
+    wheel = big.settings.data_dir.parent / "wheels" / wheel_name("proj7", "1.4")
+    actor = big.user("alice").id
+    big.db.run_write(
+        lambda s: delete_file(
+            s, _project(s, "proj7"), wheel.name, origin=CLI, actor_id=actor, admin=True
+        )
+    )
+    (outcome,) = verify([_log_check(big, tmp_path / "a")], [file_target(wheel)])
+    assert not outcome.ok and "the log says it was deleted" in outcome.message
+    assert not (tmp_path / "a" / "checkpoint").exists()
+
+    other = Ed25519PrivateKey.generate()
+    wrong = str(verifier_key("testserver/log", other))
+    check = LogCheck(big.client, "http://testserver", tmp_path / "b", key=wrong)
+    with pytest.raises(VerifyError, match="not signed by testserver/log"):
+        verify([check], [file_target(wheel)])
 
 
 def test_verify_passes_then_fails_on_a_rewritten_log(big: Index, tmp_path: Path) -> None:
