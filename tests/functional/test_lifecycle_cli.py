@@ -6,28 +6,13 @@ application in this process, which is much faster than a new interpreter per com
 from __future__ import annotations
 
 import json
-import subprocess
 
 from sqlalchemy import select
-from typer.testing import CliRunner
 
-from stockade.cli.main import app as stockade_app
 from stockade.events.models import Event
 from support.builders import sdist_bytes, sdist_name, wheel_bytes, wheel_name
+from support.cli import cli
 from support.index import Index, run_cli
-
-
-def cli(index: Index, *args: str) -> subprocess.CompletedProcess[str]:
-    """``stockade ARGS --data <the index's folder>`` in this process, on the index's backend."""
-    env = {
-        "STOCKADE_DATABASE_URL": index.settings.database_url,
-        "STOCKADE_STORAGE_URL": index.settings.storage_url,
-        "COLUMNS": "200",
-    }
-    argv = [*args, "--data", str(index.settings.data_dir)]
-    result = CliRunner().invoke(stockade_app, argv, env=env)
-    return subprocess.CompletedProcess(argv, result.exit_code, result.stdout, result.stderr)
-
 
 JSON = {"Accept": "application/vnd.pypi.simple.v1+json"}
 

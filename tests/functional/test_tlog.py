@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from stockade.abuse.quarantine import Mailing, quarantine
 from stockade.config import load_settings
+from stockade.events.models import Event
 from stockade.events.services import CLI
 from stockade.index.filelog import bootstrap
 from stockade.index.models import Project
@@ -28,7 +29,6 @@ from stockade.storage import open_storage
 from stockade.tlog import merkle
 from stockade.tlog.models import LogEntry, LogFile, LogNode, LogState
 from stockade.tlog.note import verifier_key
-from stockade.tlog.services import set_enabled
 from stockade.upkeep.moving.files import Candidate, import_files
 from stockade.upkeep.progress import Silent
 from stockade.verify.interface import Check, VerifyError
@@ -37,6 +37,7 @@ from stockade.verify.run import verify
 from stockade.verify.targets import file_target
 from support.backend import backend_overrides
 from support.builders import wheel_bytes, wheel_name
+from support.cli import cli
 from support.index import Index
 
 PROJECTS, VERSIONS = 40, 25  # 1,000 files
@@ -357,8 +358,8 @@ def test_verify_passes_then_fails_on_a_rewritten_log(big: Index, tmp_path: Path)
 
 
 def test_bootstrap_logs_an_index_that_predates_the_log(index: Index) -> None:
-    with index.db.write() as session:
-        set_enabled(session, False)
+    off = cli(index, "log", "disable")
+    assert off.returncode == 0, off.stderr
     token = index.token("alice")
     for version in ("1.0", "2.0"):
         data = wheel_bytes("early", version)
@@ -371,11 +372,18 @@ def test_bootstrap_logs_an_index_that_predates_the_log(index: Index) -> None:
     with index.db.read() as session:
         assert session.scalar(select(LogState.size)) == 0
     seen: list[tuple[int, int]] = []
-    assert bootstrap(index.db, progress=lambda d, t: seen.append((d, t))) == 3
+    assert bootstrap(index.db, origin=CLI, progress=lambda d, t: seen.append((d, t))) == 3
     assert seen == [(1, 1)]
-    assert bootstrap(index.db) == 0  # again: nothing new
+    again = cli(index, "log", "bootstrap")  # again: nothing new
+    assert again.returncode == 0 and again.stdout.startswith("0 entries appended;"), again.stdout
+    key = cli(index, "log", "key")
+    assert key.stdout.strip() == index.client.get("/log/key").text.strip()
+    assert oct((index.settings.data_dir / "log.key").stat().st_mode & 0o777) == "0o600"
     with index.db.read() as session:
         flags = {
             r.filename: r.flags for r in session.execute(select(LogFile.filename, LogFile.flags))
         }
     assert flags == {wheel_name("early", "1.0"): "y", wheel_name("early", "2.0"): ""}
+    with index.db.read() as session:
+        tags = session.scalars(select(Event.tag).where(Event.tag.like("log:%")).order_by(Event.id))
+        assert list(tags) == ["log:disable", "log:enable", "log:bootstrap", "log:bootstrap"]

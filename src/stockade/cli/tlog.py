@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from stockade.cli.common import DataOpt, err, group, open_db, settings_from
+from stockade.cli.common import CLI_ORIGIN, DataOpt, err, group, open_db, settings_from
 from stockade.index.filelog import bootstrap
 from stockade.tlog.keys import key_path, load_signer
 from stockade.tlog.services import read_state, set_enabled
@@ -42,7 +42,9 @@ def log_bootstrap(data: DataOpt = None) -> None:
         ) as bar:
             task = bar.add_task("bootstrap", total=None)
             appended = bootstrap(
-                db, progress=lambda done, total: bar.update(task, completed=done, total=total)
+                db,
+                origin=CLI_ORIGIN,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
         with db.read() as session:
             size = read_state(session).size
@@ -57,7 +59,7 @@ def log_disable(data: DataOpt = None) -> None:
     _, db = open_db(data)
     try:
         with db.write() as session:
-            set_enabled(session, False)
+            set_enabled(session, False, origin=CLI_ORIGIN)
     finally:
         db.dispose()
     typer.echo("The transparency log is off; stockade log bootstrap turns it on again.")

@@ -94,6 +94,10 @@ PHRASES: dict[str, str] = {
     "name:unprohibit": "allowed[ the name {name}] again",
     "auto:trusted-reporter": "became a trusted reporter",
     # The mirror and policy views
+    # The transparency log
+    "log:enable": "turned the transparency log on",
+    "log:disable": "turned the transparency log off",
+    "log:bootstrap": "brought the index's files into the transparency log[ ({entries} entries)]",
     "mirror:upstream:add": "added the upstream index[ {name}]",
     "mirror:upstream:change": "changed the upstream index[ {name}]",
     "mirror:upstream:remove": "removed the upstream index[ {name}]",

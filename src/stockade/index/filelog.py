@@ -17,6 +17,8 @@ from sqlalchemy.orm import Session
 
 from stockade.accounts.models import User
 from stockade.db import Database
+from stockade.events.services import Origin
+from stockade.events.services import record as record_event
 from stockade.index.models import File, Project, Release
 from stockade.tlog.models import LogFile
 from stockade.tlog.services import FileState, lock, record, set_enabled
@@ -81,6 +83,7 @@ def log_files(
 def bootstrap(
     db: Database,
     *,
+    origin: Origin,
     progress: Callable[[int, int], None] | None = None,
     batch: int = 200,
 ) -> int:
@@ -88,7 +91,7 @@ def bootstrap(
     projects to a transaction; ``progress(done, total)`` after each. Turns the log on first
     (changes made meanwhile are logged by their own transactions). Returns entries appended."""
     with db.write() as session:
-        set_enabled(session, True)
+        set_enabled(session, True, origin=origin)
     with db.read() as session:
         ids = list(session.scalars(select(Project.id).order_by(Project.id)))
     appended = 0
@@ -104,4 +107,6 @@ def bootstrap(
         appended += db.run_write(unit)
         if progress is not None:
             progress(min(start + batch, len(ids)), len(ids))
+    with db.write() as session:
+        record_event(session, "log:bootstrap", origin=origin, entries=appended)
     return appended

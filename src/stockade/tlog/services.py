@@ -19,6 +19,8 @@ from sqlalchemy import insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from stockade.db.base import utcnow
+from stockade.events.services import Origin
+from stockade.events.services import record as record_event
 from stockade.tlog import merkle
 from stockade.tlog.models import LogEntry, LogFile, LogNode, LogState
 
@@ -148,13 +150,16 @@ def record(
     return len(entries)
 
 
-def set_enabled(session: Session, enabled: bool) -> None:
-    """Turn appending on or off (off: changes are not logged until a bootstrap catches up)."""
+def set_enabled(session: Session, enabled: bool, *, origin: Origin) -> None:
+    """Turn appending on or off (off: changes are not logged until a bootstrap catches up);
+    a change is an event (``log:enable``, ``log:disable``)."""
     log = session.get(LogState, 1, with_for_update=True)
     if log is None:
-        session.add(LogState(id=1, enabled=enabled, size=0, frontier=b""))
-    else:
+        log = LogState(id=1, enabled=not enabled, size=0, frontier=b"")
+        session.add(log)
+    if log.enabled != enabled:
         log.enabled = enabled
+        record_event(session, "log:enable" if enabled else "log:disable", origin=origin)
     session.flush()
 
 
