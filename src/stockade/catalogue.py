@@ -33,6 +33,7 @@ from stockade.orgs import models as orgs_models
 from stockade.staging import models as staging_models
 from stockade.stats import models as stats_models
 from stockade.storage import holds as blob_holds_models
+from stockade.tlog import models as tlog_models
 from stockade.tokens import models as tokens_models
 from stockade.webhooks import models as webhooks_models
 
@@ -47,6 +48,7 @@ MODELS: tuple[ModuleType, ...] = (
     recovery_models,
     email_domains_models,
     orgs_models,
+    tlog_models,
     index_models,
     tokens_models,
     lifecycle_models,

@@ -167,6 +167,12 @@ class Settings:
     # Refuse uploads of a version that a known advisory affects.
     refuse_vulnerable_uploads: bool = False
 
+    # -- the transparency log (stockade.tlog) ---------------------------------------------------
+    # The log's Ed25519 key (PEM, PKCS#8); empty: <data>/log.key, made on first use.
+    log_key_file: str = ""
+    # The checkpoints' origin line and the key's name; empty: base_url's host and path + "/log".
+    log_origin: str = ""
+
     # -- the mirror ---------------------------------------------------------------------------
     # Upstream indexes (``[[upstream]]`` tables); STOCKADE_UPSTREAM_URL adds one named "upstream".
     upstream: tuple[UpstreamSettings, ...] = ()
@@ -375,6 +381,8 @@ TEMPLATE = """\
 # provenance_window = 3                                       # releases that set a pattern
 # secret_scanning_keys_url = "https://api.github.com/meta/public_keys/secret_scanning"
 # mirror_recheck_seconds = 86400                              # re-check cached upstream projects
+# log_key_file = ""                                           # transparency log key; <data>/log.key
+# log_origin = ""                                             # default: base_url's host + "/log"
 #
 # Upstream indexes to mirror (or STOCKADE_UPSTREAM_URL=https://pypi.org/simple/ for one):
 # [[upstream]]

@@ -31,6 +31,7 @@ from stockade.cli import (
     publishers,
     roles,
     stats,
+    tlog,
     tokens,
     upkeep,
     users,
@@ -38,6 +39,7 @@ from stockade.cli import (
 )
 from stockade.cli import publish as publish_cmd
 from stockade.cli.common import DataOpt, err, group, migrated, settings_from
+from stockade.cli.verify import verify_command
 from stockade.config import write_template
 from stockade.logs import log_config
 from stockade.metrics import MULTIPROC_ENV
@@ -72,6 +74,8 @@ moving.app.command("bundle")(bundle.import_bundle_command)
 app.command("export")(bundle.export)
 # `stockade admin`: its commands are registered by the domain modules that define them.
 app.add_typer(admin.app, name="admin")
+app.add_typer(tlog.app, name="log")
+app.command("verify")(verify_command)
 _ADMIN_COMMAND_MODULES = (abuse, policy, upkeep)
 # How long a stopping worker lets requests in flight (an upload's body, a download) finish
 # before it cancels them; a cancelled upload leaves nothing (its spool is removed, nothing

@@ -126,6 +126,10 @@ PHRASES: dict[str, str] = {
     ),
     "namespace:grant": "granted the namespace[ {namespace}][ to the organization {org}]",
     "namespace:revoke": "revoked the namespace[ {namespace}]",
+    # The transparency log
+    "log:enable": "turned the transparency log on",
+    "log:disable": "turned the transparency log off",
+    "log:bootstrap": "brought the index's files into the transparency log[ ({entries} entries)]",
     "mirror:upstream:add": "added the upstream index[ {name}]",
     "mirror:upstream:change": "changed the upstream index[ {name}]",
     "mirror:upstream:remove": "removed the upstream index[ {name}]",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 from packaging.version import InvalidVersion, Version
 from sqlalchemy import select, text
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from stockade import faults
 from stockade.db.base import utcnow
+from stockade.index.filelog import log_files
 from stockade.index.models import File, JournalEntry, Project, Release, SimplePage
 from stockade.index.provenance import attested_file_ids_of_project, provenance_url
 from stockade.index.render import (
@@ -46,7 +48,11 @@ def journal(
     id that commits later, and that change (a deletion, a quarantine) would never reach the
     other workers. A transaction-scoped advisory lock, taken before the id is drawn and held
     until commit or rollback, makes journal writers take ids in commit order. SQLite
-    serializes writers anyway."""
+    serializes writers anyway.
+
+    The files the change touched (of ``version``, or all the project's) are compared with
+    what the transparency log last recorded, and their changes logged, in this transaction
+    (:mod:`stockade.index.filelog`)."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": JOURNAL_LOCK_KEY})
     entry = JournalEntry(
@@ -55,6 +61,7 @@ def journal(
     session.add(entry)
     session.flush()
     project.last_serial = entry.id
+    log_files(session, project, None if version is None else (version,), user_id)
     return entry.id
 
 
@@ -81,6 +88,8 @@ def journal_many(
     session.add_all(entries)
     session.flush()
     project.last_serial = max(entry.id for entry in entries)
+    versions = [version for _, version in actions]
+    log_files(session, project, None if None in versions else cast(list[str], versions), user_id)
     return project.last_serial
 
 

@@ -10,8 +10,10 @@ A backup folder holds:
 - ``blobs/<key>``: every blob a row of *that copy* references (read in the same snapshot), so
   the restored index holds no orphan and misses no blob; each is verified against its sha256
   as it is copied;
-- ``secret_key`` (API tokens and sessions are signed with it) and, for the operator's
-  reference, ``stockade.toml``, which restore does not install (it names the old database);
+- ``secret_key`` (API tokens and sessions are signed with it), ``log.key`` (the transparency
+  log's signing key, installed by restore unless ``log_key_file`` names another) and, for the
+  operator's reference, ``stockade.toml``, which restore does not install (it names the old
+  database);
 - ``manifest.json``: the format, the database kind and the blobs with their sizes.
 
 Restore goes into an empty database of the same kind (SQLite to SQLite, PostgreSQL to
@@ -42,6 +44,7 @@ from stockade.db import Database
 from stockade.db.migrate import upgrade
 from stockade.index.paths import blob_key
 from stockade.storage import BlobStorage
+from stockade.tlog.keys import key_path
 from stockade.upkeep.portable import export_rows, import_rows, schema_revision, unmapped_tables
 from stockade.upkeep.progress import Progress
 from stockade.upkeep.references import all_referenced
@@ -55,6 +58,8 @@ __all__ = [
     "restore",
     "sha256_of",
 ]
+
+LOG_KEY = "log.key"
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -167,6 +172,9 @@ def backup(
     secret = settings.data_dir / "secret_key"
     if secret.exists():
         shutil.copy2(secret, dest / "secret_key")
+    # The transparency log's checkpoints must stay verifiable by the key clients pinned.
+    if key_path(settings).exists():
+        shutil.copy2(key_path(settings), dest / LOG_KEY)
     toml = settings.data_dir / "stockade.toml"
     if toml.exists():
         shutil.copy2(toml, dest / "stockade.toml")
@@ -295,6 +303,12 @@ def restore(
         target_secret.unlink(missing_ok=True)
         shutil.copy2(secret, target_secret)
         target_secret.chmod(0o600)
+    log_key = src / LOG_KEY
+    if log_key.exists() and not settings.log_key_file:
+        target_key = key_path(settings)
+        target_key.unlink(missing_ok=True)
+        shutil.copy2(log_key, target_key)
+        target_key.chmod(0o600)
     return BackupSummary(kind, len(blobs), sum(blobs.values()))
 
 

@@ -369,6 +369,12 @@ def _namespace_routes() -> list[Any]:
     return _routes(namespaces_router)
 
 
+def _log_routes() -> list[Any]:
+    from stockade.web.tlog.routes import router as log_router
+
+    return _routes(log_router)
+
+
 def _page_routes() -> list[Any]:
     """The routes of the pages people see (and of the forms and APIs behind them), in the order
     they must be matched: their modules, templates and form models are about 8 MiB a worker
@@ -433,6 +439,7 @@ _API_GROUPS = (
     RouteGroup(_disclosure_routes, ("/_/secrets/", "/_/github/")),
     # PEP 752's namespace API.
     RouteGroup(_namespace_routes, ("/namespaces", "/namespace/")),
+    RouteGroup(_log_routes, ("/log/",)),
 )
 # The paths of the routes the app starts with and of the API groups: any other path is a page's.
 _NOT_PAGES = (

@@ -2,7 +2,7 @@
 grants, and the org an event concerns
 
 Revision ID: 0020_organizations
-Revises: 0017_provenance_holds
+Revises: 0018_transparency_log
 Create Date: 2026-12-03
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import stockade.db.base
 
 revision = "0020_organizations"
-down_revision = "0017_provenance_holds"
+down_revision = "0018_transparency_log"
 branch_labels = None
 depends_on = None
 
