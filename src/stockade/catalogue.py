@@ -32,6 +32,7 @@ from stockade.staging import models as staging_models
 from stockade.stats import models as stats_models
 from stockade.storage import holds as blob_holds_models
 from stockade.tokens import models as tokens_models
+from stockade.tuf import models as tuf_models
 
 __all__ = ["MODELS", "find_job", "job_catalogue"]
 
@@ -54,6 +55,7 @@ MODELS: tuple[ModuleType, ...] = (
     mirror_models,
     blob_holds_models,
     staging_models,
+    tuf_models,
 )
 
 
@@ -68,6 +70,7 @@ def job_catalogue() -> dict[str, Job]:
     from stockade.staging.expiry import STAGING_EXPIRE_JOB
     from stockade.stats.critical import CRITICAL_PROJECTS_JOB
     from stockade.stats.security import SECURITY_SNAPSHOT_JOB
+    from stockade.tuf.job import TUF_JOB
     from stockade.upkeep.spool import SPOOL_CLEAN_JOB
     from stockade.upkeep.sweep import ORPHAN_SWEEP_JOB
 
@@ -82,6 +85,7 @@ def job_catalogue() -> dict[str, Job]:
             SPOOL_CLEAN_JOB,
             ORPHAN_SWEEP_JOB,
             STAGING_EXPIRE_JOB,
+            TUF_JOB,
         )
     }
 

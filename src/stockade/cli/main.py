@@ -30,6 +30,7 @@ from stockade.cli import (
     roles,
     stats,
     tokens,
+    tuf,
     upkeep,
     users,
 )
@@ -58,6 +59,7 @@ app.add_typer(lifecycle.release_app, name="release")
 app.add_typer(lifecycle.project_app, name="project")
 app.add_typer(advisories.app, name="advisories")
 app.add_typer(mirror.app, name="mirror")
+app.add_typer(tuf.app, name="tuf")
 app.add_typer(mirror.view_app, name="view")
 app.add_typer(moving.app, name="import")
 moving.app.command("bundle")(bundle.import_bundle_command)
