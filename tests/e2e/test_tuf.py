@@ -259,15 +259,20 @@ def test_refuses_expired_metadata_and_the_job_renews_it(tuf: TufServer) -> None:
     tuf.updater("renewed").refresh()
 
 
-def test_refuses_a_rolled_back_snapshot(tuf: TufServer) -> None:
-    client_name = "rollback"
-    tuf.updater(client_name).refresh()
+def _newest_timestamp(tuf: TufServer) -> TufMetadata:
     with tuf.db.read() as session:
-        old = session.scalars(
+        newest = session.scalars(
             select(TufMetadata).where(TufMetadata.role == "timestamp")
             .order_by(TufMetadata.version.desc())
         ).first()  # fmt: skip
-    assert old is not None
+    assert newest is not None
+    return newest
+
+
+def test_refuses_a_rolled_back_snapshot(tuf: TufServer) -> None:
+    client_name = "rollback"
+    tuf.updater(client_name).refresh()
+    old = _newest_timestamp(tuf)
     _upload(tuf.live.url, tuf.live.token, "rollback", "1.0")
     path, _ = _file_target("rollback", "1.0")
     tuf.wait_for_target(path)
@@ -312,12 +317,7 @@ def test_refuses_a_rolled_back_snapshot(tuf: TufServer) -> None:
 
 
 def test_refuses_metadata_signed_by_a_wrong_key(tuf: TufServer) -> None:
-    with tuf.db.read() as session:
-        current = session.scalars(
-            select(TufMetadata).where(TufMetadata.role == "timestamp")
-            .order_by(TufMetadata.version.desc())
-        ).first()  # fmt: skip
-    assert current is not None
+    current = _newest_timestamp(tuf)
     real = Metadata[Timestamp].from_bytes(current.body).signed
     now = dt.datetime.now(dt.UTC)
     forged = sign(

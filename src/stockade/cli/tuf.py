@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -47,23 +48,20 @@ def tuf_init(
     Move the KEYS folder off the server afterwards: it is only needed to sign a new root."""
     if bins < 1 or bins & (bins - 1):
         raise fail("--bins must be a power of two")
-    settings, db = open_db(data)
-    try:
-        info = init_repository(
-            db,
-            settings,
-            keys,
-            root_keys=root_keys,
-            threshold=threshold,
-            bit_length=bins.bit_length() - 1,
-            origin=CLI_ORIGIN,
+    _show(
+        _then_publish(
+            data,
+            lambda settings, db: init_repository(
+                db,
+                settings,
+                keys,
+                root_keys=root_keys,
+                threshold=threshold,
+                bit_length=bins.bit_length() - 1,
+                origin=CLI_ORIGIN,
+            ),
         )
-        _publish_now(settings, db)
-    except TufError as exc:
-        raise fail(str(exc)) from exc
-    finally:
-        db.dispose()
-    _show(info)
+    )
     err.print(f"offline keys in {keys}: move them off this server", highlight=False)
 
 
@@ -77,15 +75,14 @@ def tuf_sign_root(
 ) -> None:
     """Sign the next version of root and targets (renewed for a year) with the root keys in
     KEYS (a threshold of them), replacing the online key if asked; then re-sign the rest."""
-    settings, db = open_db(data)
-    try:
-        info = sign_root(db, settings, keys, rotate_online_key=rotate_online_key, origin=CLI_ORIGIN)
-        _publish_now(settings, db)
-    except TufError as exc:
-        raise fail(str(exc)) from exc
-    finally:
-        db.dispose()
-    _show(info)
+    _show(
+        _then_publish(
+            data,
+            lambda settings, db: sign_root(
+                db, settings, keys, rotate_online_key=rotate_online_key, origin=CLI_ORIGIN
+            ),
+        )
+    )
 
 
 @app.command("root")
@@ -122,6 +119,19 @@ def tuf_publish(data: DataOpt = None) -> None:
         _publish_now(settings, db)
     finally:
         db.dispose()
+
+
+def _then_publish(data: Path | None, action: Callable[[Settings, Database], RootInfo]) -> RootInfo:
+    """``action`` on the data folder, then a batch that signs everything it calls for."""
+    settings, db = open_db(data)
+    try:
+        info = action(settings, db)
+        _publish_now(settings, db)
+    except TufError as exc:
+        raise fail(str(exc)) from exc
+    finally:
+        db.dispose()
+    return info
 
 
 def _publish_now(settings: Settings, db: Database) -> None:

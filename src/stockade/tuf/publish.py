@@ -14,6 +14,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from securesystemslib.exceptions import UnverifiedSignatureError
 from securesystemslib.signer import Key, Signer
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -117,6 +118,7 @@ def _publish(
     root = loaded[0].signed
     online_key = root.get_key(root.roles[Timestamp.type].keyids[0])
     signer = signer_for(online_key)
+    _check_signer(signer, online_key)
     bins = succinct(online_key, state.bit_length)
     result = PublishResult()
 
@@ -184,6 +186,18 @@ def _publish(
     state.resign_all = False
     prune(session, now)
     return result
+
+
+def _check_signer(signer: Signer, key: Key) -> None:
+    """Refuse to sign with a signer whose key is not the one root lists (a key file replaced
+    by a rotation not yet committed, or a misconfigured KMS): clients would reject it all."""
+    probe = b"stockade tuf signer check"
+    try:
+        key.verify_signature(signer.sign(probe), probe)
+    except UnverifiedSignatureError as exc:
+        raise RuntimeError(
+            f"the online signer does not hold the key root lists ({key.keyid[:16]}…)"
+        ) from exc
 
 
 def _changed_projects(session: Session, after: int, upto: int) -> list[str]:
