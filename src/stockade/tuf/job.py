@@ -3,7 +3,8 @@
 The job runs one batch (:func:`stockade.tuf.publish.publish`) under the job lease, so one
 worker signs at a time. The scheduler runs it hourly, which re-signs whatever nears expiry;
 the batch loop in every worker checks the journal every ``tuf_batch_interval`` seconds (one
-indexed query) and runs the job when it moved.
+indexed query) and, when it moved, runs a batch that holds the same lease's row locked for its
+one transaction (no run recorded: there may be one a second).
 """
 
 from __future__ import annotations
@@ -13,15 +14,12 @@ import logging
 import threading
 
 from stockade.jobs.interface import Job, JobContext, JobResult
-from stockade.jobs.runner import JobBusy, holder_name, run_job
-from stockade.tuf.publish import pending, publish
+from stockade.tuf.publish import SignerBusy, pending, publish
+from stockade.tuf.repository import TUF_LEASE
 
 __all__ = ["TUF_JOB", "TufBatcher"]
 
 log = logging.getLogger(__name__)
-
-# A worker that dies mid-batch holds the signer no longer than this.
-BATCH_LEASE = dt.timedelta(minutes=5)
 
 
 def _run(ctx: JobContext) -> JobResult:
@@ -32,7 +30,7 @@ def _run(ctx: JobContext) -> JobResult:
 
 
 TUF_JOB = Job(
-    name="tuf-publish",
+    name=TUF_LEASE,
     description="Sign TUF metadata for changed projects, and re-sign roles nearing expiry",
     interval=dt.timedelta(hours=1),
     run=_run,
@@ -67,8 +65,8 @@ class TufBatcher:
             if not pending(session):
                 return False
         try:
-            run_job(self.ctx, TUF_JOB, holder=holder_name("tuf"), lease=BATCH_LEASE)
-        except JobBusy:
+            publish(self.ctx.db, self.ctx.settings, lease=TUF_JOB.name)
+        except SignerBusy:
             return False
         return True
 

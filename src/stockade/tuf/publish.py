@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from securesystemslib.exceptions import UnverifiedSignatureError
 from securesystemslib.signer import Key, Signer
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 from tuf.api.metadata import Root, Snapshot, SuccinctRoles, Targets, Timestamp
 
@@ -26,6 +26,7 @@ from stockade.db.base import utcnow
 from stockade.index.models import File, JournalEntry, Project, Release, SimplePage
 from stockade.index.paths import file_path
 from stockade.index.render import with_base_url
+from stockade.jobs.models import JobLock
 from stockade.tuf.keys import online_signer
 from stockade.tuf.models import TufState, TufTarget
 from stockade.tuf.roles import (
@@ -41,7 +42,7 @@ from stockade.tuf.roles import (
 )
 from stockade.tuf.store import Current, current_roles, latest_root, prune, store
 
-__all__ = ["PublishResult", "page_paths", "pending", "publish"]
+__all__ = ["PublishResult", "SignerBusy", "page_paths", "pending", "publish"]
 
 
 @dataclass
@@ -85,9 +86,15 @@ def publish(
     now: dt.datetime | None = None,
     signer_for: Callable[[Key], Signer] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    lease: str | None = None,
 ) -> PublishResult | None:
     """Run one batch (None while TUF is off). ``signer_for`` replaces the configured online
-    signer; ``progress`` is told (done, total) projects."""
+    signer; ``progress`` is told (done, total) projects.
+
+    With ``lease`` (a job's name), the batch first locks that job's lease row in its own
+    transaction and raises :class:`SignerBusy` when someone holds the lease (``run_job``): the
+    row lock serializes the workers' batches on PostgreSQL as SQLite's write lock does, with no
+    transaction of its own to take and give back the lease."""
     return db.run_write(
         lambda session: _publish(
             session,
@@ -95,8 +102,26 @@ def publish(
             now or utcnow(),
             signer_for or (lambda key: online_signer(settings, key)),
             progress,
+            lease,
         )
     )
+
+
+class SignerBusy(Exception):
+    """Another worker holds the signing lease."""
+
+
+def _take_lease(session: Session, name: str, now: dt.datetime) -> None:
+    taken = session.execute(
+        update(JobLock)
+        .where(
+            JobLock.name == name,
+            or_(JobLock.locked_until.is_(None), JobLock.locked_until < now),
+        )
+        .values(holder=JobLock.holder)
+    )
+    if taken.rowcount != 1:  # type: ignore[attr-defined]  # CursorResult of an UPDATE
+        raise SignerBusy(name)
 
 
 def _due(current: Current | None, kind: str, now: dt.datetime) -> bool:
@@ -110,7 +135,10 @@ def _publish(
     now: dt.datetime,
     signer_for: Callable[[Key], Signer],
     progress: Callable[[int, int], None] | None,
+    lease: str | None,
 ) -> PublishResult | None:
+    if lease is not None:
+        _take_lease(session, lease, now)
     state = session.get(TufState, 1)
     loaded = latest_root(session)
     if state is None or loaded is None:

@@ -17,12 +17,17 @@ from stockade.config import Settings
 from stockade.db import Database
 from stockade.db.base import utcnow
 from stockade.events.services import Origin, record
+from stockade.jobs.models import JobLock
 from stockade.tuf.keys import generate_key_file, offline_signers, online_key_uri
 from stockade.tuf.models import TufState
 from stockade.tuf.roles import expiry, new_root, new_targets, sign
 from stockade.tuf.store import current_roles, latest_root, store
 
 __all__ = ["RootInfo", "TufError", "init_repository", "root_info", "sign_root"]
+
+
+# The job (and lease) that signs metadata: stockade.tuf.job's TUF_JOB.
+TUF_LEASE = "tuf-publish"
 
 
 class TufError(Exception):
@@ -103,6 +108,8 @@ def init_repository(
         store(session, Root.type, root_md, now)
         store(session, Targets.type, targets_md, now)
         session.add(TufState(id=1, journal_id=0, bit_length=bit_length, resign_all=True))
+        if session.get(JobLock, TUF_LEASE) is None:
+            session.add(JobLock(name=TUF_LEASE))  # the batches lock it (see tuf.publish)
         session.flush()
         info = root_info(session)
         assert info is not None
