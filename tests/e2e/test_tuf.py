@@ -216,6 +216,12 @@ def test_stock_updater_verifies_files_and_pages(tuf: TufServer) -> None:
         info = client.get_targetinfo(f"simple/burst/index.{form}")
         assert info is not None
         served = httpx.get(f"{tuf.live.url}/simple/burst/", headers={"Accept": accept}).content
+        # A batch that read the files as the last upload committed may have signed the page
+        # before it: the next batch signs the newest one.
+        tuf.wait_for_target(f"simple/burst/index.{form}", sha256=hashlib.sha256(served).hexdigest())
+        client = tuf.updater(f"page-{form}")
+        info = client.get_targetinfo(f"simple/burst/index.{form}")
+        assert info is not None
         assert Path(client.download_target(info)).read_bytes() == served
         assert b"burst-1.4-py3-none-any.whl" in served
     # Metadata are plain files a CDN can cache: versioned ones for good.
