@@ -35,6 +35,7 @@ from stockade.stats import models as stats_models
 from stockade.storage import holds as blob_holds_models
 from stockade.tlog import models as tlog_models
 from stockade.tokens import models as tokens_models
+from stockade.tuf import models as tuf_models
 from stockade.webhooks import models as webhooks_models
 
 __all__ = ["MODELS", "find_job", "job_catalogue"]
@@ -62,6 +63,7 @@ MODELS: tuple[ModuleType, ...] = (
     staging_models,
     held_models,
     webhooks_models,
+    tuf_models,
 )
 
 
@@ -76,6 +78,7 @@ def job_catalogue() -> dict[str, Job]:
     from stockade.staging.expiry import STAGING_EXPIRE_JOB
     from stockade.stats.critical import CRITICAL_PROJECTS_JOB
     from stockade.stats.security import SECURITY_SNAPSHOT_JOB
+    from stockade.tuf.job import TUF_JOB
     from stockade.upkeep.spool import SPOOL_CLEAN_JOB
     from stockade.upkeep.sweep import ORPHAN_SWEEP_JOB
     from stockade.webhooks.job import WEBHOOKS_JOB
@@ -92,6 +95,7 @@ def job_catalogue() -> dict[str, Job]:
             ORPHAN_SWEEP_JOB,
             STAGING_EXPIRE_JOB,
             WEBHOOKS_JOB,
+            TUF_JOB,
         )
     }
 

@@ -100,6 +100,13 @@ class Settings:
     # can allow that, per webhook): for a test or an index on a private network.
     webhooks_allow_private: bool = False
 
+    # -- TUF (PEP 458), on once `stockade tuf init` has run ---------------------------------
+    # The online key (bins, snapshot, timestamp) as a securesystemslib private-key URI (a KMS
+    # or an HSM). Empty: the key file <data>/tuf/online.pem.
+    tuf_online_signer: str = ""
+    # Seconds between metadata batches: a burst of uploads within one costs one snapshot.
+    tuf_batch_interval: float = 1.0
+
     # -- release lifecycle ------------------------------------------------------------------
     # A release accepts new files for this many days after its first upload (0: forever).
     closed_release_days: int = 14
@@ -227,6 +234,7 @@ _FLOAT_KEYS = {
     "description_render_seconds",
     "spool_max_age",
     "orphan_grace",
+    "tuf_batch_interval",
 }
 _BOOL_KEYS = {
     "scheduler",
@@ -357,6 +365,8 @@ TEMPLATE = """\
 # workers = 1
 # cache_poll_interval = 0.25                                  # seconds
 # access_log = false
+# tuf_batch_interval = 1                                      # seconds between TUF batches
+# tuf_online_signer = ""                                      # default: tuf/online.pem here
 # log_format = "text"                                         # or "json": one object a line
 # mail_url = "smtp://user:password@mail.example.org:587?starttls=1"   # default: <data>/outbox/
 # mail_from = "stockade <noreply@example.org>"

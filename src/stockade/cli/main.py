@@ -33,6 +33,7 @@ from stockade.cli import (
     stats,
     tlog,
     tokens,
+    tuf,
     upkeep,
     users,
     webhooks,
@@ -68,6 +69,7 @@ app.add_typer(lifecycle.release_app, name="release")
 app.add_typer(lifecycle.project_app, name="project")
 app.add_typer(advisories.app, name="advisories")
 app.add_typer(mirror.app, name="mirror")
+app.add_typer(tuf.app, name="tuf")
 app.add_typer(mirror.view_app, name="view")
 app.add_typer(moving.app, name="import")
 moving.app.command("bundle")(bundle.import_bundle_command)

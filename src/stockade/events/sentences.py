@@ -105,6 +105,10 @@ PHRASES: dict[str, str] = {
     "name:prohibit": "prohibited[ the name {name}]",
     "name:unprohibit": "allowed[ the name {name}] again",
     "auto:trusted-reporter": "became a trusted reporter",
+    # TUF (PEP 458) signed metadata
+    "tuf:init": "turned TUF on[ (root v{version}, fingerprint {fingerprint})]",
+    "tuf:root:sign": "signed a new TUF root[ v{version}][ (fingerprint {fingerprint})]",
+    "tuf:online-key:rotate": "replaced the TUF online key[ with {keyid}]",
     # The mirror and policy views
     "org:create": "asked for the organization[ {org}][ with {owner} as its owner][ ({status})]",
     "org:approve": "approved the organization[ {org}]",

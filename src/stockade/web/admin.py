@@ -18,6 +18,7 @@ from stockade.accounts.twofactor.models import WebAuthnKey
 from stockade.accounts.twofactor.recovery_codes import remaining_codes
 from stockade.index.history import all_events, user_events
 from stockade.index.models import File, Project, Role
+from stockade.tuf.repository import root_info
 from stockade.web.auth import AdminUser, csrf_protect
 from stockade.web.context import AppContext, Ctx, origin_of
 from stockade.web.templating import render
@@ -67,6 +68,7 @@ def overview(
         )
         users, more = found[:USERS_PER_PAGE], len(found) > USERS_PER_PAGE
         events = all_events(session, limit=50)
+        tuf_root = root_info(session)
     return render(
         request,
         "admin/index.html",
@@ -77,6 +79,7 @@ def overview(
             "page": page,
             "more": more,
             "events": events,
+            "tuf_root": tuf_root,
         },
     )
 

@@ -34,6 +34,7 @@ from stockade.mirror.services import Mirror
 from stockade.mirror.views import ViewPages
 from stockade.stats.counter import DownloadCounter
 from stockade.storage import BlobStorage, open_storage
+from stockade.tuf.job import TufBatcher
 from stockade.web.context import AppContext
 from stockade.web.favicon import router as favicon_router
 from stockade.web.index.files import FilesApp
@@ -43,6 +44,7 @@ from stockade.web.operations import route_group
 from stockade.web.operations import router as operations_router
 from stockade.web.publish.legacy import router as upload_router
 from stockade.web.security import SecurityHeaders, install_error_handlers
+from stockade.web.tuf.app import TufApp, is_page_target
 
 __all__ = ["StockadeApp", "create_app", "create_app_from_env"]
 
@@ -62,8 +64,11 @@ class StockadeApp:
         files: FilesApp,
         views: ViewsApp | None = None,
         route_groups: tuple[RouteGroup, ...] = (),
+        tuf: TufApp | None = None,
     ) -> None:
         self.context = context
+        # TUF metadata (/tuf/) and the page targets (/simple/<project>/index.html, .json).
+        self.tuf = tuf
         # The FastAPI app and the same app wrapped in the security-header middleware, which
         # is what requests go to.
         self._fastapi = fastapi
@@ -119,6 +124,8 @@ class StockadeApp:
             path = scope["path"]
         if "\x00" in path or _nul_in_query(scope):
             target, extra = _refuse_nul, _SIMPLE_HEADERS
+        elif self.tuf is not None and (path.startswith("/tuf/") or is_page_target(path)):
+            target, extra, group = self.tuf, _SIMPLE_HEADERS, "tuf"
         elif path.startswith("/simple/") or path == "/simple":
             target, extra, group = self.simple, _SIMPLE_HEADERS, "simple"
         elif path.startswith("/packages/"):
@@ -250,6 +257,9 @@ def create_app(
     )
 
     downloads = DownloadCounter(db, interval=settings.download_flush_interval)
+    # TUF metadata batches, signed by one worker at a time (idle while TUF is off; a zero
+    # tuf_batch_interval leaves them to the hourly job).
+    tuf_batcher = TufBatcher(JobContext(settings=settings, db=db, mailer=context.mailer))
 
     # Upstream indexes (stockade.mirror): pages fetched on demand, refreshed after their TTL.
     mirror = Mirror(db, settings, announce=lambda name: announce(pages, name))
@@ -276,6 +286,7 @@ def create_app(
         downloads.start()
         if scheduler is not None:
             scheduler.start()
+        tuf_batcher.start()
         async with anyio.create_task_group() as tg:
             tg.start_soon(pages.run_poller)
             tg.start_soon(flush_metrics)
@@ -288,6 +299,7 @@ def create_app(
         TALLY.flush()
         if scheduler is not None:
             await anyio.to_thread.run_sync(scheduler.stop)
+        await anyio.to_thread.run_sync(tuf_batcher.stop)
         # Nothing counted is lost on a clean shutdown.
         await anyio.to_thread.run_sync(downloads.stop)
         mirror.close()
@@ -314,7 +326,14 @@ def create_app(
     simple = SimpleApp(pages, max_age=10, mirror=mirror_pages)
     views = ViewsApp(ViewPages(db, pages), simple, files)
     return StockadeApp(
-        context, api, _behind_proxies(SecurityHeaders(api)), simple, files, views, _ROUTE_GROUPS
+        context,
+        api,
+        _behind_proxies(SecurityHeaders(api)),
+        simple,
+        files,
+        views,
+        _ROUTE_GROUPS,
+        tuf=TufApp(db),
     )
 
 

@@ -2,7 +2,7 @@
 grants, and the org an event concerns
 
 Revision ID: 0020_organizations
-Revises: 0018_transparency_log
+Revises: 0019_tuf
 Create Date: 2026-12-03
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import stockade.db.base
 
 revision = "0020_organizations"
-down_revision = "0018_transparency_log"
+down_revision = "0019_tuf"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,1 @@
+"""TUF metadata (``/tuf/``) and the signed pages, served as stored bytes."""
