@@ -228,7 +228,11 @@ def test_stock_updater_verifies_files_and_pages(tuf: TufServer) -> None:
     r = httpx.get(f"{tuf.live.url}/tuf/1.root.json")
     assert r.headers["cache-control"] == "public, max-age=31536000, immutable"
     assert httpx.get(f"{tuf.live.url}/tuf/9999.root.json").status_code == 404
-    assert httpx.get(f"{tuf.live.url}/tuf/../stockade.toml").status_code == 404
+    # Paths that climb out of /tuf/ (sent as they are: httpx would normalize "..").
+    for raw in (b"/tuf/../stockade.toml", b"/tuf/%2E%2E%2Fstockade.toml", b"/tuf/..%2fsecret_key"):
+        url = httpx.URL(f"{tuf.live.url}/").copy_with(raw_path=raw)
+        r = httpx.get(url)
+        assert r.status_code == 404 and b"secret" not in r.content, raw
     assert httpx.post(f"{tuf.live.url}/tuf/timestamp.json").status_code == 405
     # `stockade tuf root --fingerprint` prints it for scripts.
     assert tuf.live.stockade("tuf", "root", "--fingerprint").strip() == tuf.fingerprint

@@ -204,6 +204,8 @@ def test_an_unreachable_receiver_fails_after_every_attempt(index: Index) -> None
         "http://[::ffff:127.0.0.1]/",
         "http://0.0.0.0/",
         "http://100.64.0.1/",
+        "http://[64:ff9b::7f00:1]/",
+        "http://[2002:7f00:1::]/",
     ],
 )
 def test_private_destinations_are_refused(url: str) -> None:

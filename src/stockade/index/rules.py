@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from stockade.accounts.models import User
 from stockade.events.services import Origin, record
 from stockade.index.models import ROLE_MAINTAINER, ROLE_OWNER, Project, Role, RoleInvitation
-from stockade.orgs.services import project_role_via_org
+from stockade.orgs.services import owner_ids_via_org, project_role_via_org
 
 __all__ = [
     "INVITATION_LIFETIME",
@@ -114,13 +114,20 @@ def owner_count(session: Session, project_id: int) -> int:
 
 
 def owners_of(session: Session, project_id: int) -> list[User]:
-    """The project's Owners."""
-    return list(
+    """The project's Owners: in person, or through the organization that owns it."""
+    personal = list(
         session.scalars(
             select(User)
             .join(Role, Role.user_id == User.id)
             .where(Role.project_id == project_id, Role.role_name == ROLE_OWNER)
+            .order_by(User.id)
         )
+    )
+    via_org = owner_ids_via_org(session, project_id) - {u.id for u in personal}
+    if not via_org:
+        return personal
+    return personal + list(
+        session.scalars(select(User).where(User.id.in_(via_org)).order_by(User.id))
     )
 
 

@@ -444,6 +444,33 @@ def project_role_via_org(session: Session, user_id: int, project_id: int) -> str
     return None
 
 
+def owner_ids_via_org(session: Session, project_id: int) -> set[int]:
+    """The users who are Owners of the project through the (approved) org that owns it: its
+    owners, and the members of its teams with the Owner role on the project."""
+    found = session.execute(
+        select(Organization.id, Organization.status)
+        .join(OrgProject, OrgProject.org_id == Organization.id)
+        .where(OrgProject.project_id == project_id)
+    ).one_or_none()
+    if found is None or found[1] != ORG_ACTIVE:
+        return set()
+    org_id = found[0]
+    owners = set(
+        session.scalars(
+            select(OrgMember.user_id).where(OrgMember.org_id == org_id, OrgMember.role == ORG_OWNER)
+        )
+    )
+    members = set(session.scalars(select(OrgMember.user_id).where(OrgMember.org_id == org_id)))
+    owners |= members & set(
+        session.scalars(
+            select(TeamMember.user_id)
+            .join(TeamProjectRole, TeamProjectRole.team_id == TeamMember.team_id)
+            .where(TeamProjectRole.project_id == project_id, TeamProjectRole.role_name == "Owner")
+        )
+    )
+    return owners
+
+
 def requires_two_factor(session: Session, project_id: int) -> bool:
     """Whether the (approved) organization owning the project requires 2FA of everyone acting
     on its projects."""

@@ -30,7 +30,7 @@ from stockade.events.services import Origin, record
 from stockade.index.held import CONFIRMED, HELD, HeldFile
 from stockade.index.models import ROLE_OWNER, Project
 from stockade.index.paths import blob_key
-from stockade.index.rules import owners_of, role_of
+from stockade.index.rules import effective_role, owners_of
 from stockade.index.state import journal_many, rerender
 from stockade.mail import Message
 from stockade.publish.errors import UploadError
@@ -223,8 +223,7 @@ def find_project(session: Session, name: str) -> Project:
 
 def check_owner(session: Session, user: User, project: Project) -> None:
     """Only an active Owner of the project decides about its held files."""
-    role = role_of(session, user.id, project.id)
-    if not user.is_active or role is None or role.role_name != ROLE_OWNER:
+    if not user.is_active or effective_role(session, user.id, project.id) != ROLE_OWNER:
         raise UploadError(
             403, f"Only owners of project {project.name!r} can confirm or discard held files."
         )

@@ -50,6 +50,9 @@ class ScannerKeys:
         self._timeout = timeout
         self._max_age = max_age
         self._refetch_interval = refetch_interval
+        # When the last fetch failed: reports do not fetch again before the refetch interval,
+        # so a flood of forged reports cannot make the index hammer the scanner's key URL.
+        self._failed_at: float | None = None
         self._fetched: _Fetched | None = None
         self._lock = threading.Lock()
 
@@ -72,9 +75,20 @@ class ScannerKeys:
             stale = fetched is None or now - fetched.at > self._max_age
             unknown = fetched is not None and key_id not in fetched.keys
             may_refetch = fetched is None or now - fetched.at > self._refetch_interval
-            if stale or (unknown and may_refetch):
-                fetched = _Fetched(self._fetch(), now)
-                self._fetched = fetched
+            failed_lately = (
+                self._failed_at is not None and now - self._failed_at < self._refetch_interval
+            )
+            if (stale or (unknown and may_refetch)) and not failed_lately:
+                try:
+                    fetched = _Fetched(self._fetch(), now)
+                    self._fetched, self._failed_at = fetched, None
+                except SignatureError:
+                    # The keys known before (if any) stay in use until a fetch succeeds.
+                    self._failed_at = now
+                    if fetched is None:
+                        raise
+            if fetched is None:
+                raise SignatureError("the scanner's public keys could not be read lately")
         assert fetched is not None
         key = fetched.keys.get(key_id)
         if key is None:

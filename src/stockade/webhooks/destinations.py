@@ -63,10 +63,16 @@ def validate_url(url: str) -> str:
     return url
 
 
+# IPv6 prefixes that carry an IPv4 address (NAT64, 6to4): is_global does not look inside.
+_EMBEDDING = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("2002::/16"))
+
+
 def _allowed(address: str, allow_private: bool) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address) and any(ip in net for net in _EMBEDDING):
+        return allow_private
     if ip.is_multicast or ip.is_unspecified:
         return False
     return allow_private or ip.is_global

@@ -346,7 +346,8 @@ def _post(
             )
     except httpx.HTTPError as exc:
         return Attempt(None, f"{type(exc).__name__}: {exc}"[:500] or type(exc).__name__)
-    return Attempt(response.status_code, None if response.is_success else response.reason_phrase)
+    reason = None if response.is_success else (response.reason_phrase or "")[:200]
+    return Attempt(response.status_code, reason)
 
 
 def _backoff(attempts: int) -> dt.timedelta:
@@ -374,7 +375,8 @@ def deliver(
         row.attempts += 1
         row.last_attempt_at = now
         row.last_status = attempt.status
-        row.last_error = attempt.error
+        # The receiver chooses its reason phrase: bounded to the column.
+        row.last_error = attempt.error[:512] if attempt.error else None
         if attempt.ok:
             row.state = DELIVERED
         elif row.attempts >= MAX_ATTEMPTS or row.event_id is None:
