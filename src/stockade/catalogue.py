@@ -36,6 +36,7 @@ from stockade.storage import holds as blob_holds_models
 from stockade.tlog import models as tlog_models
 from stockade.tokens import models as tokens_models
 from stockade.tuf import models as tuf_models
+from stockade.verified import models as verified_models
 from stockade.webhooks import models as webhooks_models
 
 __all__ = ["MODELS", "find_job", "job_catalogue"]
@@ -62,6 +63,7 @@ MODELS: tuple[ModuleType, ...] = (
     blob_holds_models,
     staging_models,
     held_models,
+    verified_models,
     webhooks_models,
     tuf_models,
 )
@@ -81,6 +83,7 @@ def job_catalogue() -> dict[str, Job]:
     from stockade.tuf.job import TUF_JOB
     from stockade.upkeep.spool import SPOOL_CLEAN_JOB
     from stockade.upkeep.sweep import ORPHAN_SWEEP_JOB
+    from stockade.verified.job import VERIFIED_DOMAINS_JOB
     from stockade.webhooks.job import WEBHOOKS_JOB
 
     return {
@@ -95,6 +98,7 @@ def job_catalogue() -> dict[str, Job]:
             ORPHAN_SWEEP_JOB,
             STAGING_EXPIRE_JOB,
             WEBHOOKS_JOB,
+            VERIFIED_DOMAINS_JOB,
             TUF_JOB,
         )
     }

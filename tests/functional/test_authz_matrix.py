@@ -137,6 +137,7 @@ class World:
             # Organizations: a project move nobody asked for (404).
             "transfer_id": 1,
             "hook_id": 1,
+            "domain_id": 1,
         }
         missing = [p for p in endpoint.params if p not in values]
         assert not missing, (

@@ -5,6 +5,7 @@
     with dns_server() as dns:
         dns.zones.add("example.org")      # answers NS for it
         dns.servfail.add("flaky.org")     # SERVFAIL (a resolver failure)
+        dns.txt["_x.example.org"] = ["v=1"]  # TXT records of a name
         settings = replace(settings, dns_resolver=dns.address)
 
 Any other name answers NXDOMAIN.
@@ -37,6 +38,7 @@ class DnsServer:
     port: int
     zones: set[str] = field(default_factory=set)
     servfail: set[str] = field(default_factory=set)
+    txt: dict[str, list[str]] = field(default_factory=dict)
     queries: list[tuple[str, str]] = field(default_factory=list)
 
     @property
@@ -54,6 +56,12 @@ class DnsServer:
         self.queries.append((name, rdtype))
         if name in self.servfail:
             response.set_rcode(dns.rcode.SERVFAIL)
+        elif name in self.txt and rdtype == "TXT":
+            response.flags |= dns.flags.AA
+            for text in self.txt[name]:
+                response.answer.append(
+                    dns.rrset.from_text(question.name, 300, "IN", "TXT", f'"{text}"')
+                )
         elif name in self.zones:
             response.flags |= dns.flags.AA
             if rdtype == "NS":

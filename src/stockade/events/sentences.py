@@ -91,6 +91,12 @@ PHRASES: dict[str, str] = {
     "project:provenance:regression": "set what happens to uploads that break the provenance "
     "pattern[ to {mode}]",
     "project:provenance:reset": "started a new provenance pattern (changed how it publishes)",
+    "project:domain:add": "listed the domain[ {domain}] for verification",
+    "project:domain:remove": "removed the domain[ {domain}]",
+    "project:domain:verify": "verified the domain[ {domain}] (its DNS TXT record was found)",
+    "project:domain:lost": (
+        "lost the verification of the domain[ {domain}] (its DNS TXT record is gone)"
+    ),
     "webhook:add": "added a webhook[ for {scope}][ to {url}]",
     "webhook:remove": "removed the webhook[ to {url}]",
     "release:stage": "opened a publishing session[ for {name}][ {version}]",

@@ -25,6 +25,7 @@ from stockade.index.paths import file_path
 from stockade.index.state import version_key
 from stockade.mirror.views import select_state, view_policy
 from stockade.stats.counts import recent_downloads
+from stockade.verified.services import verified_links
 from stockade.web.context import AppContext, Ctx
 
 __all__ = ["file_document", "project_document", "release_document", "router"]
@@ -89,6 +90,17 @@ def _project_urls(meta: dict[str, Any]) -> dict[str, str] | None:
     if isinstance(given, dict):
         urls.update({str(label): str(url) for label, url in given.items()})
     return urls or None
+
+
+def _verified_urls(
+    session: Session, project: Project, info: dict[str, Any], base_url: str
+) -> list[str]:
+    """The URLs of ``project_urls`` that are verified (a trusted publisher's repository, a
+    domain the owners verified, this index's page of the project), as the project page marks
+    them."""
+    pairs = list((info.get("project_urls") or {}).items())
+    links = verified_links(session, project, pairs, base_url=base_url)
+    return [link.url for link in links if link.verified]
 
 
 def _info(project: Project, release: Release, base_url: str) -> dict[str, Any]:
@@ -187,6 +199,7 @@ def project_document(
     by_version = sorted(releases, key=lambda r: version_key(r.version))
     info = _info(project, latest, base_url)
     info["downloads"] = recent_downloads(session, project.id).as_dict()
+    info["verified_urls"] = _verified_urls(session, project, info, base_url)
     doc = {
         "info": info,
         "last_serial": project.last_serial,
@@ -234,6 +247,7 @@ def release_document(
             return None
     info = _info(project, release, base_url)
     info["downloads"] = recent_downloads(session, project.id).as_dict()
+    info["verified_urls"] = _verified_urls(session, project, info, base_url)
     doc = {
         "info": info,
         "last_serial": project.last_serial,

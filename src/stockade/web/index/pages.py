@@ -68,7 +68,7 @@ def _project(request: Request, ctx: Ctx, name: str, version: str | None) -> Resp
         suffix = f"{quote(version)}/" if version is not None else ""
         return RedirectResponse(f"/project/{normalized}/{suffix}", status_code=301)
     with ctx.db.read() as session:
-        view = load_project_view(session, normalized, version)
+        view = load_project_view(session, normalized, version, base_url=ctx.base_url(request))
         listed = view is not None or (
             version is not None and project_is_listed(session, normalized)
         )

@@ -22,6 +22,7 @@ from stockade.index.paths import file_path
 from stockade.index.state import version_key
 from stockade.oidc.services import publisher_names
 from stockade.stats.counts import recent_downloads
+from stockade.verified.services import VerifiedLink, verified_links
 
 __all__ = [
     "FileRow",
@@ -107,7 +108,9 @@ class ProjectView:
     history: list[HistoryEntry]
     files: list[FileRow]
     maintainers: list[Maintainer]
-    links: list[tuple[str, str]]
+    # Each link marked verified (a trusted publisher's repository, a verified domain, this
+    # index's own page) or not.
+    links: list[VerifiedLink]
     classifiers: list[tuple[str, list[str]]]
     license: str | None
     license_expression: str | None
@@ -272,7 +275,7 @@ def _files(session: Session, release: Release) -> list[FileRow]:
 
 
 def load_project_view(
-    session: Session, normalized_name: str, version: str | None = None
+    session: Session, normalized_name: str, version: str | None = None, *, base_url: str = ""
 ) -> ProjectView | None:
     """The page of ``version`` (the latest release when None) of a project, or None when the
     project or that release does not exist, or the project is quarantined or has no releases."""
@@ -327,7 +330,7 @@ def load_project_view(
         history=history,
         files=_files(session, shown),
         maintainers=_maintainers(session, project.id),
-        links=_links(meta),
+        links=verified_links(session, project, _links(meta), base_url=base_url),
         classifiers=_classifiers(_strings(meta, "classifiers")),
         license=_text(meta, "license"),
         license_expression=_text(meta, "license_expression"),

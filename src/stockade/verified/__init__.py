@@ -1,0 +1,1 @@
+"""Verified details: which of a project's URLs are shown as verified."""
