@@ -45,7 +45,13 @@ from stockade.db.migrate import upgrade
 from stockade.index.paths import blob_key
 from stockade.storage import BlobStorage
 from stockade.tlog.keys import key_path
-from stockade.upkeep.portable import export_rows, import_rows, schema_revision, unmapped_tables
+from stockade.upkeep.portable import (
+    SEEDED,
+    export_rows,
+    import_rows,
+    schema_revision,
+    unmapped_tables,
+)
 from stockade.upkeep.progress import Progress
 from stockade.upkeep.references import all_referenced
 
@@ -331,7 +337,7 @@ def _check_empty(db: Database) -> None:
     """Refuse a target database holding anything but (perhaps) its schema version."""
     with db.engine.connect() as conn:
         for table in inspect(conn).get_table_names():
-            if table == "alembic_version":
+            if table == "alembic_version" or table in SEEDED:
                 continue
             if conn.execute(select(literal(1)).select_from(sql_table(table)).limit(1)).first():
                 raise BackupError(

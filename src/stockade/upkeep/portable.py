@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from stockade.db.base import Base
 
 __all__ = [
+    "SEEDED",
     "decoded_rows",
     "encode_row",
     "export_rows",
@@ -135,10 +136,15 @@ def decoded_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
         yield name, row
 
 
+# Tables whose rows the migrations themselves create (the transparency log's one state row):
+# a migrated database holding only these is still empty, and an import replaces them.
+SEEDED = ("tlog_state",)
+
+
 def import_rows(conn: Connection, path: Path, *, skip: Collection[str] = ()) -> dict[str, int]:
     """Insert the rows of ``path`` (but those of the tables in ``skip``) into the (empty,
     migrated) database of ``conn``, inside the caller's transaction; returns the row count of
-    each table."""
+    each table. The rows the migrations seeded (:data:`SEEDED`) are replaced by the file's."""
     tables = {t.name: t for t in _tables()}
     counts: dict[str, int] = {}
     batch: list[dict[str, Any]] = []
@@ -155,6 +161,8 @@ def import_rows(conn: Connection, path: Path, *, skip: Collection[str] = ()) -> 
         if name != current:
             flush()
             current = name
+            if name in SEEDED:
+                conn.execute(tables[name].delete())
         batch.append(row)
         counts[name] = counts.get(name, 0) + 1
         if len(batch) >= _BATCH:

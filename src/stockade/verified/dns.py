@@ -32,7 +32,4 @@ def txt_records(name: str, nameserver: str = "", *, timeout: float = 5.0) -> lis
         return []
     except (dns.exception.DNSException, OSError, ValueError) as exc:
         raise LookupFailed(str(exc) or type(exc).__name__) from exc
-    return [
-        b"".join(record.strings).decode("utf-8", "replace")
-        for record in answer
-    ]
+    return [b"".join(record.strings).decode("utf-8", "replace") for record in answer]

@@ -39,7 +39,7 @@ from stockade.upkeep.bundle.layout import (
     sha256_of,
 )
 from stockade.upkeep.bundle.merge import MergeReport, merge_rows
-from stockade.upkeep.portable import decoded_rows, import_rows, schema_revision
+from stockade.upkeep.portable import SEEDED, decoded_rows, import_rows, schema_revision
 from stockade.upkeep.progress import Progress
 
 __all__ = ["BundleImport", "import_bundle"]
@@ -97,7 +97,7 @@ def _verify(root: Path, manifest: Manifest, progress: Progress) -> dict[str, lis
 def _holds_content(session: Session) -> bool:
     conn = session.connection()
     for table in inspect(conn).get_table_names():
-        if table in TRANSIENT:
+        if table in TRANSIENT or table in SEEDED:
             continue
         if conn.execute(select(literal(1)).select_from(sql_table(table)).limit(1)).first():
             return True
