@@ -413,17 +413,22 @@ def remove_project(
     )
 
 
-def project_role_via_org(session: Session, user_id: int, project_id: int) -> str | None:
-    """The strongest role (Owner, Maintainer) the user holds on the project through the org
-    that owns it: as its owner or manager, or through a team; None when none."""
+def _active_org_id(session: Session, project_id: int) -> int | None:
+    """The id of the approved org that owns the project, or None."""
     found = session.execute(
         select(Organization.id, Organization.status)
         .join(OrgProject, OrgProject.org_id == Organization.id)
         .where(OrgProject.project_id == project_id)
     ).one_or_none()
-    if found is None or found[1] != ORG_ACTIVE:
+    return found[0] if found is not None and found[1] == ORG_ACTIVE else None
+
+
+def project_role_via_org(session: Session, user_id: int, project_id: int) -> str | None:
+    """The strongest role (Owner, Maintainer) the user holds on the project through the org
+    that owns it: as its owner or manager, or through a team; None when none."""
+    org_id = _active_org_id(session, project_id)
+    if org_id is None:
         return None
-    org_id = found[0]
     role = org_role(session, org_id, user_id)
     if role is None:
         return None
@@ -447,14 +452,9 @@ def project_role_via_org(session: Session, user_id: int, project_id: int) -> str
 def owner_ids_via_org(session: Session, project_id: int) -> set[int]:
     """The users who are Owners of the project through the (approved) org that owns it: its
     owners, and the members of its teams with the Owner role on the project."""
-    found = session.execute(
-        select(Organization.id, Organization.status)
-        .join(OrgProject, OrgProject.org_id == Organization.id)
-        .where(OrgProject.project_id == project_id)
-    ).one_or_none()
-    if found is None or found[1] != ORG_ACTIVE:
+    org_id = _active_org_id(session, project_id)
+    if org_id is None:
         return set()
-    org_id = found[0]
     owners = set(
         session.scalars(
             select(OrgMember.user_id).where(OrgMember.org_id == org_id, OrgMember.role == ORG_OWNER)
